@@ -1,0 +1,161 @@
+"""MNIST-style preprocessing shared by the server, train.py and the evaluation (no train/serve skew).
+
+Pure numpy/OpenCV. Every input (strokes or a picture) ends as a 28x28 float32 image in 0..1,
+white ink on black, framed the way MNIST was made: the ink fits a 20x20 box, aspect kept, and
+its centre of mass sits at the centre of the 28x28 image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+SIZE = 28
+BOX = 20
+# MNIST's centre of mass in pixel-index coordinates: the mean over all 70,000 digits is (14.0, 14.0).
+CENTRE = 14.0
+# Pen width at 28x28 scale. MNIST strokes are 2-3 px wide; drawing every input at one
+# width makes a thin and a thick pen, a small and a large drawing, give the same image.
+STROKE_WIDTH = 2.2
+SUPERSAMPLE = 8  # render at 8x and area-downsample: sub-pixel widths, smooth anti-aliased edges
+_SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
+
+Strokes = Sequence[np.ndarray]
+
+
+def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
+    """Draw strokes (point arrays, any units, y down) as a 28x28 MNIST-framed float32 image."""
+    points = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes])
+    low = points.min(axis=0)
+    extent = float((points.max(axis=0) - low).max())
+    # Scale the pen path so that the path plus the pen's width fills the 20 px box, as MNIST's ink does.
+    scale = (BOX - width) / extent if extent > 0 else 0.0
+    half_span = (points.max(axis=0) - low) * scale / 2
+    hi = SIZE * SUPERSAMPLE
+    canvas = np.zeros((hi, hi), np.uint8)
+    thickness = max(1, round(width * SUPERSAMPLE))
+    fixed = []
+    for stroke in strokes:
+        path = (np.asarray(stroke, np.float64).reshape(-1, 2) - low) * scale - half_span + SIZE / 2
+        fixed.append(np.round(path * SUPERSAMPLE * (1 << _SHIFT_BITS)).astype(np.int32))
+    lines = [p for p in fixed if len(p) > 1]
+    if lines:
+        cv2.polylines(canvas, lines, False, 255, thickness, cv2.LINE_AA, _SHIFT_BITS)
+    for dot in (p for p in fixed if len(p) == 1):  # a tap draws a dot, as a pen would
+        cv2.circle(canvas, tuple(int(v) for v in dot[0]), (thickness * (1 << _SHIFT_BITS)) // 2,
+                   255, -1, cv2.LINE_AA, _SHIFT_BITS)
+    small = cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return centre_by_mass(small.astype(np.float32) / 255.0)
+
+
+def centre_by_mass(image: np.ndarray) -> np.ndarray:
+    """Shift a 28x28 image (sub-pixel) so that its centre of mass lands at the MNIST centre."""
+    moments = cv2.moments(image)
+    if moments["m00"] <= 0:
+        return image
+    dx = CENTRE - moments["m10"] / moments["m00"]
+    dy = CENTRE - moments["m01"] / moments["m00"]
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, shift, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def frame_image(ink: np.ndarray) -> np.ndarray:
+    """MNIST-frame a grey ink image (white on black, 0..1): crop, fit the 20 px box, centre the mass."""
+    ys, xs = np.nonzero(ink > 0)
+    if len(xs) == 0:
+        return np.zeros((SIZE, SIZE), np.float32)
+    crop = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+    h, w = crop.shape
+    factor = BOX / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    # INTER_AREA averages when shrinking (MNIST's anti-aliasing); INTER_LINEAR when enlarging.
+    method = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    fitted = cv2.resize(crop, size, interpolation=method)
+    out = np.zeros((SIZE, SIZE), np.float32)
+    top, left = (SIZE - size[1]) // 2, (SIZE - size[0]) // 2
+    out[top:top + size[1], left:left + size[0]] = fitted
+    return centre_by_mass(np.clip(out, 0, 1))
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Threshold a photo or scan of a digit (uint8 grey, either polarity) into a boolean ink mask."""
+    gray = _limit_size(gray).astype(np.float32)
+    # Ink covers a minority of the picture, so it pulls the mean away from the median:
+    # below it for dark ink on light paper, which we invert so the ink is bright.
+    if np.median(gray) > gray.mean():
+        gray = 255.0 - gray
+    # Subtract a smooth background estimate (a wide grey opening) so uneven lighting and
+    # shadows across a phone photo do not survive the threshold.
+    k = max(3, (max(gray.shape) // 6) | 1)
+    background = cv2.morphologyEx(gray, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    background = cv2.GaussianBlur(background, (0, 0), k / 4)
+    signal = np.clip(gray - background, 0, None)
+    if signal.max() < 24:  # under ~10% contrast anywhere: a blank page, not a digit
+        return np.zeros(gray.shape, bool)
+    scaled = (signal * (255.0 / signal.max())).astype(np.uint8)
+    _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return _drop_specks(mask > 0)
+
+
+def _limit_size(gray: np.ndarray, longest: int = 512) -> np.ndarray:
+    """Shrink big photos first: a digit needs no more than a few hundred pixels."""
+    factor = longest / max(gray.shape)
+    if factor >= 1:
+        return gray
+    size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def _drop_specks(mask: np.ndarray) -> np.ndarray:
+    """Keep the connected pieces of ink that matter; dust and paper grain are much smaller."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= max(4, 0.08 * areas.max())) + 1
+    return np.isin(labels, keep)
+
+
+def skeleton_strokes(mask: np.ndarray) -> list[np.ndarray]:
+    """Thin an ink mask to one-pixel lines and trace them into strokes (x, y point arrays)."""
+    skeleton = cv2.ximgproc.thinning(mask.astype(np.uint8) * 255) > 0
+    ys, xs = np.nonzero(skeleton)
+    index = {(y, x): i for i, (y, x) in enumerate(zip(ys.tolist(), xs.tolist()))}
+    neighbours = [[index[(y + dy, x + dx)] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                   if (dy or dx) and (y + dy, x + dx) in index] for y, x in index]
+    points = np.stack([xs, ys], axis=1).astype(np.float64)
+    # Walk from ends and junctions first so each stroke is a long run, then any closed loops.
+    order = sorted(range(len(neighbours)), key=lambda i: len(neighbours[i]) == 2)
+    used: set[tuple[int, int]] = set()
+    strokes = []
+    for start in order:
+        for first in neighbours[start]:
+            if (start, first) in used:
+                continue
+            path = _walk(start, first, neighbours, used)
+            strokes.append(points[path])
+    isolated = [points[[i]] for i in range(len(neighbours)) if not neighbours[i]]
+    return strokes + isolated
+
+
+def _walk(start: int, step: int, neighbours: list[list[int]], used: set[tuple[int, int]]) -> list[int]:
+    """Follow unused skeleton edges from start through pixels that have exactly two neighbours."""
+    path = [start]
+    current, nxt = start, step
+    while nxt is not None:
+        used.update({(current, nxt), (nxt, current)})
+        path.append(nxt)
+        current = nxt
+        options = [n for n in neighbours[current] if (current, n) not in used]
+        nxt = options[0] if len(neighbours[current]) == 2 and options else None
+    return path
+
+
+def image_to_mnist(gray: np.ndarray) -> np.ndarray:
+    """Turn a photo or scan (uint8 grey) into a 28x28 MNIST image, redrawn at the standard pen width."""
+    mask = ink_mask(gray)
+    if not mask.any():
+        return np.zeros((SIZE, SIZE), np.float32)
+    return render_strokes(skeleton_strokes(mask))

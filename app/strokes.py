@@ -1,0 +1,91 @@
+"""Pen-stroke data: the pendigits file, the writer split, stroke augmentation and random scribbles.
+
+Used by train.py and bench/drawn_eval.py; pure numpy, so the evaluation needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+# Writers whose digits are never trained on nor used to pick a model: the drawn-digit evaluation.
+EVAL_WRITERS = frozenset({5, 10, 15, 20, 25, 30})
+
+Stroke = np.ndarray  # (n, 2) float64 x, y; y grows downward
+
+
+def load_pendigits(path: str | Path) -> list[dict]:
+    """Read pendigits JSON ({label, strokes, writer} records) with strokes as float arrays."""
+    with open(path, encoding="utf-8") as file:
+        records = json.load(file)
+    return [{"label": int(r["label"]), "writer": int(r["writer"]),
+             "strokes": [np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"]]}
+            for r in records]
+
+
+def split_by_writer(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split records into (training writers, evaluation writers); no writer is in both."""
+    train = [r for r in records if r["writer"] not in EVAL_WRITERS]
+    held_out = [r for r in records if r["writer"] in EVAL_WRITERS]
+    return train, held_out
+
+
+def augment(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
+    """Vary a pen digit as people vary: slant, rotation, aspect, wobble and sampling rate."""
+    points = np.concatenate(strokes)
+    centre = points.mean(axis=0)
+    extent = max(float(np.ptp(points, axis=0).max()), 1.0)
+    rotation = _rotation(np.deg2rad(rng.uniform(-12, 12)))
+    shear = np.array([[1.0, rng.uniform(-0.3, 0.3)], [0.0, 1.0]])
+    aspect = np.diag([rng.uniform(0.8, 1.2), 1.0])
+    matrix = rotation @ shear @ aspect
+    sampling = rng.random()
+    out = []
+    for stroke in strokes:
+        moved = (stroke - centre) @ matrix.T
+        moved = moved + rng.normal(0, 0.008 * extent, moved.shape)
+        if sampling < 0.5:
+            moved = smooth_resample(moved, 4)  # a 60 Hz pointer traces curves, not 10 Hz chords
+        elif sampling < 0.65 and len(moved) > 4:
+            moved = moved[::2] if len(moved) % 2 else np.vstack([moved[::2], moved[-1:]])
+        out.append(moved)
+    return out
+
+
+def smooth_resample(stroke: Stroke, factor: int) -> Stroke:
+    """Insert factor-1 Catmull-Rom points between consecutive points (a denser, rounder path)."""
+    if len(stroke) < 3:
+        return stroke
+    padded = np.vstack([stroke[:1], stroke, stroke[-1:]])
+    t = np.arange(factor)[:, None] / factor
+    pieces = []
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = padded[i - 1:i + 3]
+        pieces.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                             + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+    pieces.append(stroke[-1:])
+    return np.vstack(pieces)
+
+
+def random_scribble(rng: np.random.Generator) -> list[Stroke]:
+    """A random non-digit drawing: a tangle, crossed lines, hatching or a looping curve."""
+    kind = rng.integers(4)
+    if kind == 0:  # a tangle: one stroke through many random points
+        return [rng.uniform(0, 100, (rng.integers(9, 17), 2))]
+    if kind == 1:  # several unrelated straight lines
+        return [rng.uniform(0, 100, (2, 2)) for _ in range(rng.integers(5, 10))]
+    if kind == 2:  # hatching: a dense zigzag
+        count = rng.integers(6, 14)
+        xs = np.repeat(np.linspace(0, 100, count), 2)[1:-1]
+        ys = np.tile([0.0, 100.0], count)[: len(xs)]
+        points = np.stack([xs, ys], axis=1) + rng.normal(0, 4, (len(xs), 2))
+        return [points @ _rotation(rng.uniform(0, np.pi))]
+    knots = rng.uniform(0, 100, (rng.integers(9, 14), 2))  # a long looping curve
+    return [smooth_resample(knots, 6)]
+
+
+def _rotation(angle: float) -> np.ndarray:
+    """A 2x2 rotation matrix."""
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])

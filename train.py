@@ -1,0 +1,350 @@
+"""Train the Digit Canvas CNN on MNIST plus real pen digits; save the model, its TFLite export and a report.
+
+    python train.py --data ../shared/data/mnist.npz --pen-data ../shared/data/pendigits_train.json
+    python train.py --evaluate models/digit_cnn.keras --data ../shared/data/mnist.npz
+
+Reads top to bottom: load, build, fit, evaluate, save. The validation split (held out of the
+60,000 training images, plus 10% of the training writers' pen digits) picks the checkpoint;
+the test set is touched once, for the final report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app import preprocessing, strokes
+
+MODEL_NAME = "digit_cnn.keras"
+TFLITE_NAME = "digit_cnn.tflite"
+
+
+class DataError(Exception):
+    """The data file is missing, unreadable or not a Keras-layout MNIST file."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options; every one has a default."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH"),
+                        help="Keras-layout mnist.npz (default: $MNIST_PATH, else keras.datasets.mnist download)")
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH"),
+                        help="pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else none)")
+    parser.add_argument("--epochs", type=int, default=40, help="passes over the training data")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per gradient step")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine decay)")
+    parser.add_argument("--pen-repeat", type=int, default=2,
+                        help="times each training-writer pen digit is drawn (freshly augmented) per epoch")
+    parser.add_argument("--scribbles", type=float, default=0.05,
+                        help="share of each epoch that is random scribbles taught to give flat probabilities")
+    parser.add_argument("--validation", type=int, default=5000, help="MNIST training images held out for validation")
+    parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--limit", type=int, default=0, help="train on this many MNIST images only (0: all)")
+    parser.add_argument("--out", default="models", help="folder for the model, its export, report and plots")
+    parser.add_argument("--evaluate", metavar="MODEL", help="print a saved model's test report instead of training")
+    return parser.parse_args(argv)
+
+
+def load_mnist(path: str | None) -> tuple[dict[str, np.ndarray], str]:
+    """Load MNIST arrays and the file's sha256; raise DataError on anything malformed."""
+    if path is None:
+        import keras  # no local file: the Keras download, for machines with internet
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        data, digest = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras-download"
+    else:
+        try:
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            with np.load(path, allow_pickle=False) as archive:
+                data = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
+        except KeyError as error:
+            raise DataError(f"{path}: missing array {error}") from None
+        except Exception as error:  # np.load raises many types for a corrupt archive
+            raise DataError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
+    for part in ("train", "test"):
+        x, y = data[f"x_{part}"], data[f"y_{part}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0 or y.shape != (len(x),):
+            raise DataError(f"{path}: x_{part} must be (N, 28, 28) with N labels, got {x.shape} and {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
+            raise DataError(f"{path}: y_{part} must hold integer labels 0-9")
+    return data, digest
+
+
+def to_images(x: np.ndarray) -> np.ndarray:
+    """uint8 MNIST digits to the model's input: (N, 28, 28, 1) float32 in 0..1."""
+    return (x.astype(np.float32) / 255.0)[..., None]
+
+
+def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate, scale, shear and thin/thicken a 28x28 digit about its centre of mass (the MNIST frame)."""
+    angle, scale, shear = rng.uniform(-12, 12), rng.uniform(0.85, 1.1), rng.uniform(-0.25, 0.25)
+    c = preprocessing.CENTRE
+    matrix = cv2.getRotationMatrix2D((c, c), angle, scale)
+    matrix[:, :2] = matrix[:, :2] @ np.array([[1.0, shear], [0.0, 1.0]])
+    matrix[:, 2] = c - matrix[:, :2] @ [c, c] + rng.uniform(-0.7, 0.7, 2)  # keep the centre of mass
+    out = cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
+    pen = rng.random()
+    if pen < 0.15:
+        out = cv2.dilate(out, np.ones((2, 2), np.uint8))
+    elif pen < 0.3:
+        thinner = cv2.erode(out, np.ones((2, 2), np.uint8))
+        out = thinner if thinner.sum() > 0.5 * out.sum() else out
+    return out
+
+
+def render_pen(record_strokes: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
+    """Render a pen digit the server's way; with rng, freshly augmented and at a varied width."""
+    if rng is None:
+        return preprocessing.render_strokes(record_strokes)
+    width = preprocessing.STROKE_WIDTH * rng.uniform(0.8, 1.2)
+    return preprocessing.render_strokes(strokes.augment(record_strokes, rng), width)
+
+
+def make_batches(keras, x_mnist, y_mnist, pen, args):
+    """An epoch-long stream of augmented batches: MNIST, pen digits and flat-target scribbles."""
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+            self.rng = np.random.default_rng(args.seed)
+            pen_items = [("pen", i) for i in range(len(pen)) for _ in range(args.pen_repeat)]
+            self.items = [("mnist", i) for i in range(len(x_mnist))] + pen_items
+            scribbles = int(args.scribbles * len(self.items))
+            self.items += [("scribble", 0)] * scribbles
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(self.items) / args.batch_size))
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(self.items))
+
+        def __getitem__(self, index):
+            # One generator per batch, seeded by epoch order and index: reproducible in any thread.
+            rng = np.random.default_rng([args.seed, int(self.order[0]), index])
+            picks = self.order[index * args.batch_size:(index + 1) * args.batch_size]
+            images, targets = [], []
+            for kind, i in (self.items[p] for p in picks):
+                target = np.zeros(10, np.float32)
+                if kind == "mnist":
+                    images.append(augment_image(x_mnist[i], rng))
+                    target[y_mnist[i]] = 1
+                elif kind == "pen":
+                    images.append(render_pen(pen[i]["strokes"], rng))
+                    target[pen[i]["label"]] = 1
+                else:
+                    images.append(render_pen(strokes.random_scribble(rng), rng))
+                    target[:] = 0.1  # outlier exposure: a non-digit should look like no digit
+                targets.append(target)
+            return np.stack(images)[..., None], np.stack(targets)
+
+    return Batches()
+
+
+def build_model(keras) -> object:
+    """A small batch-normalised CNN: 5x5 stem, two 3x3 blocks, one dense layer."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel=3):
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = layers.MaxPooling2D()(conv(inputs, 32, 5))
+    x = layers.Dropout(0.2)(layers.MaxPooling2D()(conv(conv(x, 48), 48)))
+    x = layers.Flatten()(conv(x, 96))
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Dense(128, use_bias=False)(x)))
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.4)(x))
+    return keras.Model(inputs, outputs, name="digit_cnn")
+
+
+def digit_accuracy_metric(keras):
+    """Accuracy over real digits only: scribbles (flat targets) have no right answer."""
+
+    class DigitAccuracy(keras.metrics.Metric):
+        def __init__(self, name="accuracy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.correct = self.add_weight(name="correct", initializer="zeros")
+            self.total = self.add_weight(name="total", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            ops = keras.ops
+            is_digit = ops.cast(ops.max(y_true, axis=-1) > 0.5, "float32")
+            hit = ops.cast(ops.argmax(y_true, -1) == ops.argmax(y_pred, -1), "float32")
+            self.correct.assign_add(ops.sum(hit * is_digit))
+            self.total.assign_add(ops.sum(is_digit))
+
+        def result(self):
+            return self.correct / keras.ops.maximum(self.total, 1.0)
+
+    return DigitAccuracy()
+
+
+def export_tflite(model, path: Path) -> None:
+    """Write the float32 TFLite flatbuffer the server runs with LiteRT."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    path.write_bytes(converter.convert())
+
+
+def test_report(model, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix on the test digits."""
+    predicted = model.predict(to_images(x_test), batch_size=1000, verbose=0).argmax(axis=1)
+    confusion = np.zeros((10, 10), int)
+    np.add.at(confusion, (y_test, predicted), 1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return {"test_accuracy": float((predicted == y_test).mean()), "per_class_accuracy": per_class.round(4).tolist(),
+            "confusion_matrix": confusion.tolist(), "test_predictions": predicted}
+
+
+def save_plots(out: Path, history: dict, report: dict, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    """Training curves, confusion matrix and a grid of test mistakes, as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.plot(history[key], label="train")
+        ax.plot(history[f"val_{key}"], label="validation")
+        ax.set(title=key, xlabel="epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "training_curves.png", dpi=90)
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    confusion = np.array(report["confusion_matrix"])
+    ax.imshow(np.log1p(confusion), cmap="Blues")
+    for (row, col), count in np.ndenumerate(confusion):
+        ax.text(col, row, count, ha="center", va="center", fontsize=7, color="white" if row == col else "black")
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title=f"Test confusion matrix ({report['test_accuracy']:.2%})")
+    fig.tight_layout()
+    fig.savefig(out / "confusion_matrix.png", dpi=90)
+
+    wrong = np.flatnonzero(report["test_predictions"] != y_test)[:60]
+    columns = 10
+    rows = max(1, int(np.ceil(len(wrong) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.2), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), wrong):
+        ax.imshow(x_test[i], cmap="gray")
+        ax.set_title(f"{y_test[i]} → {report['test_predictions'][i]}", fontsize=8)
+    fig.suptitle("Test digits it gets wrong (true → predicted)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "mistakes.png", dpi=90)
+    plt.close("all")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train (or, with --evaluate, report on) the digit model; returns the exit status."""
+    args = parse_args(argv)
+    try:
+        data, data_sha256 = load_mnist(args.data)
+        pen = strokes.load_pendigits(args.pen_data) if args.pen_data else []
+    except DataError as error:
+        print(f"error: {error}; pass a Keras-layout mnist.npz with --data (or set MNIST_PATH)", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"error: {args.pen_data}: not a pendigits JSON file ({error}); fix --pen-data", file=sys.stderr)
+        return 2
+
+    import keras
+    import tensorflow as tf
+
+    if args.evaluate:
+        report = test_report(keras.saving.load_model(args.evaluate, compile=False), data["x_test"], data["y_test"])
+        print(f"test accuracy {report['test_accuracy']:.4f} on {len(data['y_test'])} images")
+        print("per class", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class_accuracy"])))
+        return 0
+
+    if not 0 < args.validation < len(data["x_train"]):
+        print(f"error: --validation {args.validation} must be between 1 and the training set size", file=sys.stderr)
+        return 2
+
+    # Load: hold a shuffled validation split out of the training images (and 10% of the pen digits).
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(data["x_train"]))
+    val_idx, train_idx = order[:args.validation], order[args.validation:]
+    if args.limit:
+        train_idx = train_idx[:args.limit]
+    x_train, y_train = to_images(data["x_train"][train_idx]), data["y_train"][train_idx]
+    pen_train, _ = strokes.split_by_writer(pen)
+    pen_order = rng.permutation(len(pen_train))
+    pen_val = [pen_train[i] for i in pen_order[: len(pen_train) // 10]]
+    pen_train = [pen_train[i] for i in pen_order[len(pen_train) // 10:]]
+    x_val = np.concatenate([to_images(data["x_train"][val_idx]), *(render_pen(r["strokes"], None)[None, ..., None]
+                                                                   for r in pen_val)])
+    y_val = np.concatenate([data["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
+    batches = make_batches(keras, x_train[..., 0], y_train, pen_train, args)
+
+    # Build.
+    model = build_model(keras)
+    steps = args.epochs * len(batches)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
+        warmup_target=args.lr, warmup_steps=steps // 10)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
+                  metrics=[digit_accuracy_metric(keras)])
+    print(f"{model.count_params():,} parameters; {len(x_train):,} MNIST + {len(pen_train):,} pen digits "
+          f"x{args.pen_repeat}; validation {len(x_val):,}")
+
+    # Fit: keep the weights of the epoch with the best validation accuracy.
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / MODEL_NAME
+    started = time.perf_counter()
+    fitted = model.fit(batches, epochs=args.epochs, verbose=2 if os.environ.get("CI") else 1,
+                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
+                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max",
+                                                                  save_best_only=True)])
+    wall_seconds = time.perf_counter() - started
+    model = keras.saving.load_model(checkpoint, compile=False)
+    model.save(checkpoint)  # again without the optimizer's state: a third of the size to ship
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+
+    # Evaluate: training and validation accuracy, then the test set once.
+    def accuracy(x, y):
+        return float((model.predict(x, batch_size=1000, verbose=0).argmax(axis=1) == y).mean())
+
+    report = test_report(model, data["x_test"], data["y_test"])
+    save_plots(out, history, report, data["x_test"], data["y_test"])
+    report.pop("test_predictions")
+
+    # Save: the Keras model (already written by the checkpoint), its TFLite export and the report.
+    export_tflite(model, out / TFLITE_NAME)
+    report = {
+        "model": MODEL_NAME, "tflite": TFLITE_NAME, "args": vars(args), "data_sha256": data_sha256,
+        "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest() if args.pen_data else None,
+        "pen_eval_writers": sorted(strokes.EVAL_WRITERS),
+        "train_accuracy": accuracy(x_train, y_train), "validation_accuracy": accuracy(x_val, y_val),
+        **report, "parameters": model.count_params(), "epochs": args.epochs, "best_epoch": best_epoch,
+        "wall_seconds": round(wall_seconds, 1), "history": history, "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                                                   "keras": keras.__version__, "numpy": np.__version__,
+                                                   "opencv": cv2.__version__},
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"test accuracy {report['test_accuracy']:.4f} | validation {report['validation_accuracy']:.4f} | "
+          f"best epoch {best_epoch}/{args.epochs} | {wall_seconds / 60:.1f} min | saved to {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
