@@ -1,0 +1,36 @@
+"""Digit Canvas: draw a digit in the browser and see what a CNN thinks it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from app import inference, routes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the Flask app: defaults, then FLASK_* environment variables, then test_config."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(
+        MODEL_PATH=str(ROOT / "models" / "digit_cnn.tflite"),
+        REPORT_PATH=str(ROOT / "models" / "report.json"),
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # uploads; the JSON endpoint has its own, smaller limit
+        MAX_JSON_BYTES=512 * 1024,
+        MAX_STROKES=200,
+        MAX_POINTS=10_000,
+        MAX_CANVAS=10_000,
+        MAX_IMAGE_PIXELS=40_000_000,
+        UNSURE_THRESHOLD=inference.UNSURE_THRESHOLD,
+    )
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.update(test_config)
+
+    # Loaded once per process: under gunicorn that is once per worker, after the fork.
+    app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"])
+    app.register_blueprint(routes.bp)
+    routes.register_error_handlers(app)
+    return app

@@ -70,20 +70,23 @@ def smooth_resample(stroke: Stroke, factor: int) -> Stroke:
 
 
 def random_scribble(rng: np.random.Generator) -> list[Stroke]:
-    """A random non-digit drawing: a tangle, crossed lines, hatching or a looping curve."""
+    """A random non-digit drawing in a 100x100 box: a tangle, crossed lines, hatching or a looping curve."""
     kind = rng.integers(4)
     if kind == 0:  # a tangle: one stroke through many random points
-        return [rng.uniform(0, 100, (rng.integers(9, 17), 2))]
-    if kind == 1:  # several unrelated straight lines
-        return [rng.uniform(0, 100, (2, 2)) for _ in range(rng.integers(5, 10))]
-    if kind == 2:  # hatching: a dense zigzag
+        drawing = [rng.uniform(0, 100, (rng.integers(9, 17), 2))]
+    elif kind == 1:  # several unrelated straight lines
+        drawing = [rng.uniform(0, 100, (2, 2)) for _ in range(rng.integers(5, 10))]
+    elif kind == 2:  # hatching: a dense zigzag
         count = rng.integers(6, 14)
         xs = np.repeat(np.linspace(0, 100, count), 2)[1:-1]
         ys = np.tile([0.0, 100.0], count)[: len(xs)]
         points = np.stack([xs, ys], axis=1) + rng.normal(0, 4, (len(xs), 2))
-        return [points @ _rotation(rng.uniform(0, np.pi))]
-    knots = rng.uniform(0, 100, (rng.integers(9, 14), 2))  # a long looping curve
-    return [smooth_resample(knots, 6)]
+        drawing = [points @ _rotation(rng.uniform(0, np.pi))]
+    else:  # a long looping curve
+        drawing = [smooth_resample(rng.uniform(0, 100, (rng.integers(9, 14), 2)), 6)]
+    low = np.concatenate(drawing).min(axis=0)
+    scale = 100 / max(float(np.ptp(np.concatenate(drawing), axis=0).max()), 1e-6)
+    return [(stroke - low) * scale for stroke in drawing]
 
 
 def _rotation(angle: float) -> np.ndarray:

@@ -1,0 +1,46 @@
+# Digit Canvas: `make run` serves the shipped model, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 5000
+export PORT
+MNIST_PATH ?= ../shared/data/mnist.npz
+PENDIGITS_PATH ?= ../shared/data/pendigits_train.json
+export MNIST_PATH PENDIGITS_PATH
+
+.PHONY: run test lint train evaluate eval bench screenshot clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: $(STAMP)  ## serve at http://127.0.0.1:$(PORT) with gunicorn (WEB_CONCURRENCY workers, GUNICORN_THREADS threads)
+	$(BIN)/gunicorn --config python:app.gunicorn_conf "app:create_app()"
+
+test: $(STAMP)  ## the whole suite, browser test included
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+train: $(STAMP)  ## the default recipe: MNIST + real pen digits -> models/
+	$(BIN)/python train.py --data $(MNIST_PATH) --pen-data $(PENDIGITS_PATH)
+
+evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
+	$(BIN)/python train.py --evaluate models/digit_cnn.keras --data $(MNIST_PATH)
+
+eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements
+	$(BIN)/python -m bench.drawn_eval --pen-data $(PENDIGITS_PATH) --data $(MNIST_PATH)
+
+bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
+	$(BIN)/python -m bench.latency
+
+screenshot: $(STAMP)  ## refresh docs/screenshot.png from the browser test
+	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

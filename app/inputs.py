@@ -1,0 +1,93 @@
+"""Turn untrusted request input (stroke JSON, image files) into arrays, or raise InputError."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class InputError(ValueError):
+    """A request the server cannot answer; carries the HTTP status to send."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _number(value: object, name: str) -> float:
+    """A finite JSON number (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number")
+    return float(value)
+
+
+def parse_strokes(body: object, limits: Mapping[str, int]) -> list[np.ndarray]:
+    """Validate {"strokes": [[[x, y], ...], ...], "width": W, "height": H}; return point arrays."""
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object with strokes, width and height")
+    width, height = _number(body.get("width"), "width"), _number(body.get("height"), "height")
+    if not (0 < width <= limits["MAX_CANVAS"] and 0 < height <= limits["MAX_CANVAS"]):
+        raise InputError(f"width and height must be positive and at most {limits['MAX_CANVAS']}")
+    strokes = body.get("strokes")
+    if not isinstance(strokes, list):
+        raise InputError("strokes must be a list of strokes, each a list of [x, y] points")
+    if len(strokes) > limits["MAX_STROKES"]:
+        raise InputError(f"too many strokes: at most {limits['MAX_STROKES']}", 413)
+    if sum(len(s) for s in strokes if isinstance(s, list)) > limits["MAX_POINTS"]:
+        raise InputError(f"too many points: at most {limits['MAX_POINTS']}", 413)
+    arrays = [_stroke(stroke, i) for i, stroke in enumerate(strokes)]
+    if not arrays:
+        raise InputError("no ink: draw a digit first", 422)
+    # Pointer capture lets a stroke leave the canvas a little; far outside means bad coordinates.
+    points = np.concatenate(arrays)
+    if (points < -np.array([width, height])).any() or (points > 2 * np.array([width, height])).any():
+        raise InputError("points must lie on the canvas (0..width, 0..height)")
+    return arrays
+
+
+def _stroke(stroke: object, index: int) -> np.ndarray:
+    """One stroke as an (n, 2) float array."""
+    if not isinstance(stroke, list) or not stroke:
+        raise InputError(f"stroke {index} must be a non-empty list of [x, y] points")
+    for point in stroke:
+        if not isinstance(point, list) or len(point) != 2:
+            raise InputError(f"stroke {index}: every point must be [x, y]")
+        _number(point[0], f"stroke {index}: x")
+        _number(point[1], f"stroke {index}: y")
+    return np.array(stroke, np.float64)
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode an uploaded picture (PNG, JPEG, WebP...) to uint8 grey, upright, on an opaque background."""
+    if not data:
+        raise InputError("the image file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > max_pixels:  # checked before decoding the pixels
+                raise InputError(f"image too large: at most {max_pixels:,} pixels", 413)
+            image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with a rotation tag
+            image.load()
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning):
+        raise InputError("could not decode the image: send a PNG, JPEG, WebP, GIF or BMP file") from None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = _flatten_alpha(image.convert("RGBA"))
+    return np.asarray(image.convert("L"), np.uint8)
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Put a transparent drawing on a background that contrasts with its ink."""
+    pixels = np.asarray(image, np.float32)
+    alpha = pixels[..., 3] / 255
+    ink = (pixels[..., :3].mean(axis=2) * alpha).sum() / max(alpha.sum(), 1)
+    background = Image.new("RGBA", image.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
+    return Image.alpha_composite(background, image)

@@ -1,0 +1,125 @@
+"""A real browser (Debian Chromium driven by Playwright) draws digits on the page and reads the answer."""
+
+import os
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def base_url(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context = browser.new_context(viewport={"width": 1000, "height": 760}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(base_url)
+    yield page
+    context.close()
+
+
+def draw(page, strokes, release=True):
+    """Drag the mouse along strokes given in 0..1 canvas fractions."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for (ax, ay), (bx, by) in zip(stroke[:-1], stroke[1:]):
+            page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
+        if release:
+            page.mouse.up()
+
+
+SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
+ZERO = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
+
+
+def shown_digit(page):
+    return page.locator("#digit").inner_text()
+
+
+def test_draw_seven_clear_then_zero(page):
+    assert shown_digit(page) == "–"
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    winner = page.locator("#bars li.winner")
+    assert winner.get_attribute("data-digit") == "7"
+    bar = winner.locator(".bar").evaluate("el => el.style.transform")
+    assert float(bar.removeprefix("scaleX(").rstrip(")")) > 0.5
+    assert page.locator("#preview").is_visible()
+    page.click("#clear")
+    sync_api.expect(page.locator("#digit")).to_have_text("–")
+    assert page.locator("#bars li.winner").count() == 0
+    draw(page, ZERO)
+    sync_api.expect(page.locator("#digit")).to_have_text("0")
+    shot = os.environ.get("DIGIT_CANVAS_SCREENSHOT")
+    if shot:
+        page.screenshot(path=shot)
+
+
+def test_prediction_updates_while_the_pen_is_still_down(page):
+    draw(page, SEVEN, release=False)
+    sync_api.expect(page.locator("#digit")).not_to_have_text("–")
+    page.mouse.up()
+
+
+def test_undo_and_escape(page):
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])  # a 1
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+    draw(page, [[(0.3, 0.2), (0.7, 0.2)]])  # a flag turns it into something else (a 7)
+    sync_api.expect(page.locator("#digit")).not_to_have_text("1")
+    page.keyboard.press("Control+z")
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+    page.keyboard.press("Escape")
+    sync_api.expect(page.locator("#digit")).to_have_text("–")
+
+
+def test_canvas_is_sharp_on_high_dpi_screens(page):
+    size = page.evaluate("() => { const c = document.getElementById('pad'); return [c.width, c.clientWidth]; }")
+    assert abs(size[0] - 2 * size[1]) <= 2
+
+
+def test_uploading_a_picture(page, tmp_path, mnist_small):
+    path = tmp_path / "scan.png"
+    digit, label = mnist_small["x_test"][1], mnist_small["y_test"][1]
+    cv2.imwrite(str(path), 255 - cv2.resize(digit, (200, 200)))
+    page.set_input_files("#file", str(path))
+    sync_api.expect(page.locator("#digit")).to_have_text(str(label))
+
+
+def test_phone_layout_fits_and_drawing_does_not_scroll(browser, base_url):
+    context = browser.new_context(viewport={"width": 375, "height": 700}, device_scale_factor=3, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(base_url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.evaluate("getComputedStyle(document.getElementById('pad')).touchAction") == "none"
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] <= 375 and box["x"] >= 0
+    context.close()
+

@@ -1,0 +1,82 @@
+"""train.py: a tiny run makes a loadable model and a complete report; bad data is one clear line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import MNIST_FIXTURE, PEN_FIXTURE
+
+import train
+
+REPORT_KEYS = {"args", "data_sha256", "pen_data_sha256", "train_accuracy", "validation_accuracy", "test_accuracy",
+               "per_class_accuracy", "confusion_matrix", "parameters", "epochs", "best_epoch", "wall_seconds",
+               "history", "versions"}
+PICTURES = ("training_curves.png", "confusion_matrix.png", "mistakes.png")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    status = train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "512",
+                         "--epochs", "1", "--validation", "88", "--out", str(out)])
+    return status, out
+
+
+def test_tiny_run_makes_a_loadable_model_and_a_complete_report(tiny_run, mnist_small):
+    import keras
+
+    status, out = tiny_run
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert REPORT_KEYS <= report.keys()
+    assert report["args"]["limit"] == 512 and report["epochs"] == 1
+    assert len(report["data_sha256"]) == 64 and len(report["pen_data_sha256"]) == 64
+    confusion = np.array(report["confusion_matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == len(mnist_small["y_test"])
+    assert np.isclose(np.trace(confusion) / confusion.sum(), report["test_accuracy"])
+    assert 0.3 < report["test_accuracy"] <= 1  # one epoch on 512 digits learns something
+    model = keras.saving.load_model(out / "digit_cnn.keras")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    assert (out / "digit_cnn.tflite").stat().st_size > 10_000
+    for name in PICTURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_reprints_the_test_accuracy(tiny_run, capsys):
+    _, out = tiny_run
+    report = json.loads((out / "report.json").read_text())
+    assert train.main(["--evaluate", str(out / "digit_cnn.keras"), "--data", str(MNIST_FIXTURE)]) == 0
+    assert f"test accuracy {report['test_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+GOOD = {"x_train": np.zeros((5, 28, 28), np.uint8), "y_train": np.zeros(5, np.uint8),
+        "x_test": np.zeros((3, 28, 28), np.uint8), "y_test": np.zeros(3, np.uint8)}
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("missing", lambda p: p, "no such file"),
+    ("corrupt", lambda p: p.write_bytes(b"PK\x03\x04 definitely not a zip") and p, "not a readable .npz"),
+    ("no-test", lambda p: write_npz(p, x_train=GOOD["x_train"], y_train=GOOD["y_train"]), "missing array"),
+    ("shape", lambda p: write_npz(p, **{**GOOD, "x_train": np.zeros((5, 32, 32), np.uint8)}), "(N, 28, 28)"),
+    ("labels", lambda p: write_npz(p, **{**GOOD, "y_test": np.array([0, 3, 11])}), "labels 0-9"),
+    ("count", lambda p: write_npz(p, **{**GOOD, "y_train": np.zeros(4, np.uint8)}), "N labels"),
+])
+def test_malformed_data_is_one_clear_line_and_exit_2(tmp_path, capsys, name, make, message):
+    path = make(tmp_path / f"{name}.npz")
+    assert train.main(["--data", str(path), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and "--data" in err
+
+
+def test_command_line_exit_status_and_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "train.py", "--data", str(tmp_path / "nope.npz")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "no such file" in result.stderr
