@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine decay)")
     parser.add_argument("--pen-repeat", type=int, default=2,
                         help="times each training-writer pen digit is drawn (freshly augmented) per epoch")
+    parser.add_argument("--traced", type=float, default=0.2,
+                        help="share of MNIST digits thinned, traced and redrawn as strokes (the upload path)")
     parser.add_argument("--scribbles", type=float, default=0.05,
                         help="share of each epoch that is random scribbles taught to give flat probabilities")
     parser.add_argument("--validation", type=int, default=5000, help="MNIST training images held out for validation")
@@ -138,7 +140,11 @@ def make_batches(keras, x_mnist, y_mnist, pen, args):
             for kind, i in (self.items[p] for p in picks):
                 target = np.zeros(10, np.float32)
                 if kind == "mnist":
-                    images.append(augment_image(x_mnist[i], rng))
+                    image = augment_image(x_mnist[i], rng)
+                    if rng.random() < args.traced:  # MNIST styles through the stroke renderer, as uploads go
+                        traced = preprocessing.skeleton_strokes(image > 0.3)
+                        image = render_pen(traced, rng) if traced else image
+                    images.append(image)
                     target[y_mnist[i]] = 1
                 elif kind == "pen":
                     images.append(render_pen(pen[i]["strokes"], rng))
