@@ -341,10 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         "pen_eval_writers": sorted(strokes.EVAL_WRITERS),
         "train_accuracy": accuracy(x_train, y_train), "validation_accuracy": accuracy(x_val, y_val),
         **report, "parameters": model.count_params(), "epochs": args.epochs, "best_epoch": best_epoch,
-        "wall_seconds": round(wall_seconds, 1), "history": history, "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                                                   "keras": keras.__version__, "numpy": np.__version__,
-                                                   "opencv": cv2.__version__},
+        "wall_seconds": round(wall_seconds, 1), "history": history,
+        "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "opencv": cv2.__version__},
     }
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"test accuracy {report['test_accuracy']:.4f} | validation {report['validation_accuracy']:.4f} | "

@@ -12,8 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     """Print each file's digit and confidence; exit 1 if any file could not be read."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="photo or scan of one handwritten digit")
-    parser.add_argument("--model", default=str(ROOT / "models" / "digit_cnn.tflite"), help="TFLite model file")
-    parser.add_argument("--unsure-below", type=float, default=inference.UNSURE_THRESHOLD, help="confidence under which to say unsure")
+    parser.add_argument("--model", default=str(ROOT / "models" / "digit_cnn.tflite"),
+                        help="TFLite model file")
+    parser.add_argument("--unsure-below", type=float, default=inference.UNSURE_THRESHOLD,
+                        help="confidence under which to say unsure")
     args = parser.parse_args(argv)
     model = inference.DigitModel(args.model)
     failed = 0

@@ -154,8 +154,28 @@ def _walk(start: int, step: int, neighbours: list[list[int]], used: set[tuple[in
 
 
 def image_to_mnist(gray: np.ndarray) -> np.ndarray:
-    """Turn a photo or scan (uint8 grey) into a 28x28 MNIST image, redrawn at the standard pen width."""
+    """Turn a photo or scan (uint8 grey) into a 28x28 MNIST image with an MNIST-wide pen."""
     mask = ink_mask(gray)
     if not mask.any():
         return np.zeros((SIZE, SIZE), np.float32)
-    return render_strokes(skeleton_strokes(mask))
+    return frame_image(_mnist_wide_pen(mask).astype(np.float32))
+
+
+def _mnist_wide_pen(mask: np.ndarray) -> np.ndarray:
+    """Thin or thicken the ink so that, once the drawing fills the 20 px box, its pen is MNIST-wide."""
+    ys, xs = np.nonzero(mask)
+    extent = max(np.ptp(ys), np.ptp(xs)) + 1
+    ink = mask.astype(np.uint8)
+    centre_line = cv2.ximgproc.thinning(ink * 255) > 0
+    # The distance to the background along the centre line is half the pen's width.
+    width = 2 * float(np.median(cv2.distanceTransform(ink, cv2.DIST_L2, 5)[centre_line]))
+    target = STROKE_WIDTH * extent / BOX
+    radius = int(round(abs(width - target) / 2))
+    if radius == 0:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    if width < target:
+        return cv2.dilate(ink, kernel) > 0
+    thinner = cv2.erode(ink, kernel)
+    # A pen that varies in width loses its thin parts to erosion; then keep the ink as drawn.
+    return thinner > 0 if thinner.sum() > 0.3 * ink.sum() else mask

@@ -120,7 +120,7 @@ def test_non_finite_and_broken_json_are_400(client, raw):
     ("post", "/api/predict/image", {"data": {"picture": (io.BytesIO(b"x"), "x.png")}}, 400),
     ("post", "/api/predict/image", {"data": {"image": (io.BytesIO(b"not an image"), "x.png")}}, 400),
     ("post", "/api/predict/image", {"data": {"image": (io.BytesIO(b""), "x.png")}}, 400),
-    ("post", "/api/predict/image", {"data": b"x" * (11 * 1024 * 1024), "content_type": "application/octet-stream"}, 413),
+    ("post", "/api/predict/image", {"data": b"x" * (11 << 20), "content_type": "application/octet-stream"}, 413),
 ])
 def test_wrong_method_type_size_or_file_is_a_json_4xx(client, method, path, kwargs, status):
     response = getattr(client, method)(path, **kwargs)

@@ -10,7 +10,8 @@ import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian chromium is not installed (.ci/run installs it)")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
@@ -49,7 +50,7 @@ def draw(page, strokes, release=True):
         x0, y0 = stroke[0]
         page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
         page.mouse.down()
-        for (ax, ay), (bx, by) in zip(stroke[:-1], stroke[1:]):
+        for bx, by in stroke[1:]:
             page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
         if release:
             page.mouse.up()

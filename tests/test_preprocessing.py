@@ -25,7 +25,7 @@ def ink_box(image, level=0.05):
 def test_centre_of_mass_lands_at_the_centre(strokes):
     image = preprocessing.render_strokes(strokes)
     assert image.shape == (28, 28) and image.dtype == np.float32
-    assert 0 <= image.min() and image.max() <= 1 and image.max() > 0.5
+    assert image.min() >= 0 and image.max() <= 1 and image.max() > 0.5
     cx, cy = centre_of_mass(image)
     assert abs(cx - 14) < 0.5 and abs(cy - 14) < 0.5
 

@@ -1,0 +1,187 @@
+"""Serving speed (make bench): starts the server as `make run` does and a seed-style server, and
+sends both the same real-looking stroke payloads over keep-alive HTTP on loopback.
+
+Reports p50/p99 at concurrency 1, throughput at concurrency 8, cold start (process start to the
+first 200 answer), resident memory per worker, and the speed-up over the seed-style server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "pendigits_small.json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def resample(stroke: np.ndarray, count: int) -> np.ndarray:
+    """count points evenly spaced along the stroke's path."""
+    lengths = np.r_[0, np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))]
+    if lengths[-1] == 0:
+        return np.repeat(stroke[:1], count, axis=0)
+    at = np.linspace(0, lengths[-1], count)
+    return np.stack([np.interp(at, lengths, stroke[:, 0]), np.interp(at, lengths, stroke[:, 1])], axis=1)
+
+
+def payloads(count: int, seed: int = 0) -> list[bytes]:
+    """Pen digits of 1 to 3 strokes on a 320 px canvas, resampled to 20 to 200 points, as JSON bodies."""
+    rng = np.random.default_rng(seed)
+    digits = [r for r in json.loads(FIXTURE.read_text()) if 1 <= len(r["strokes"]) <= 3]
+    bodies = []
+    for i in range(count):
+        record = digits[i % len(digits)]
+        total = int(rng.integers(20, 201))
+        parts = [np.asarray(s, float) * 320 / 500 for s in record["strokes"]]
+        lengths = np.array([max(len(p), 1) for p in parts], float)
+        counts = np.maximum(2, np.round(total * lengths / lengths.sum())).astype(int)
+        points = [np.round(resample(p, n), 1).tolist() for p, n in zip(parts, counts)]
+        bodies.append(json.dumps({"strokes": points, "width": 320, "height": 320}).encode())
+    return bodies
+
+
+def post(connection: http.client.HTTPConnection, body: bytes) -> float:
+    """One POST /api/predict on a kept-alive connection; returns seconds."""
+    started = time.perf_counter()
+    connection.request("POST", "/api/predict", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"server answered {response.status}")
+    return time.perf_counter() - started
+
+
+def wait_ready(port: int, body: bytes, process: subprocess.Popen, timeout: float = 60) -> float:
+    """Poll until the first 200 answer; returns seconds since the caller's start mark."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            post(http.client.HTTPConnection("127.0.0.1", port, timeout=5), body)
+            return time.perf_counter()
+        except (OSError, RuntimeError, http.client.HTTPException):
+            time.sleep(0.005)
+    raise RuntimeError("server did not answer in time")
+
+
+def start(command: list[str], port: int, body: bytes, env: dict | None = None) -> tuple[subprocess.Popen, float]:
+    """Start a server process and return it with its cold start (seconds to the first 200)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {}), "PORT": str(port)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, wait_ready(port, body, process) - started
+
+
+def sequential(port: int, bodies: list[bytes]) -> list[float]:
+    """Latency of each request in turn on one kept-alive connection (concurrency 1)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    return [post(connection, body) for body in bodies]
+
+
+def throughput(port: int, bodies: list[bytes], clients: int) -> float:
+    """Requests per second with `clients` kept-alive connections sending back to back."""
+    shares = [bodies[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=sequential, args=(port, share)) for share in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(bodies) / (time.perf_counter() - started)
+
+
+def worker_memory_mb(master: int) -> list[float]:
+    """Resident memory of each gunicorn worker (the master's children), from /proc."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024)
+    return sizes
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure both servers and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests at concurrency 1 (ours)")
+    parser.add_argument("--load", type=int, default=6000, help="requests at concurrency 8 (ours)")
+    parser.add_argument("--seed-requests", type=int, default=150, help="requests to the seed-style server")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "latency.json"), help="where to save the figures")
+    args = parser.parse_args(argv)
+
+    bodies = payloads(args.requests)
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    # Exactly what `make run` runs.
+    ours, cold_start = start([str(bin_dir / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"],
+                             port, bodies[0])
+    try:
+        sequential(port, bodies[:200])  # warm every worker thread's interpreter
+        latencies = sequential(port, bodies)
+        rps = throughput(port, payloads(args.load, seed=1), clients=8)
+        memory = worker_memory_mb(ours.pid)
+    finally:
+        ours.terminate()
+        ours.wait()
+
+    seed_port = free_port()
+    seed, seed_cold = start([sys.executable, "bench/seed_server.py", "--port", str(seed_port)], seed_port, bodies[0])
+    try:
+        sequential(seed_port, bodies[:10])
+        seed_latencies = sequential(seed_port, bodies[: args.seed_requests])
+    finally:
+        seed.terminate()
+        seed.wait()
+
+    same = latencies[: args.seed_requests]
+    per_request = statistics.median(s / o for s, o in zip(seed_latencies, same))
+    results = {
+        "p50_ms": statistics.median(latencies) * 1000, "p99_ms": float(np.percentile(latencies, 99)) * 1000,
+        "throughput_rps_c8": rps, "cold_start_s": cold_start, "worker_rss_mb": memory,
+        "workers": len(memory), "seed_p50_ms": statistics.median(seed_latencies) * 1000,
+        "seed_p99_ms": float(np.percentile(seed_latencies, 99)) * 1000, "seed_cold_start_s": seed_cold,
+        "speedup_p50": statistics.median(seed_latencies) / statistics.median(same),
+        "speedup_per_request_median": per_request, "requests": len(latencies), "seed_requests": len(seed_latencies),
+        "cpu_count": os.cpu_count(),
+    }
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    rows = [
+        ("POST /api/predict p50, concurrency 1", ms(statistics.median(latencies)), "<= 3 ms"),
+        ("POST /api/predict p99, concurrency 1", ms(results["p99_ms"] / 1000), "<= 10 ms"),
+        ("throughput, concurrency 8", f"{rps:.0f} req/s", ">= 500 req/s"),
+        ("cold start (process start to first 200)", f"{cold_start:.2f} s", "<= 2 s"),
+        ("resident memory per worker", " / ".join(f"{m:.0f} MB" for m in memory), "<= 200 MB"),
+        ("seed-style server p50 / p99", f"{ms(results['seed_p50_ms'] / 1000)} / {ms(results['seed_p99_ms'] / 1000)}",
+         ""),
+        ("speed-up over seed-style (median of per-request ratios)", f"{per_request:.0f}x", ">= 40x"),
+    ]
+    print(f"| measure ({len(latencies)} requests, {os.cpu_count()} cores) | result | target |\n|---|---:|---:|")
+    for name, value, target in rows:
+        print(f"| {name} | {value} | {target} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
