@@ -90,6 +90,11 @@ def start(command: list[str], port: int, body: bytes, env: dict | None = None) -
     return process, wait_ready(port, body, process) - started
 
 
+def server_command() -> list[str]:
+    """Exactly what `make run` runs."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"]
+
+
 def sequential(port: int, bodies: list[bytes]) -> list[float]:
     """Latency of each request in turn on one kept-alive connection (concurrency 1)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -132,11 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     bodies = payloads(args.requests)
-    bin_dir = Path(sys.executable).parent
     port = free_port()
-    # Exactly what `make run` runs.
-    ours, cold_start = start([str(bin_dir / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"],
-                             port, bodies[0])
+    ours, cold_start = start(server_command(), port, bodies[0])
     try:
         sequential(port, bodies[:200])  # warm every worker thread's interpreter
         latencies = sequential(port, bodies)

@@ -1,0 +1,52 @@
+"""`make run`'s server: gunicorn with app.gunicorn_conf serves the API on $PORT; the evaluation scripts run."""
+
+import json
+
+import pytest
+from conftest import MNIST_FIXTURE, PEN_FIXTURE
+
+from app import strokes
+from bench import drawn_eval, latency
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server():
+    port = latency.free_port()
+    body = latency.payloads(1)[0]
+    env = {"WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "2"}
+    process, cold_start = latency.start(latency.server_command(), port, body, env=env)
+    yield port, process, cold_start
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_gunicorn_serves_predictions_on_port_with_keep_alive(gunicorn_server):
+    port, process, cold_start = gunicorn_server
+    assert cold_start < 30
+    bodies = latency.payloads(20)
+    timings = latency.sequential(port, bodies)  # raises unless every answer is a 200
+    assert len(timings) == 20
+    assert len(latency.worker_memory_mb(process.pid)) == 1  # WEB_CONCURRENCY=1
+
+
+def test_bench_payloads_look_like_real_drawings():
+    for body in latency.payloads(50):
+        payload = json.loads(body)
+        points = sum(len(s) for s in payload["strokes"])
+        assert 1 <= len(payload["strokes"]) <= 3 and 20 <= points <= 206
+        assert all(0 <= v <= 320 for s in payload["strokes"] for p in s for v in p)
+
+
+def test_drawn_eval_reports_every_placement(tmp_path, capsys):
+    assert drawn_eval.main(["--pen-data", str(PEN_FIXTURE), "--data", str(MNIST_FIXTURE), "--mnist-limit", "60",
+                            "--scribbles", "40", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "drawn_eval.json").read_text())
+    held_out = [r for r in json.loads(PEN_FIXTURE.read_text()) if r["writer"] in strokes.EVAL_WRITERS]
+    assert summary["pen_digits"] == len(held_out) > 50
+    assert len(summary["rows"]) == len(drawn_eval.PLACEMENTS) + 3
+    for row in summary["rows"].values():
+        assert 0.8 <= row["accuracy"] <= 1 and len(row["per_class"]) == 10
+    assert summary["scribbles_unsure"] >= 0.7
+    table = capsys.readouterr().out
+    assert "| pen, huge, touching the edges |" in table and "MNIST test digits traced into strokes" in table
+    assert (tmp_path / "drawn_mistakes.png").stat().st_size > 1000
