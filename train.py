@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Keras-layout mnist.npz (default: $MNIST_PATH, else keras.datasets.mnist download)")
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH"),
                         help="pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else none)")
-    parser.add_argument("--epochs", type=int, default=40, help="passes over the training data")
+    parser.add_argument("--epochs", type=int, default=30, help="passes over the training data")
     parser.add_argument("--batch-size", type=int, default=128, help="images per gradient step")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine decay)")
     parser.add_argument("--pen-repeat", type=int, default=2,

@@ -73,8 +73,7 @@
     event.preventDefault();
     activePointer = event.pointerId;
     strokes.push([pointFrom(event)]);
-    redraw();
-    schedulePredict();
+    redraw(); // no request yet: a lone dot says nothing; moving or lifting the pen asks
   });
 
   // Window-level listeners: a stroke that leaves the canvas keeps drawing until the pointer is released.
