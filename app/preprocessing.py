@@ -123,8 +123,11 @@ def skeleton_strokes(mask: np.ndarray) -> list[np.ndarray]:
     skeleton = cv2.ximgproc.thinning(mask.astype(np.uint8) * 255) > 0
     ys, xs = np.nonzero(skeleton)
     index = {(y, x): i for i, (y, x) in enumerate(zip(ys.tolist(), xs.tolist()))}
-    neighbours = [[index[(y + dy, x + dx)] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-                   if (dy or dx) and (y + dy, x + dx) in index] for y, x in index]
+    # m-adjacency: a diagonal step counts only where no side step joins the same two pixels,
+    # so a staircase is a chain of two-neighbour pixels, not a string of false junctions.
+    neighbours = [[index[(y + dy, x + dx)] for dy, dx in _STEPS if (y + dy, x + dx) in index
+                   and not (dy and dx and ((y + dy, x) in index or (y, x + dx) in index))]
+                  for y, x in index]
     points = np.stack([xs, ys], axis=1).astype(np.float64)
     # Walk from ends and junctions first so each stroke is a long run, then any closed loops.
     order = sorted(range(len(neighbours)), key=lambda i: len(neighbours[i]) == 2)
@@ -138,6 +141,9 @@ def skeleton_strokes(mask: np.ndarray) -> list[np.ndarray]:
             strokes.append(points[path])
     isolated = [points[[i]] for i in range(len(neighbours)) if not neighbours[i]]
     return strokes + isolated
+
+
+_STEPS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
 def _walk(start: int, step: int, neighbours: list[list[int]], used: set[tuple[int, int]]) -> list[int]:

@@ -63,6 +63,19 @@ def brush_picture(points: list[np.ndarray], brush: int) -> bytes:
     return cv2.imencode(".png", canvas)[1].tobytes()
 
 
+# Letters that do not pass for a digit (no O, I, l, S, Z, B, G, g, q...), in four Hershey fonts.
+LETTERS = "ACEFHKMNPRTUVWXYacefhkmnprtuvwxy"
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+         cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def letter_strokes(letter: str, font: int) -> list[np.ndarray]:
+    """A letter drawn in a Hershey font, thinned and traced into strokes like the MNIST rows."""
+    canvas = np.zeros((160, 160), np.uint8)
+    cv2.putText(canvas, letter, (30, 120), font, 3.0, 255, 7, cv2.LINE_AA)
+    return preprocessing.skeleton_strokes(canvas > 127)
+
+
 def post_strokes(client, points: list[np.ndarray]) -> dict:
     """POST strokes exactly as the page does and return the JSON answer."""
     body = {"strokes": [np.round(p, 1).tolist() for p in points], "width": CANVAS, "height": CANVAS}
@@ -160,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     scribbles = [post_strokes(client, [s * CANVAS / 100 for s in strokes.random_scribble(rng)])
                  for _ in range(args.scribbles)]
     scribble_unsure = float(np.mean([a["unsure"] for a in scribbles]))
+    letters = [post_strokes(client, [s * 2 for s in letter_strokes(c, f)]) for c in LETTERS for f in FONTS]
+    letter_unsure = float(np.mean([a["unsure"] for a in letters]))
 
     pen_rows = [row for name, row in rows.items() if name.startswith("pen")]
     summary = {
@@ -168,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "pen_accuracy_worst_placement": min(r["accuracy"] for r in pen_rows),
         "pen_unsure": rows["pen, natural size and place"]["unsure"],
         "scribbles": args.scribbles, "scribbles_unsure": scribble_unsure,
+        "letters": len(letters), "letters_unsure": letter_unsure,
         "unsure_threshold": app.config["UNSURE_THRESHOLD"], "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -177,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     mistakes_picture(out / "drawn_mistakes.png", held_out, natural_answers)
     print(markdown(rows))
     print(f"\nUnsure (top probability < {summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} "
-          f"random scribbles, {summary['pen_unsure']:.1%} of {len(held_out)} held-out pen digits.")
+          f"random scribbles, {letter_unsure:.1%} of {len(letters)} letters (traced Hershey fonts), "
+          f"{summary['pen_unsure']:.1%} of {len(held_out)} held-out pen digits.")
     print(f"Held-out writers {summary['pen_writers']}; worst pen placement "
           f"{summary['pen_accuracy_worst_placement']:.2%}; {summary['seconds']} s.")
     return 0
