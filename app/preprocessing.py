@@ -86,17 +86,24 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     # below it for dark ink on light paper, which we invert so the ink is bright.
     if np.median(gray) > gray.mean():
         gray = 255.0 - gray
-    # Subtract a smooth background estimate (a wide grey opening) so uneven lighting and
-    # shadows across a phone photo do not survive the threshold.
-    k = max(3, (max(gray.shape) // 6) | 1)
-    background = cv2.morphologyEx(gray, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    background = cv2.GaussianBlur(background, (0, 0), k / 4)
-    signal = np.clip(gray - background, 0, None)
+    signal = np.clip(gray - _background(gray), 0, None)
     if signal.max() < 24:  # under ~10% contrast anywhere: a blank page, not a digit
         return np.zeros(gray.shape, bool)
     scaled = (signal * (255.0 / signal.max())).astype(np.uint8)
     _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     return _drop_specks(mask > 0)
+
+
+def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
+    """A smooth estimate of the paper's brightness, so uneven lighting and shadows do not survive
+    the threshold: a grey opening half the picture wide (wider than any pen), on a 64 px copy."""
+    factor = coarse / max(gray.shape)
+    small = cv2.resize(gray, (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor))),
+                       interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (coarse // 2 + 1, coarse // 2 + 1))
+    opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+    smooth = cv2.GaussianBlur(opened, (0, 0), coarse / 16)
+    return cv2.resize(smooth, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def _limit_size(gray: np.ndarray, longest: int = 512) -> np.ndarray:
