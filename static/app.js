@@ -11,6 +11,7 @@
   const digitEl = document.getElementById("digit");
   const verdict = document.getElementById("verdict");
   const preview = document.getElementById("preview");
+  const seen = document.getElementById("seen");
   const statusEl = document.getElementById("status");
   const bars = [...document.querySelectorAll("#bars li")];
 
@@ -151,7 +152,7 @@
       li.classList.toggle("winner", d === top);
     });
     preview.src = result.preview;
-    preview.hidden = false;
+    seen.hidden = false;
     statusEl.textContent = "";
     document.body.dataset.prediction = String(top); // for tests and curious people
   }
@@ -167,7 +168,7 @@
       li.querySelector(".pct").textContent = "0%";
       li.classList.remove("winner");
     });
-    preview.hidden = true;
+    seen.hidden = true;
     statusEl.textContent = "";
     delete document.body.dataset.prediction;
   }
