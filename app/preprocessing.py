@@ -27,18 +27,20 @@ Strokes = Sequence[np.ndarray]
 
 def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
     """Draw strokes (point arrays, any units, y down) as a 28x28 MNIST-framed float32 image."""
-    points = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes])
+    arrays = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
+    points = np.concatenate(arrays)
     low = points.min(axis=0)
-    extent = float((points.max(axis=0) - low).max())
+    span = points.max(axis=0) - low
+    extent = float(span.max())
     # Scale the pen path so that the path plus the pen's width fills the 20 px box, as MNIST's ink does.
     scale = (BOX - width) / extent if extent > 0 else 0.0
-    half_span = (points.max(axis=0) - low) * scale / 2
+    half_span = span * scale / 2
     hi = SIZE * SUPERSAMPLE
     canvas = np.zeros((hi, hi), np.uint8)
     thickness = max(1, round(width * SUPERSAMPLE))
     fixed = []
-    for stroke in strokes:
-        path = (np.asarray(stroke, np.float64).reshape(-1, 2) - low) * scale - half_span + SIZE / 2
+    for stroke in arrays:
+        path = (stroke - low) * scale - half_span + SIZE / 2
         fixed.append(np.round(path * SUPERSAMPLE * (1 << _SHIFT_BITS)).astype(np.int32))
     lines = [p for p in fixed if len(p) > 1]
     if lines:
@@ -81,7 +83,8 @@ def frame_image(ink: np.ndarray) -> np.ndarray:
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
     """Threshold a photo or scan of a digit (uint8 grey, either polarity) into a boolean ink mask."""
-    gray = _limit_size(gray).astype(np.float32)
+    # A digit needs no more than a few hundred pixels: shrink big photos first.
+    gray = (_resize_longest(gray, 512) if max(gray.shape) > 512 else gray).astype(np.float32)
     # Ink covers a minority of the picture, so it pulls the mean away from the median:
     # below it for dark ink on light paper, which we invert so the ink is bright.
     if np.median(gray) > gray.mean():
@@ -97,20 +100,16 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
     """A smooth estimate of the paper's brightness, so uneven lighting and shadows do not survive
     the threshold: a grey opening half the picture wide (wider than any pen), on a 64 px copy."""
-    factor = coarse / max(gray.shape)
-    small = cv2.resize(gray, (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor))),
-                       interpolation=cv2.INTER_AREA)
+    small = _resize_longest(gray, coarse)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (coarse // 2 + 1, coarse // 2 + 1))
     opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
     smooth = cv2.GaussianBlur(opened, (0, 0), coarse / 16)
     return cv2.resize(smooth, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _limit_size(gray: np.ndarray, longest: int = 512) -> np.ndarray:
-    """Shrink big photos first: a digit needs no more than a few hundred pixels."""
+def _resize_longest(gray: np.ndarray, longest: int) -> np.ndarray:
+    """Resize so that the longer side is `longest` pixels, aspect kept."""
     factor = longest / max(gray.shape)
-    if factor >= 1:
-        return gray
     size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
