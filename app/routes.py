@@ -90,7 +90,11 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         if not request.path.startswith("/api/"):
             return error
-        return jsonify(error=error.description or error.name), error.code
+        message = error.description or error.name
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:  # 405: say what would work
+            message = f"{request.method} is not allowed here; use {' or '.join(sorted(set(allowed) - {'OPTIONS'}))}"
+        return jsonify(error=message), error.code
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

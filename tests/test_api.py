@@ -126,6 +126,8 @@ def test_wrong_method_type_size_or_file_is_a_json_4xx(client, method, path, kwar
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == status
     assert response.is_json and response.get_json()["error"]
+    if status == 405:
+        assert response.get_json()["error"] == f"{method.upper()} is not allowed here; use POST"
 
 
 def test_pictures_with_too_many_pixels_are_refused_before_decoding(client):
