@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from app import preprocessing
+
 # Below this top probability an answer is flagged "unsure": chosen on the validation split so
 # that about 1% of real digits and most scribbles fall under it (see bench/drawn_eval.py).
 UNSURE_THRESHOLD = 0.75
@@ -46,6 +48,14 @@ class DigitModel:
         interpreter.set_tensor(local.input, batch)
         interpreter.invoke()
         return interpreter.get_tensor(local.output).copy()
+
+
+def answer_picture(model: DigitModel, gray: np.ndarray, unsure_threshold: float) -> dict | None:
+    """The API answer for a photo or scan (uint8 grey), or None when it holds no ink."""
+    image = preprocessing.image_to_mnist(gray)
+    if not image.any():
+        return None
+    return describe(model.predict(image[None])[0], image, unsure_threshold)
 
 
 def describe(probabilities: np.ndarray, image: np.ndarray, unsure_threshold: float) -> dict:

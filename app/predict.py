@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app import ROOT, inference, inputs, preprocessing
+from app import ROOT, inference, inputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +27,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        image = preprocessing.image_to_mnist(gray)
-        if not image.any():
+        result = inference.answer_picture(model, gray, args.unsure_below)
+        if result is None:
             print(f"{path}: no digit found")
             continue
-        result = inference.describe(model.predict(image[None])[0], image, args.unsure_below)
         note = " (unsure)" if result["unsure"] else ""
         print(f"{path}: {result['digit']} ({result['confidence']:.1%}){note}")
     return 1 if failed else 0

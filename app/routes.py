@@ -67,10 +67,11 @@ def predict_image():
     if upload is None:
         raise inputs.InputError('send the picture as multipart/form-data in a field named "image"')
     gray = inputs.decode_image(upload.read(), current_app.config["MAX_IMAGE_PIXELS"])
-    image = preprocessing.image_to_mnist(gray)
-    if not image.any():
+    result = inference.answer_picture(current_app.extensions["digit_model"], gray,
+                                      current_app.config["UNSURE_THRESHOLD"])
+    if result is None:
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    return jsonify(answer(image))
+    return jsonify(result)
 
 
 def answer(image: np.ndarray) -> dict:
