@@ -6,9 +6,12 @@ import io
 import math
 import warnings
 from collections.abc import Mapping
+from itertools import chain
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+_NUMBER_TYPES = {int, float}
 
 
 class InputError(ValueError):
@@ -54,12 +57,36 @@ def _stroke(stroke: object, index: int) -> np.ndarray:
     """One stroke as an (n, 2) float array."""
     if not isinstance(stroke, list) or not stroke:
         raise InputError(f"stroke {index} must be a non-empty list of [x, y] points")
-    for point in stroke:
+    fast = _plain_points(stroke)
+    if fast is not None:
+        return fast
+    for point in stroke:  # the slow walk finds and names the first bad value
         if not isinstance(point, list) or len(point) != 2:
             raise InputError(f"stroke {index}: every point must be [x, y]")
         _number(point[0], f"stroke {index}: x")
         _number(point[1], f"stroke {index}: y")
     return np.array(stroke, np.float64)
+
+
+def _plain_points(stroke: list) -> np.ndarray | None:
+    """The stroke as an (n, 2) array when every point is [number, number] and finite, else None.
+
+    The common case checked in C (types, shape, finiteness) instead of a Python loop per point:
+    the check costs a few microseconds where the loop cost a tenth of a millisecond.
+    """
+    try:
+        types = set(map(type, chain.from_iterable(stroke)))
+    except TypeError:  # a point that is not a list
+        return None
+    if not types <= _NUMBER_TYPES:  # bool is its own type, so true/false never pass as 1/0
+        return None
+    try:
+        array = np.array(stroke, np.float64)
+    except (ValueError, OverflowError):  # ragged points
+        return None
+    if array.ndim != 2 or array.shape[1] != 2 or not np.isfinite(array).all():
+        return None
+    return array
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:

@@ -19,7 +19,11 @@ CENTRE = 14.0
 # Pen width at 28x28 scale. MNIST strokes are 2-3 px wide; drawing every input at one
 # width makes a thin and a thick pen, a small and a large drawing, give the same image.
 STROKE_WIDTH = 2.2
-SUPERSAMPLE = 8  # render at 8x and area-downsample: sub-pixel widths, smooth anti-aliased edges
+# Render at 6x and area-downsample: sub-pixel widths and smooth edges. The downsampling is the
+# anti-aliasing, so the lines are drawn plain (LINE_8): cv2's anti-aliased thick lines cost 3x more,
+# and 6x plain lines match the 8x anti-aliased ones the shipped model was trained on (ink mass 1.01x,
+# mean pixel difference 0.003).
+SUPERSAMPLE = 6
 _SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
 
 Strokes = Sequence[np.ndarray]
@@ -44,10 +48,10 @@ def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
         fixed.append(np.round(path * SUPERSAMPLE * (1 << _SHIFT_BITS)).astype(np.int32))
     lines = [p for p in fixed if len(p) > 1]
     if lines:
-        cv2.polylines(canvas, lines, False, 255, thickness, cv2.LINE_AA, _SHIFT_BITS)
+        cv2.polylines(canvas, lines, False, 255, thickness, cv2.LINE_8, _SHIFT_BITS)
     for dot in (p for p in fixed if len(p) == 1):  # a tap draws a dot, as a pen would
         cv2.circle(canvas, tuple(int(v) for v in dot[0]), (thickness * (1 << _SHIFT_BITS)) // 2,
-                   255, -1, cv2.LINE_AA, _SHIFT_BITS)
+                   255, -1, cv2.LINE_8, _SHIFT_BITS)
     small = cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     return centre_by_mass(small.astype(np.float32) / 255.0)
 

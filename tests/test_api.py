@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import canvas_payload
 
+from app import inputs
 from app import strokes as pen_strokes
 
 SEVEN = [[[40, 40], [200, 40], [110, 260]]]
@@ -82,7 +83,13 @@ BAD_STROKES = [
     pytest.param({"strokes": "7", "width": 300, "height": 300}, 400, "strokes", id="strokes-string"),
     pytest.param({"strokes": [[]], "width": 300, "height": 300}, 400, "non-empty", id="empty-stroke"),
     pytest.param({"strokes": [[[1, 2, 3]]], "width": 300, "height": 300}, 400, "[x, y]", id="three-coordinates"),
+    pytest.param({"strokes": [[[1, 2], [3]]], "width": 300, "height": 300}, 400, "[x, y]", id="ragged-points"),
+    pytest.param({"strokes": [[1, 2]], "width": 300, "height": 300}, 400, "[x, y]", id="numbers-not-points"),
+    pytest.param({"strokes": [[[1, 2], {"x": 1, "y": 2}]], "width": 300, "height": 300}, 400, "[x, y]",
+                 id="object-point"),
     pytest.param({"strokes": [[[1, "2"]]], "width": 300, "height": 300}, 400, "finite number", id="string-coordinate"),
+    pytest.param({"strokes": [[[4, 5], [6, 7], [1, False]]], "width": 300, "height": 300}, 400, "finite number",
+                 id="bool-among-numbers"),
     pytest.param({"strokes": [[[1, True]]], "width": 300, "height": 300}, 400, "finite number", id="bool-coordinate"),
     pytest.param({"strokes": [[[1, None]]], "width": 300, "height": 300}, 400, "finite number", id="null-coordinate"),
     pytest.param({"strokes": [[[1, 2]]], "height": 300}, 400, "width", id="missing-width"),
@@ -144,3 +151,13 @@ def test_pages_and_health(client):
     assert client.get("/model/confusion_matrix.png").mimetype == "image/png"
     assert client.get("/model/secret.txt").status_code == 404
     assert client.get("/api/health").get_json()["status"] == "ok"
+
+
+def test_stroke_points_arrive_as_float_arrays_unchanged(app):
+    body = {"strokes": [[[1, 2.5], [3, 4]], [[7.25, 8]], [[2**70, 1]]], "width": 10, "height": 10}
+    with pytest.raises(inputs.InputError, match="on the canvas"):  # a huge int is a number, but off the canvas
+        inputs.parse_strokes(body, app.config)
+    body["strokes"].pop()
+    arrays = inputs.parse_strokes(body, app.config)
+    assert [a.dtype for a in arrays] == [np.float64, np.float64]
+    assert [a.tolist() for a in arrays] == [[[1.0, 2.5], [3.0, 4.0]], [[7.25, 8.0]]]
