@@ -111,20 +111,19 @@ class Connection:
 
 
 def wait_ready(port: int, body: bytes, process: subprocess.Popen, timeout: float = 60) -> float:
-    """Poll until the first 200 answer; returns seconds since the caller's start mark."""
+    """Poll until the first 200 answer; returns its perf_counter time. An answer other than 200 fails at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
+        connection = Connection(port, timeout=5)
         try:
-            connection = Connection(port, timeout=5)
-            try:
-                connection.post(body)
-            finally:
-                connection.close()
+            connection.post(body)
             return time.perf_counter()
-        except (OSError, RuntimeError):
+        except OSError:  # not listening yet, or the workers are still booting
             time.sleep(0.005)
+        finally:
+            connection.close()
     raise RuntimeError("server did not answer in time")
 
 
@@ -133,7 +132,12 @@ def start(command: list[str], port: int, body: bytes, env: dict | None = None) -
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {}), "PORT": str(port)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return process, wait_ready(port, body, process) - started
+    try:
+        return process, wait_ready(port, body, process) - started
+    except BaseException:  # never leave a server behind
+        process.terminate()
+        process.wait()
+        raise
 
 
 def server_command() -> list[str]:

@@ -29,6 +29,25 @@ def test_gunicorn_serves_predictions_on_port_with_keep_alive(gunicorn_server):
     assert len(latency.worker_memory_mb(process.pid)) == 1  # WEB_CONCURRENCY=1
 
 
+def test_bench_client_keeps_one_connection_and_reports_errors(gunicorn_server):
+    port = gunicorn_server[0]
+    connection = latency.Connection(port)
+    good = latency.payloads(2)
+    connection.post(good[0])
+    first_socket = connection.sock
+    with pytest.raises(RuntimeError, match="answered 400"):
+        connection.post(b'{"strokes": "nope", "width": 9, "height": 9}')
+    assert connection.post(good[1]) > 0 and connection.sock is first_socket  # the error kept the connection
+    connection.close()
+
+
+def test_head_to_head_pairs_every_payload(gunicorn_server):
+    port = gunicorn_server[0]
+    bodies = latency.payloads(7)
+    seed_times, our_times = latency.head_to_head(port, port, bodies, block=3)  # ours against itself
+    assert len(seed_times) == len(our_times) == 7 and min(seed_times + our_times) > 0
+
+
 def test_bench_payloads_look_like_real_drawings():
     for body in latency.payloads(50):
         payload = json.loads(body)
