@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -30,6 +31,20 @@ def test_litert_matches_keras_on_every_fixture_image(app, keras_probabilities, m
     one_by_one = np.stack([model.predict(image[None])[0] for image in images])
     assert np.abs(one_by_one - keras_probabilities).max() < 1e-4
     assert np.abs(model.predict(images) - keras_probabilities).max() < 1e-4  # batched too
+
+
+def test_one_model_serves_many_threads_at_once(app, keras_probabilities, mnist_small):
+    model = app.extensions["digit_model"]
+    images = mnist_small["x_test"][:120] / np.float32(255)
+
+    def predict_in_turn(indices):  # single images and batches mixed, as the two routes and the CLI do
+        return [model.predict(images[i:i + 1 + i % 3]) for i in indices]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(predict_in_turn, [range(k, 117, 6) for k in range(6)]))
+    for k, answers in enumerate(results):
+        for i, answer in zip(range(k, 117, 6), answers):
+            assert np.abs(answer - keras_probabilities[i:i + 1 + i % 3]).max() < 1e-4
 
 
 def test_describe_flags_flat_answers_unsure():

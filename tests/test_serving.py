@@ -1,6 +1,8 @@
 """`make run`'s server: gunicorn with app.gunicorn_conf serves the API on $PORT; the evaluation scripts run."""
 
+import http.client
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import MNIST_FIXTURE, PEN_FIXTURE
@@ -9,11 +11,11 @@ from app import strokes
 from bench import drawn_eval, latency
 
 
-@pytest.fixture(scope="module")
-def gunicorn_server():
+@pytest.fixture(scope="module", params=["gevent", "gthread"])
+def gunicorn_server(request):
     port = latency.free_port()
     body = latency.payloads(1)[0]
-    env = {"WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "2"}
+    env = {"WEB_CONCURRENCY": "1", "GUNICORN_WORKER_CLASS": request.param, "GUNICORN_THREADS": "2"}
     process, cold_start = latency.start(latency.server_command(), port, body, env=env)
     yield port, process, cold_start
     process.terminate()
@@ -27,6 +29,21 @@ def test_gunicorn_serves_predictions_on_port_with_keep_alive(gunicorn_server):
     timings = latency.sequential(port, bodies)  # raises unless every answer is a 200
     assert len(timings) == 20
     assert len(latency.worker_memory_mb(process.pid)) == 1  # WEB_CONCURRENCY=1
+
+
+def test_gunicorn_answers_concurrent_clients_correctly(gunicorn_server):
+    port = gunicorn_server[0]
+    bodies = latency.payloads(24)
+    assert latency.throughput(port, bodies, clients=6) > 0  # raises unless all 24 answers are 200s
+
+    def digit(body):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/api/predict", body, {"Content-Type": "application/json"})
+        return json.loads(connection.getresponse().read())["digit"]
+
+    with ThreadPoolExecutor(6) as pool:
+        at_once = list(pool.map(digit, bodies))
+    assert at_once == [digit(body) for body in bodies]  # concurrent answers are each request's own
 
 
 def test_bench_client_keeps_one_connection_and_reports_errors(gunicorn_server):
