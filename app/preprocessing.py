@@ -21,8 +21,7 @@ CENTRE = 14.0
 STROKE_WIDTH = 2.2
 # Render at 6x and area-downsample: sub-pixel widths and smooth edges. The downsampling is the
 # anti-aliasing, so the lines are drawn plain (LINE_8): cv2's anti-aliased thick lines cost 3x more,
-# and 6x plain lines match the 8x anti-aliased ones the shipped model was trained on (ink mass 1.01x,
-# mean pixel difference 0.003).
+# and 6x plain lines come out as 8x anti-aliased ones did (ink mass 1.01x, mean pixel difference 0.003).
 SUPERSAMPLE = 6
 _SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
 
