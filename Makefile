@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 export PORT
-MNIST_PATH ?= ../shared/data/mnist.npz
-PENDIGITS_PATH ?= ../shared/data/pendigits_train.json
+# The shared data files where this project keeps them; empty where they are missing, so that
+# train.py falls back to the Keras MNIST download (set either variable to point elsewhere).
+MNIST_PATH ?= $(wildcard ../shared/data/mnist.npz)
+PENDIGITS_PATH ?= $(wildcard ../shared/data/pendigits_train.json)
 export MNIST_PATH PENDIGITS_PATH
 
 .PHONY: run test lint train evaluate eval bench screenshot clean
@@ -28,13 +30,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 train: $(STAMP)  ## the default recipe: MNIST + real pen digits -> models/
-	$(BIN)/python train.py --data $(MNIST_PATH) --pen-data $(PENDIGITS_PATH)
+	$(BIN)/python train.py
 
 evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
-	$(BIN)/python train.py --evaluate models/digit_cnn.keras --data $(MNIST_PATH)
+	$(BIN)/python train.py --evaluate models/digit_cnn.keras
 
 eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements
-	$(BIN)/python -m bench.drawn_eval --pen-data $(PENDIGITS_PATH) --data $(MNIST_PATH)
+	$(BIN)/python -m bench.drawn_eval
 
 bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
 	$(BIN)/python -m bench.latency

@@ -35,9 +35,9 @@ class DataError(Exception):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; every one has a default."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("MNIST_PATH"),
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None,
                         help="Keras-layout mnist.npz (default: $MNIST_PATH, else keras.datasets.mnist download)")
-    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH"),
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None,
                         help="pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else none)")
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training data")
     parser.add_argument("--batch-size", type=int, default=128, help="images per gradient step")
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         data, data_sha256 = load_mnist(args.data)
-        pen = strokes.load_pendigits(args.pen_data) if args.pen_data else []
+        pen = strokes.load_pendigits(args.pen_data) if args.pen_data and not args.evaluate else []
     except DataError as error:
         print(f"error: {error}; pass a Keras-layout mnist.npz with --data (or set MNIST_PATH)", file=sys.stderr)
         return 2

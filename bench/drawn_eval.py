@@ -136,9 +136,9 @@ def markdown(rows: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run every test, print the table, save JSON and the mistakes picture."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH", "../shared/data/pendigits_train.json"),
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or "../shared/data/pendigits_train.json",
                         help="pendigits JSON; only the evaluation writers' digits are used")
-    parser.add_argument("--data", default=os.environ.get("MNIST_PATH", "../shared/data/mnist.npz"),
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
                         help="Keras-layout mnist.npz, for the MNIST rows")
     parser.add_argument("--mnist-limit", type=int, default=10_000, help="MNIST test digits to use")
     parser.add_argument("--scribbles", type=int, default=1000, help="random scribbles for the unsure test")

@@ -44,9 +44,10 @@ def test_tiny_run_makes_a_loadable_model_and_a_complete_report(tiny_run, mnist_s
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_evaluate_reprints_the_test_accuracy(tiny_run, capsys):
+def test_evaluate_reprints_the_test_accuracy(tiny_run, capsys, monkeypatch, tmp_path):
     _, out = tiny_run
     report = json.loads((out / "report.json").read_text())
+    monkeypatch.setenv("PENDIGITS_PATH", str(tmp_path / "missing.json"))  # evaluating needs no pen data
     assert train.main(["--evaluate", str(out / "digit_cnn.keras"), "--data", str(MNIST_FIXTURE)]) == 0
     assert f"test accuracy {report['test_accuracy']:.4f}" in capsys.readouterr().out
 
