@@ -159,7 +159,7 @@ def make_batches(keras, x_mnist, y_mnist, pen, args):
 
 
 def build_model(keras) -> object:
-    """A small batch-normalised CNN: 5x5 stem, two 3x3 blocks, pooled features into one dense layer."""
+    """A small batch-normalised CNN: 5x5 stem, two 3x3 blocks, one dense layer."""
     layers = keras.layers
 
     def conv(x, filters, kernel=3):
@@ -169,9 +169,9 @@ def build_model(keras) -> object:
     inputs = keras.Input((28, 28, 1), name="image")
     x = layers.MaxPooling2D()(conv(inputs, 32, 5))
     x = layers.Dropout(0.2)(layers.MaxPooling2D()(conv(conv(x, 48), 48)))
-    # Pool 7x7 to 3x3 before the dense layer: its weights shrink from 2.4 MB to 0.4 MB, most of the
-    # memory every prediction reads. Same recipe, MNIST test: 99.54% pooled, 99.52% without.
-    x = layers.Flatten()(layers.MaxPooling2D()(conv(x, 96)))
+    # The dense layer sees the whole 7x7 map. Pooling it to 3x3 first cut the weights from 2.4 to
+    # 0.4 MB and 0.1 ms per request, but lost accuracy: validation 99.54% against 99.68% (30 epochs).
+    x = layers.Flatten()(conv(x, 96))
     x = layers.ReLU()(layers.BatchNormalization()(layers.Dense(128, use_bias=False)(x)))
     outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.4)(x))
     return keras.Model(inputs, outputs, name="digit_cnn")
