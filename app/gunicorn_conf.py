@@ -6,7 +6,7 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: one event loop per worker holds every keep-alive connection (the page posts every 50 ms
 # while someone draws) without a thread hop per request. Against gthread with 4 threads, medians
-# of 3 bench runs: p50 1.07 ms vs 1.27 ms, 1761 vs 1339 req/s. A prediction is CPU work that never
+# of 3 bench runs: p50 1.18 ms vs 1.33 ms, 1379 vs 1351 req/s. A prediction is CPU work that never
 # yields, so a worker runs one at a time either way; the workers use the cores.
 # GUNICORN_WORKER_CLASS=gthread switches.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
