@@ -24,9 +24,15 @@ class InputError(ValueError):
 
 def _number(value: object, name: str) -> float:
     """A finite JSON number (bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{name} must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # JSON integers have no size limit; one past float's range is not finite
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputError(f"{name} must be a finite number")
+    return number
 
 
 def parse_strokes(body: object, limits: Mapping[str, int]) -> list[np.ndarray]:

@@ -111,6 +111,8 @@ def test_malformed_stroke_requests_get_a_clear_json_error(client, body, status, 
 
 @pytest.mark.parametrize("raw", ['{"strokes": [[[1, NaN]]], "width": 9, "height": 9}',
                                  '{"strokes": [[[1, Infinity]]], "width": 9, "height": 9}',
+                                 '{"strokes": [[[1%s, 1]]], "width": 9, "height": 9}' % ("0" * 400),
+                                 '{"strokes": [[[1, 1]]], "width": 9, "height": 1%s}' % ("0" * 400),
                                  "{not json", ""])
 def test_non_finite_and_broken_json_are_400(client, raw):
     response = client.post("/api/predict", data=raw, content_type="application/json")
