@@ -49,6 +49,11 @@ def answer_picture(model: DigitModel, gray: np.ndarray, unsure_threshold: float)
     image = preprocessing.image_to_mnist(gray)
     if not image.any():
         return None
+    return answer_image(model, image, unsure_threshold)
+
+
+def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:
+    """The API answer for one MNIST-framed 28x28 image: run the model and describe the result."""
     return describe(model.predict(image[None])[0], image, unsure_threshold)
 
 

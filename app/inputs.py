@@ -7,6 +7,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from itertools import chain
+from typing import NoReturn
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -63,15 +64,20 @@ def _stroke(stroke: object, index: int) -> np.ndarray:
     """One stroke as an (n, 2) float array."""
     if not isinstance(stroke, list) or not stroke:
         raise InputError(f"stroke {index} must be a non-empty list of [x, y] points")
-    fast = _plain_points(stroke)
-    if fast is not None:
-        return fast
-    for point in stroke:  # the slow walk finds and names the first bad value
+    array = _plain_points(stroke)
+    if array is None:
+        _raise_for_first_bad_point(stroke, index)
+    return array
+
+
+def _raise_for_first_bad_point(stroke: list, index: int) -> NoReturn:
+    """Name the first value that made _plain_points reject the stroke (a slow walk, for errors only)."""
+    for point in stroke:
         if not isinstance(point, list) or len(point) != 2:
             raise InputError(f"stroke {index}: every point must be [x, y]")
         _number(point[0], f"stroke {index}: x")
         _number(point[1], f"stroke {index}: y")
-    return np.array(stroke, np.float64)
+    raise InputError(f"stroke {index}: every point must be [x, y]")  # every rejection is named above
 
 
 def _plain_points(stroke: list) -> np.ndarray | None:

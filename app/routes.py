@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
@@ -57,7 +56,9 @@ def predict_strokes():
     if body is None:
         raise inputs.InputError("the body is not valid JSON")
     strokes = inputs.parse_strokes(body, current_app.config)
-    return jsonify(answer(preprocessing.render_strokes(strokes)))
+    image = preprocessing.render_strokes(strokes)
+    return jsonify(inference.answer_image(current_app.extensions["digit_model"], image,
+                                          current_app.config["UNSURE_THRESHOLD"]))
 
 
 @bp.post("/api/predict/image")
@@ -72,12 +73,6 @@ def predict_image():
     if result is None:
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(result)
-
-
-def answer(image: np.ndarray) -> dict:
-    """Run the model on one 28x28 image and describe the result."""
-    probabilities = current_app.extensions["digit_model"].predict(image[None])[0]
-    return inference.describe(probabilities, image, current_app.config["UNSURE_THRESHOLD"])
 
 
 def register_error_handlers(app: Flask) -> None:

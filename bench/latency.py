@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     port, seed_port = free_port(), free_port()
     ours, cold_start = start(server_command(), port, bodies[0])
     try:
-        sequential(port, bodies[:200])  # warm every worker thread's interpreter
+        sequential(port, bodies[:200])  # warm-up, not measured
         latencies = sequential(port, bodies)
         rps = throughput(port, payloads(args.load, seed=1), clients=8)
         memory = worker_memory_mb(ours.pid)
