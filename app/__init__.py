@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import inference, routes
+from app import body, inference, offload, routes, security
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_POINTS=10_000,
         MAX_CANVAS=10_000,
         MAX_IMAGE_PIXELS=40_000_000,
+        BODY_TIMEOUT=10.0,  # seconds for a whole request body to arrive (slow clients hold no slot for ever)
+        UPLOADS_PER_WORKER=4,  # pictures read at once per worker; more get a 503 (bounds memory)
+        DECODE_THREADS=1,  # picture decoders per worker, off the event loop; one per core with the 2 workers
         UNSURE_THRESHOLD=inference.UNSURE_THRESHOLD,
+        TINY_DRAWING=0.03,  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is unsure
     )
     app.config.from_prefixed_env()
     if test_config:
@@ -31,6 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Loaded once per process: under gunicorn that is once per worker, after the fork.
     app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"])
+    app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
+    app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.register_blueprint(routes.bp)
     routes.register_error_handlers(app)
+    security.register(app)
     return app

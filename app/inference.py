@@ -9,8 +9,6 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from app import preprocessing
-
 # Below this top probability an answer is flagged "unsure": chosen on the validation split so
 # that about 1% of real digits and most scribbles fall under it (see bench/drawn_eval.py).
 UNSURE_THRESHOLD = 0.75
@@ -42,14 +40,6 @@ class DigitModel:
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output).copy()
-
-
-def answer_picture(model: DigitModel, gray: np.ndarray, unsure_threshold: float) -> dict | None:
-    """The API answer for a photo or scan (uint8 grey), or None when it holds no ink."""
-    image = preprocessing.image_to_mnist(gray)
-    if not image.any():
-        return None
-    return answer_image(model, image, unsure_threshold)
 
 
 def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:

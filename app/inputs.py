@@ -1,16 +1,14 @@
-"""Turn untrusted request input (stroke JSON, image files) into arrays, or raise InputError."""
+"""Turn untrusted stroke JSON into point arrays, or raise InputError (pictures: app/pictures.py)."""
 
 from __future__ import annotations
 
-import io
+import json
 import math
-import warnings
 from collections.abc import Mapping
 from itertools import chain
 from typing import NoReturn
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 _NUMBER_TYPES = {int, float}
 
@@ -21,6 +19,22 @@ class InputError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def parse_json(data: bytes) -> object:
+    """The body's JSON value; 400 for anything that is not JSON, however it fails."""
+    try:
+        return json.loads(data)
+    # RecursionError: a few KB of nested brackets exhaust the parser's stack; ValueError covers
+    # bad syntax and bytes that are not UTF-8/16/32.
+    except (ValueError, RecursionError):
+        raise InputError("the body is not valid JSON") from None
+
+
+def drawing_extent(strokes: list[np.ndarray]) -> float:
+    """The longer side of the drawing's bounding box, in canvas units."""
+    points = np.concatenate(strokes)
+    return float(np.ptp(points, axis=0).max())
 
 
 def _number(value: object, name: str) -> float:
@@ -99,34 +113,3 @@ def _plain_points(stroke: list) -> np.ndarray | None:
     if array.ndim != 2 or array.shape[1] != 2 or not np.isfinite(array).all():
         return None
     return array
-
-
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode an uploaded picture (PNG, JPEG, WebP...) to uint8 grey, upright, on an opaque background."""
-    if not data:
-        raise InputError("the image file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:  # checked before decoding the pixels
-                raise InputError(f"image too large: at most {max_pixels:,} pixels", 413)
-            image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with a rotation tag
-            image.load()
-    except InputError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
-        raise InputError("could not decode the image: send a PNG, JPEG, WebP, GIF or BMP file") from None
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = _flatten_alpha(image.convert("RGBA"))
-    return np.asarray(image.convert("L"), np.uint8)
-
-
-def _flatten_alpha(image: Image.Image) -> Image.Image:
-    """Put a transparent drawing on a background that contrasts with its ink."""
-    pixels = np.asarray(image, np.float32)
-    alpha = pixels[..., 3] / 255
-    ink = (pixels[..., :3].mean(axis=2) * alpha).sum() / max(alpha.sum(), 1)
-    background = Image.new("RGBA", image.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
-    return Image.alpha_composite(background, image)

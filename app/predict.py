@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app import ROOT, inference, inputs
+from app import ROOT, inference, inputs, pictures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,15 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.images:
         try:
             with open(path, "rb") as file:
-                gray = inputs.decode_image(file.read(), 40_000_000)
+                image = pictures.picture_to_mnist(file.read(), 40_000_000)
         except (OSError, inputs.InputError) as error:
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        result = inference.answer_picture(model, gray, args.unsure_below)
-        if result is None:
+        if not image.any():
             print(f"{path}: no digit found")
             continue
+        result = inference.answer_image(model, image, args.unsure_below)
         note = " (unsure)" if result["unsure"] else ""
         print(f"{path}: {result['digit']} ({result['confidence']:.1%}){note}")
     return 1 if failed else 0

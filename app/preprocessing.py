@@ -37,6 +37,8 @@ def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
     extent = float(span.max())
     # Scale the pen path so that the path plus the pen's width fills the 20 px box, as MNIST's ink does.
     scale = (BOX - width) / extent if extent > 0 else 0.0
+    if not np.isfinite(scale):  # an extent so small (e.g. 5e-324) that dividing overflows: a dot
+        scale = 0.0
     half_span = span * scale / 2
     hi = SIZE * SUPERSAMPLE
     canvas = np.zeros((hi, hi), np.uint8)

@@ -5,13 +5,56 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, send_from_directory
-from werkzeug.exceptions import HTTPException
+import numpy as np
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import inference, inputs, preprocessing
+from app import body, inference, inputs, pictures, preprocessing
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = ("training_curves.png", "confusion_matrix.png", "mistakes.png", "drawn_mistakes.png")
+# The config key holding each POST endpoint's body limit; any other POST may carry an upload.
+BODY_LIMITS = {"digits.predict_strokes": "MAX_JSON_BYTES"}
+
+
+@bp.before_app_request
+def answer_options() -> Response | None:
+    """OPTIONS on an API path: 204 and the methods it allows (no CORS: the API is same-origin)."""
+    routing = request.routing_exception
+    if request.method == "OPTIONS" and isinstance(routing, MethodNotAllowed) and request.path.startswith("/api/"):
+        return Response(status=204, headers={"Allow": ", ".join(sorted({*routing.valid_methods, "OPTIONS"}))})
+    return None
+
+
+@bp.before_app_request
+def read_body() -> None:
+    """Read a POST body in full, bounded in size and time, before any view parses it (app/body.py)."""
+    if request.method != "POST" or request.routing_exception is not None:
+        return
+    limit_key = BODY_LIMITS.get(request.endpoint, "MAX_CONTENT_LENGTH")
+    if limit_key == "MAX_CONTENT_LENGTH":  # an upload: a few at a time per worker bounds the memory
+        if not current_app.extensions["upload_slots"].take():
+            raise inputs.InputError("too many pictures being read right now: try again in a moment", 503)
+        g.upload_slot = True
+    body.buffer_body(request, current_app.config[limit_key], current_app.config["BODY_TIMEOUT"])
+
+
+@bp.teardown_app_request
+def free_upload_slot(_error: BaseException | None) -> None:
+    """Give back the upload slot read_body took, however the request ended."""
+    if g.pop("upload_slot", False):
+        current_app.extensions["upload_slots"].give_back()
 
 
 @bp.get("/")
@@ -39,40 +82,55 @@ def model_picture(name: str):
     return send_from_directory(Path(current_app.config["REPORT_PATH"]).parent, name)
 
 
-@bp.get("/api/health")
+@bp.get("/api/health", provide_automatic_options=False)
 def health():
     """Liveness, and which model file this worker serves."""
     return jsonify(status="ok", model=Path(current_app.extensions["digit_model"].path).name)
 
 
-@bp.post("/api/predict")
+@bp.post("/api/predict", provide_automatic_options=False)
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
-    if not request.is_json:
+    if request.mimetype != "application/json":
         raise inputs.InputError("send Content-Type: application/json", 415)
-    if (request.content_length or 0) > current_app.config["MAX_JSON_BYTES"]:
-        raise inputs.InputError(f"body too large: at most {current_app.config['MAX_JSON_BYTES']} bytes", 413)
-    body = request.get_json(silent=True)
-    if body is None:
-        raise inputs.InputError("the body is not valid JSON")
-    strokes = inputs.parse_strokes(body, current_app.config)
+    payload = inputs.parse_json(request.get_data())
+    strokes = inputs.parse_strokes(payload, current_app.config)
     image = preprocessing.render_strokes(strokes)
+    if not (np.isfinite(image).all() and image.max() > 0):  # a drawing that renders without ink
+        raise inputs.InputError("no ink: draw a digit first", 422)
+    answer = inference.answer_image(current_app.extensions["digit_model"], image,
+                                    current_app.config["UNSURE_THRESHOLD"])
+    if inputs.drawing_extent(strokes) < current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"]):
+        answer["unsure"] = True  # a tap or a tiny tick is not a digit, whatever the model makes of it
+    return jsonify(answer)
+
+
+@bp.post("/api/predict/image", provide_automatic_options=False)
+def predict_image():
+    """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
+    upload = uploaded_picture()
+    image = current_app.extensions["offloader"].run(pictures.picture_to_mnist, upload,
+                                                    current_app.config["MAX_IMAGE_PIXELS"])
+    if not image.any():
+        raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(inference.answer_image(current_app.extensions["digit_model"], image,
                                           current_app.config["UNSURE_THRESHOLD"]))
 
 
-@bp.post("/api/predict/image")
-def predict_image():
-    """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
-    upload = request.files.get("image")
-    if upload is None:
+def uploaded_picture() -> bytes:
+    """The bytes of the multipart field "image"; 400 when the form is malformed or the field missing."""
+    if request.mimetype != "multipart/form-data":
+        raise inputs.InputError('send the picture as multipart/form-data in a field named "image"', 415)
+    try:
+        upload = request.files.get("image")
+        data = upload.read() if upload is not None else None
+    except HTTPException:  # too many parts or fields over the form limits: 413
+        raise
+    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's error
+        raise inputs.InputError("could not read the multipart form") from None
+    if data is None:
         raise inputs.InputError('send the picture as multipart/form-data in a field named "image"')
-    gray = inputs.decode_image(upload.read(), current_app.config["MAX_IMAGE_PIXELS"])
-    result = inference.answer_picture(current_app.extensions["digit_model"], gray,
-                                      current_app.config["UNSURE_THRESHOLD"])
-    if result is None:
-        raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    return jsonify(result)
+    return data
 
 
 def register_error_handlers(app: Flask) -> None:

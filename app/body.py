@@ -1,0 +1,104 @@
+"""Read a request body from an untrusted client: bounded in bytes and in time, whatever the framing.
+
+Every POST body is read here, once, before the view runs, and put back as an in-memory stream, so
+the size limit holds for chunked bodies as it does for Content-Length ones, any failure of the
+read itself (a broken chunk, a reset, a client that stops sending) is a 4xx JSON answer, and the
+views parse only bytes that have fully arrived.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from contextlib import contextmanager
+
+from flask import Request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_input_stream
+
+from app.inputs import InputError
+from app.offload import gevent_patched
+
+_CHUNK = 64 * 1024
+
+
+def buffer_body(request: Request, limit: int, timeout: float) -> None:
+    """Read the whole body (at most `limit` bytes, within `timeout` seconds) and put it back in memory."""
+    declared = request.content_length
+    if declared is not None and declared > limit:  # refused before reading a byte
+        raise InputError(f"body too large: at most {limit} bytes", 413)
+    with _deadline(request, timeout):
+        # The server's stream: werkzeug stops it at Content-Length, or leaves it to the server's
+        # own end of a chunked body (gunicorn and werkzeug set wsgi.input_terminated for those).
+        stream = get_input_stream(request.environ, max_content_length=limit)
+        data = _read_at_most(stream, limit, time.monotonic() + timeout)
+    request.environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.environ["wsgi.input_terminated"] = True
+
+
+def _read_at_most(stream: io.RawIOBase, limit: int, deadline: float) -> bytes:
+    """The stream's bytes up to EOF; 413 past `limit`, 408 past the deadline, 400 on a broken body."""
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = stream.read(min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise InputError(f"body too large: at most {limit} bytes", 413)
+            if time.monotonic() > deadline:
+                raise BodyTimeoutError()
+            chunks.append(chunk)
+    except (InputError, HTTPException):  # our own answers, and werkzeug's ClientDisconnected (400)
+        raise
+    except (BodyTimeoutError, TimeoutError):
+        raise InputError("the request body did not arrive in time", 408) from None
+    except Exception:  # noqa: BLE001 - any failure to read untrusted bytes (bad chunking, resets) is the client's
+        raise InputError("could not read the request body (broken framing or connection)") from None
+
+
+class BodyTimeoutError(Exception):
+    """The client took longer than the body timeout to send its body."""
+
+
+@contextmanager
+def _deadline(request: Request, seconds: float):
+    """Interrupt a read that stalls: gevent's Timeout under gevent, a socket timeout in a real thread.
+
+    A total deadline, not only a per-recv one: a client that sends one byte every few seconds
+    would otherwise hold its connection for hours.
+    """
+    if gevent_patched():
+        import gevent
+
+        with gevent.Timeout(seconds, BodyTimeoutError):
+            yield
+        return
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:  # the development server or the test client: nothing to bound
+        yield
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)  # per recv; the loop in _read_at_most checks the total between reads
+    try:
+        yield
+    finally:
+        sock.settimeout(previous)
+
+
+class Slots:
+    """At most `size` holders at once; a holder that cannot get one is told 503 at once, never queued."""
+
+    def __init__(self, size: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(size)
+
+    def take(self) -> bool:
+        """Take a slot if one is free."""
+        return self._semaphore.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        """Return a slot taken with take()."""
+        self._semaphore.release()

@@ -1,0 +1,120 @@
+"""Decode an uploaded picture (untrusted bytes) into a small uint8 grey array, or raise InputError.
+
+Only the formats the API promises are opened; the declared size is checked before any pixel is
+decoded; big pictures are decoded small where the format allows it (JPEG) and reduced before any
+conversion otherwise, because a digit needs a few hundred pixels and a 40 MP RGBA picture in
+float32 is 640 MB.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import ExifTags, Image
+
+from app import preprocessing
+from app.inputs import InputError
+
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+# The thresholding works on a 512 px copy (preprocessing.ink_mask); reducing to 2048 px first
+# with a box filter changes nothing it sees and bounds every later copy to 16 MB at most.
+WORKING_SIDE = 2048
+_DECODE_FAILED = "could not decode the image: send a PNG, JPEG, WebP, GIF or BMP file"
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
+    """An uploaded picture's bytes -> the 28x28 MNIST-framed image (all zeros when it holds no ink)."""
+    return preprocessing.image_to_mnist(decode_image(data, max_pixels))
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode a PNG, JPEG, WebP, GIF or BMP to uint8 grey, upright, on an opaque background."""
+    if not data:
+        raise InputError("the image file is empty")
+    image = _open(data, max_pixels)
+    try:  # any failure from here on is a broken or hostile file, never a server error
+        image.draft("L", _draft_size(image.size))  # JPEG only: decode at 1/2..1/8 scale, straight to grey
+        image.load()
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        image = _reduce(_decodable_mode(image))
+        if orientation in _TRANSPOSE:  # phone photos are stored sideways with a rotation tag
+            image = image.transpose(_TRANSPOSE[orientation])
+        return _to_grey(image)
+    except Exception:  # noqa: BLE001 - Pillow's decoders raise many types on malformed data
+        raise InputError(_DECODE_FAILED) from None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Read the header only, and refuse a picture that declares too many pixels (413)."""
+    too_large = InputError(f"image too large: at most {max_pixels:,} pixels", 413)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own limit, far above ours
+        raise too_large from None
+    except Exception:  # noqa: BLE001 - unknown, unlisted or broken headers
+        raise InputError(_DECODE_FAILED) from None
+    width, height = image.size
+    if width * height > max_pixels or width < 1 or height < 1:
+        raise too_large if width * height > max_pixels else InputError(_DECODE_FAILED)
+    return image
+
+
+def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size draft() may decode to: the picture scaled so its long side is WORKING_SIDE."""
+    factor = min(1.0, WORKING_SIDE / max(size))
+    return max(1, int(size[0] * factor)), max(1, int(size[1] * factor))
+
+
+def _decodable_mode(image: Image.Image) -> Image.Image:
+    """The picture in L, LA, RGB or RGBA: modes that reduce() and the grey conversion take."""
+    transparent = "transparency" in image.info  # a tRNS colour key in an L, RGB or P picture
+    if image.mode in ("LA", "RGBA") or (image.mode in ("L", "RGB") and not transparent):
+        return image
+    if image.mode in ("L", "RGB", "P", "PA"):
+        return image.convert("RGBA" if transparent or image.mode == "PA" else "L")
+    if image.mode.startswith(("I", "F")):
+        return _stretch_to_l(image)
+    return image.convert("RGB")  # 1, CMYK, YCbCr...
+
+
+def _stretch_to_l(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grey to L: shrunk first (area average), then the used range stretched to 0..255."""
+    values = np.asarray(image)
+    values = values.astype(np.float32) if values.dtype not in (np.uint16, np.float32) else values
+    factor = min(1.0, WORKING_SIDE / max(values.shape))
+    if factor < 1:
+        size = (max(1, round(values.shape[1] * factor)), max(1, round(values.shape[0] * factor)))
+        values = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
+    values = values.astype(np.float32)
+    low, high = float(values.min()), float(values.max())
+    return Image.fromarray(((values - low) * (255 / max(high - low, 1e-6))).astype(np.uint8))
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """Box-reduce so the long side is at most about WORKING_SIDE (no-op for small pictures)."""
+    factor = -(-max(image.size) // WORKING_SIDE)  # ceiling division
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _to_grey(image: Image.Image) -> np.ndarray:
+    """uint8 grey; a transparent drawing goes onto a background that contrasts with its ink."""
+    if "A" in image.mode:
+        image = _flatten_alpha(image.convert("RGBA"))
+    return np.asarray(image.convert("L"), np.uint8)
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Put a transparent drawing on black or white, whichever contrasts with its ink."""
+    pixels = np.asarray(image, np.float32)
+    alpha = pixels[..., 3] / 255
+    ink = (pixels[..., :3].mean(axis=2) * alpha).sum() / max(alpha.sum(), 1)
+    background = Image.new("RGBA", image.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
+    return Image.alpha_composite(background, image)
