@@ -31,7 +31,7 @@ def buffer_body(request: Request, limit: int, timeout: float) -> None:
     with _deadline(request, timeout):
         # The server's stream: werkzeug stops it at Content-Length, or leaves it to the server's
         # own end of a chunked body (gunicorn and werkzeug set wsgi.input_terminated for those).
-        stream = get_input_stream(request.environ, max_content_length=limit)
+        stream = get_input_stream(request.environ)
         data = _read_at_most(stream, limit, time.monotonic() + timeout)
     request.environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
     request.environ.pop("HTTP_TRANSFER_ENCODING", None)

@@ -1,18 +1,44 @@
 """gunicorn settings for `make run` and bench/latency.py (environment variables override)."""
 
+import json
 import os
+
+from gunicorn import util
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: one event loop per worker holds every keep-alive connection (the page posts every 50 ms
 # while someone draws) without a thread hop per request. Against gthread with 4 threads, medians
 # of 3 bench runs: p50 1.18 ms vs 1.33 ms, 1379 vs 1351 req/s. A prediction is CPU work that never
-# yields, so a worker runs one at a time either way; the workers use the cores.
+# yields, so a worker runs one at a time either way; the workers use the cores. Picture decoding
+# runs in a native thread pool (app/offload.py), so an upload never stalls the loop.
 # GUNICORN_WORKER_CLASS=gthread switches.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
-worker_connections = int(os.environ.get("GUNICORN_CONNECTIONS", "1000"))  # per gevent worker
+# Connections held per gevent worker. Each costs little, but each may hold a 10 MB body: 200 drawing
+# users per worker is far more than two cores can answer at the page's cadence anyway.
+worker_connections = int(os.environ.get("GUNICORN_CONNECTIONS", "200"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # per gthread worker
-keepalive = 30
+# Seconds a connection may sit idle between requests, and (gevent) the time a request's headers
+# have to arrive: a client that connects and says nothing is dropped after it. Bodies have their
+# own deadline (BODY_TIMEOUT in app/__init__.py). Slow clients on the internet: deploy/nginx.conf.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # No preload: each worker imports the app, and so loads the model, after the fork.
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG") or None
+
+
+def _write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own answer to a request it cannot parse, as the API's JSON error instead of HTML.
+
+    A transfer coding gunicorn does not implement is the client's error here: 400, not 501.
+    """
+    if status_int == 501:
+        status_int, reason = 400, "Bad Request"
+    body = json.dumps({"error": f"{reason}: {mesg}"}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# Workers call util.write_error at request time; the master sets it before it forks them.
+util.write_error = _write_json_error

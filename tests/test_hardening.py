@@ -1,0 +1,224 @@
+"""Attacks and broken clients against the real server (gunicorn, as `make run` starts it): every one gets a
+4xx JSON answer or a closed connection, never a 500, a stall or an HTML page."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench import latency
+
+SEVEN = json.dumps({"strokes": [[[40, 40], [200, 40], [110, 260]]], "width": 300, "height": 300}).encode()
+
+
+@pytest.fixture(scope="module", params=["gevent", "gthread"])
+def server(request):
+    """One worker of each class, with short timeouts so the slow-client tests take a second."""
+    port = latency.free_port()
+    env = {"WEB_CONCURRENCY": "1", "GUNICORN_WORKER_CLASS": request.param, "GUNICORN_THREADS": "4",
+           "GUNICORN_KEEPALIVE": "1", "FLASK_BODY_TIMEOUT": "1.0"}
+    process, _ = latency.start(latency.server_command(), port, latency.payloads(1)[0], env=env)
+    yield port, process, request.param
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def exchange(port: int, data: bytes, pause_after: float = 0.0, timeout: float = 10) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read one answer (by Content-Length, or to the close); returns status, headers, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        # Sent from a thread while this one reads: a server may answer (413) before the body is all sent.
+        sender = threading.Thread(target=send_quietly, args=(sock, data))
+        sender.start()
+        if pause_after:
+            time.sleep(pause_after)
+        try:
+            return read_answer(sock)
+        finally:
+            sender.join()
+
+
+def send_quietly(sock: socket.socket, data: bytes) -> None:
+    """sendall, ignoring a server that stopped reading (it has answered already)."""
+    with contextlib.suppress(OSError):
+        sock.sendall(data)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before an answer: {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", -1))
+    while length < 0 or len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest
+
+
+def post(path: str, body: bytes, content_type: str = "application/json", chunked: bool = False) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+    if not chunked:
+        return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + framed
+
+
+def assert_json_error(status: int, headers: dict, body: bytes, expected: int) -> str:
+    assert status == expected, body[:300]
+    assert headers["content-type"].startswith("application/json")
+    return json.loads(body)["error"]
+
+
+def test_a_chunked_body_is_read_and_answered(server):
+    status, _, body = exchange(server[0], post("/api/predict", SEVEN, chunked=True))
+    assert status == 200 and json.loads(body)["digit"] == 7
+
+
+@pytest.mark.parametrize("size", [600 * 1024, 9_800_000])
+def test_a_chunked_body_over_the_limit_is_413_whatever_the_framing(server, size):
+    # A valid JSON document padded with spaces: before, only Content-Length was checked, so this parsed.
+    body = SEVEN[:-1] + b" " * size + b"}"
+    status, headers, answer = exchange(server[0], post("/api/predict", body, chunked=True))
+    assert "at most 524288 bytes" in assert_json_error(status, headers, answer, 413)
+
+
+@pytest.mark.parametrize("framing", [b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
+                                     b"3\r\nabcXX",  # a chunk without its CRLF terminator
+                                     b"-5\r\nabc\r\n0\r\n\r\n"])
+def test_a_broken_chunked_body_is_400_json(server, framing):
+    head = post("/api/predict", b"", chunked=True).removesuffix(b"0\r\n\r\n")
+    status, headers, answer = exchange(server[0], head + framing)
+    assert_json_error(status, headers, answer, 400)
+
+
+@pytest.mark.parametrize("request_bytes, expected", [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+])
+def test_requests_the_http_server_cannot_parse_get_json_errors(server, request_bytes, expected):
+    status, headers, answer = exchange(server[0], request_bytes)
+    assert_json_error(status, headers, answer, expected)
+
+
+def test_a_body_that_stops_arriving_is_408_within_the_body_timeout(server):
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    started = time.monotonic()
+    status, headers, answer = exchange(server[0], head + b'{"strokes": ')
+    assert "did not arrive in time" in assert_json_error(status, headers, answer, 408)
+    assert time.monotonic() - started < 5  # FLASK_BODY_TIMEOUT=1
+
+
+def test_a_body_that_trickles_in_is_cut_off_by_the_total_deadline(server):
+    if server[2] == "gthread":
+        pytest.skip("a real thread cannot be interrupted mid-read: gthread bounds each read, nginx the total")
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server[0]), timeout=10) as sock:
+        sock.sendall(head)
+        started = time.monotonic()
+        sock.settimeout(0.25)
+        answer = None
+        while answer is None and time.monotonic() - started < 8:
+            try:
+                sock.sendall(b" ")  # one byte every 0.25 s: never idle long enough for a per-read timeout
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+        assert answer and answer.startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < 5
+
+
+def test_a_connection_that_sends_nothing_is_dropped(server):
+    with socket.create_connection(("127.0.0.1", server[0]), timeout=10) as sock:
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, not left open for ever
+        assert time.monotonic() - started < 10  # GUNICORN_KEEPALIVE=1 (gthread checks its idle list less often)
+
+
+@functools.cache
+def big_png(side: int) -> bytes:
+    """An RGBA PNG side x side: a dark ring on a light gradient (small to send, all of it to decode)."""
+    ramp = np.linspace(200, 255, side).astype(np.uint8)
+    image = np.dstack([np.tile(ramp, (side, 1))] * 3 + [np.full((side, side), 255, np.uint8)])
+    cv2.circle(image, (side // 2, side // 2), side // 4, (0, 0, 0, 255), side // 30)
+    return cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+
+
+def multipart(data: bytes, name: str = "big.png") -> bytes:
+    boundary = "digitcanvasboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return post("/api/predict/image", body, f"multipart/form-data; boundary={boundary}")
+
+
+def test_drawing_is_answered_while_a_big_picture_decodes(server):
+    """Before, a gevent worker decoding a picture answered nothing else until it was done."""
+    port = server[0]
+    upload = multipart(big_png(6000))
+    assert len(upload) < 10 * 1024 * 1024
+    finished = {}
+
+    def send_upload():
+        finished["status"] = exchange(port, upload, timeout=60)[0]
+        finished["at"] = time.monotonic()
+
+    thread = threading.Thread(target=send_upload)
+    thread.start()
+    time.sleep(0.1)  # the body (0.7 MB) is on the server: it is decoding now (0.5 s)
+    answered = []
+    connection = latency.Connection(port)
+    while "at" not in finished and len(answered) < 20:
+        connection.post(SEVEN)
+        answered.append(time.monotonic())
+    connection.close()
+    thread.join()
+    assert finished["status"] == 200
+    assert sum(t < finished["at"] for t in answered) >= 3
+
+
+def test_a_worker_reading_the_largest_legal_picture_stays_under_400_mb(server):
+    port, process, _ = server
+    side = 6000  # 36 MP RGBA, under the 40 MP limit: 144 MB decoded, 576 MB as float32
+    status, _, answer = exchange(port, multipart(big_png(side)), timeout=120)
+    assert status == 200, answer[:200]
+    assert max(peak_memory_mb(process.pid)) < 400, peak_memory_mb(process.pid)
+
+
+def peak_memory_mb(master: int) -> list[float]:
+    """Each worker's peak resident memory (VmHWM), from /proc."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("VmHWM"))) / 1024 for pid in children]
+
+
+def test_security_headers_on_real_answers(server):
+    for request_bytes in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", post("/api/predict", b"{", "application/json")):
+        _, headers, _ = exchange(server[0], request_bytes)
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_upload_of_a_picture_still_answers(server):
+    digit = np.zeros((120, 120), np.uint8)
+    cv2.putText(digit, "3", (25, 100), cv2.FONT_HERSHEY_SIMPLEX, 3.5, 255, 9)
+    status, _, answer = exchange(server[0], multipart(cv2.imencode(".png", 255 - digit)[1].tobytes(), "d.png"))
+    assert status == 200 and json.loads(answer)["digit"] == 3
+
