@@ -1,6 +1,7 @@
 """The JSON API: answers for real drawings and pictures, and a clear 4xx JSON error for bad input."""
 
 import io
+import json
 import math
 
 import cv2
@@ -163,3 +164,153 @@ def test_stroke_points_arrive_as_float_arrays_unchanged(app):
     arrays = inputs.parse_strokes(body, app.config)
     assert [a.dtype for a in arrays] == [np.float64, np.float64]
     assert [a.tolist() for a in arrays] == [[[1.0, 2.5], [3.0, 4.0]], [[7.25, 8.0]]]
+
+
+@pytest.mark.parametrize("raw", ["[" * 970 + "]" * 970, '{"a":' * 5000 + "1" + "}" * 5000,
+                                 '{"strokes": ' + "[" * 100_000 + "]" * 100_000 + "}"])
+def test_deeply_nested_json_is_400_not_a_crash(client, raw):
+    response = client.post("/api/predict", data=raw, content_type="application/json")
+    assert response.status_code in (400, 413)
+    assert response.get_json()["error"]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\x00garbage", b'{"strokes": "\xc3\x28"}', b"\x00" * 64, b"1" * 5000])
+def test_bytes_that_are_not_json_text_are_400(client, raw):
+    response = client.post("/api/predict", data=raw, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"] == "the body is not valid JSON"
+
+
+class BrokenStream(io.RawIOBase):
+    """A request body whose reading fails part way, as a broken chunked body or a reset does in a real server."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.sent = error, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.sent:
+            self.sent = True
+            buffer[:5] = b'{"str'
+            return 5
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [OSError("Invalid chunk size"), ValueError("bad framing"), EOFError(),
+                                   ConnectionResetError(), RuntimeError("the server's body reader broke")])
+@pytest.mark.parametrize("path, content_type", [("/api/predict", "application/json"),
+                                                ("/api/predict/image", "multipart/form-data; boundary=x")])
+def test_a_body_that_fails_while_being_read_is_400(client, error, path, content_type):
+    environ = {"wsgi.input": io.BufferedReader(BrokenStream(error)), "wsgi.input_terminated": True}
+    response = client.post(path, data=b"", content_type=content_type, environ_overrides=environ,
+                           headers={"Content-Length": ""})
+    assert response.status_code == 400
+    assert "could not read the request body" in response.get_json()["error"]
+
+
+def test_a_body_larger_than_its_declared_length_is_cut_at_the_limit(client):
+    environ = {"wsgi.input": io.BytesIO(b"[" + b" " * 700_000 + b"]"), "wsgi.input_terminated": True}
+    response = client.post("/api/predict", data=b"", content_type="application/json", environ_overrides=environ,
+                           headers={"Content-Length": ""})
+    assert response.status_code == 413 and "at most 524288 bytes" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("content_type", ["application/vnd.api+json", "application/problem+json", "text/json",
+                                          "application/jsonx", "multipart/form-data", ""])
+def test_only_application_json_is_accepted(client, content_type):
+    response = client.post("/api/predict", data=json.dumps({"strokes": SEVEN, "width": 300, "height": 300}),
+                           headers={"Content-Type": content_type} if content_type else {})
+    assert response.status_code == 415 and "application/json" in response.get_json()["error"]
+
+
+def test_application_json_with_a_charset_is_accepted(client):
+    response = client.post("/api/predict", data=json.dumps({"strokes": SEVEN, "width": 300, "height": 300}),
+                           content_type="application/json; charset=utf-8")
+    assert assert_answer(response)["digit"] == 7
+
+
+def test_pictures_must_come_as_multipart(client):
+    response = client.post("/api/predict/image", data=png_of(np.zeros((9, 9), np.uint8)), content_type="image/png")
+    assert response.status_code == 415 and "multipart/form-data" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("path, allow", [("/api/predict", "OPTIONS, POST"), ("/api/predict/image", "OPTIONS, POST"),
+                                         ("/api/health", "GET, HEAD, OPTIONS")])
+def test_options_says_which_methods_with_no_body(client, path, allow):
+    response = client.open(path, method="OPTIONS")
+    assert response.status_code == 204 and response.data == b""
+    assert response.headers["Allow"] == allow
+
+
+def test_options_on_an_unknown_api_path_is_a_json_404(client):
+    response = client.open("/api/nothing", method="OPTIONS")
+    assert response.status_code == 404 and response.get_json()["error"]
+
+
+@pytest.mark.parametrize("method, path, kwargs", [
+    ("get", "/", {}), ("get", "/model", {}), ("get", "/static/app.js", {}), ("get", "/api/health", {}),
+    ("post", "/api/predict", {"json": {"strokes": SEVEN, "width": 300, "height": 300}}),
+    ("post", "/api/predict", {"data": "{", "content_type": "application/json"}),
+    ("get", "/api/predict", {}), ("get", "/nowhere", {}), ("options", "/api/predict", {}),
+])
+def test_every_response_carries_the_security_headers(client, method, path, kwargs):
+    response = getattr(client, method)(path, **kwargs)
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("gap", [5e-324, 1e-310, 1e-300, 1e-12, 0.0])
+def test_a_drawing_of_vanishing_size_is_a_dot_answered_unsure(client, gap, recwarn):
+    response = client.post("/api/predict", json={"strokes": [[[10, 10], [10 + gap, 10]]], "width": 300, "height": 300})
+    body = assert_answer(response)
+    assert body["unsure"] is True
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("strokes", [[[[150, 150]]], [[[150, 150], [153, 151]]], [[[10, 10], [12, 14]], [[11, 11]]]])
+def test_a_tap_or_a_tiny_tick_is_unsure(client, strokes):
+    assert assert_answer(client.post("/api/predict", json={"strokes": strokes, "width": 320,
+                                                           "height": 320}))["unsure"] is True
+
+
+def test_a_small_real_digit_is_not_called_a_tick(client, pen_digits):
+    record = next(r for r in pen_digits if r["label"] == 7)
+    body = assert_answer(client.post("/api/predict", json=canvas_payload(record["strokes"], box=(2, 2, 40, 40))))
+    assert body["digit"] == 7 and body["unsure"] is False
+
+
+def test_a_drawing_that_renders_without_ink_is_422(client, monkeypatch):
+    from app import preprocessing
+    for blank in (np.zeros((28, 28), np.float32), np.full((28, 28), np.nan, np.float32)):
+        monkeypatch.setattr(preprocessing, "render_strokes", lambda strokes, image=blank: image)
+        response = client.post("/api/predict", json={"strokes": SEVEN, "width": 300, "height": 300})
+        assert response.status_code == 422 and "no ink" in response.get_json()["error"]
+
+
+def test_uploads_beyond_the_per_worker_slots_are_503_and_the_slot_comes_back(app, client, mnist_small):
+    picture = png_of(255 - cv2.resize(mnist_small["x_test"][0], (100, 100)))
+    slots = app.extensions["upload_slots"]
+    taken = 0
+    while slots.take():
+        taken += 1
+    try:
+        response = client.post("/api/predict/image", data={"image": (io.BytesIO(picture), "d.png")})
+        assert response.status_code == 503 and "try again" in response.get_json()["error"]
+    finally:
+        for _ in range(taken):
+            slots.give_back()
+    assert taken == app.config["UPLOADS_PER_WORKER"]
+    for _ in range(taken + 2):  # every request gives its slot back, failed ones included
+        client.post("/api/predict/image", data={"image": (io.BytesIO(b"junk"), "d.png")})
+    assert assert_answer(client.post("/api/predict/image", data={"image": (io.BytesIO(picture), "d.png")}))
+
+
+@pytest.mark.parametrize("body", [b"--x\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc",  # no end
+                                  b"no boundary at all", b"--x--\r\n"])
+def test_malformed_multipart_forms_are_400(client, body):
+    response = client.post("/api/predict/image", data=body, content_type="multipart/form-data; boundary=x")
+    assert response.status_code == 400 and response.get_json()["error"]
