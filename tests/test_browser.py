@@ -38,9 +38,15 @@ def browser():
 def page(browser, base_url):
     context = browser.new_context(viewport={"width": 1000, "height": 760}, device_scale_factor=2)
     page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.console_errors = errors
     page.goto(base_url)
     yield page
     context.close()
+    # The app sends a strict Content-Security-Policy (no inline script or style): the page must not break it.
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
 
 
 def draw(page, strokes, release=True):
@@ -98,6 +104,21 @@ def test_undo_and_escape(page):
     sync_api.expect(page.locator("#digit")).to_have_text("1")
     page.keyboard.press("Escape")
     sync_api.expect(page.locator("#digit")).to_have_text("–")
+
+
+def test_the_page_runs_under_its_content_security_policy(page, base_url):
+    response = page.request.get(base_url + "/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    violations = page.evaluate("""() => new Promise((resolve) => {
+        const seen = [];
+        document.addEventListener("securitypolicyviolation", (e) => seen.push(e.violatedDirective));
+        const script = document.createElement("script");
+        script.textContent = "window.inlineRan = true";  // an injected inline script must be blocked
+        document.body.append(script);
+        setTimeout(() => resolve({seen, ran: Boolean(window.inlineRan)}), 200);
+    })""")
+    assert violations["ran"] is False and violations["seen"]
+    page.console_errors.clear()  # the violation above was this test's own
 
 
 def test_canvas_is_sharp_on_high_dpi_screens(page):
