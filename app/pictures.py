@@ -33,19 +33,34 @@ def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
     return preprocessing.image_to_mnist(decode_image(data, max_pixels))
 
 
+def picture_to_mask(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
+    """An uploaded picture's ink mask, and the picture's pixels per mask pixel (to give boxes in the picture)."""
+    grey, size = decode_picture(data, max_pixels)
+    mask = preprocessing.ink_mask(grey)
+    return mask, max(size) / max(mask.shape)
+
+
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode a PNG, JPEG, WebP, GIF or BMP to uint8 grey, upright, on an opaque background."""
+    return decode_picture(data, max_pixels)[0]
+
+
+def decode_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """decode_image, and the picture's upright size (width, height) before any reduction."""
     if not data:
         raise InputError("the image file is empty")
     image = _open(data, max_pixels)
+    declared = image.size  # draft() below changes .size to the reduced one
     try:  # any failure from here on is a broken or hostile file, never a server error
         image.draft("L", _draft_size(image.size))  # JPEG only: decode at 1/2..1/8 scale, straight to grey
         image.load()
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        orientation = orientation if orientation in _TRANSPOSE else 1  # absent, 1 or nonsense: as stored
+        size = declared if orientation < 5 else declared[::-1]  # 5 to 8 turn the picture a quarter
         image = _reduce(_decodable_mode(image))
         if orientation in _TRANSPOSE:  # phone photos are stored sideways with a rotation tag
             image = image.transpose(_TRANSPOSE[orientation])
-        return _to_grey(image)
+        return _to_grey(image), size
     except Exception:  # noqa: BLE001 - Pillow's decoders raise many types on malformed data
         raise InputError(_DECODE_FAILED) from None
 

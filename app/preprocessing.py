@@ -172,10 +172,21 @@ def _walk(start: int, step: int, neighbours: list[list[int]], used: set[tuple[in
 
 def image_to_mnist(gray: np.ndarray) -> np.ndarray:
     """Turn a photo or scan (uint8 grey) into a 28x28 MNIST image with an MNIST-wide pen."""
-    mask = ink_mask(gray)
+    return mask_to_mnist(ink_mask(gray))
+
+
+def mask_to_mnist(mask: np.ndarray) -> np.ndarray:
+    """A boolean ink mask (one digit) as a 28x28 MNIST image with an MNIST-wide pen; zeros when empty."""
     if not mask.any():
         return np.zeros((SIZE, SIZE), np.float32)
     return frame_image(_mnist_wide_pen(mask).astype(np.float32))
+
+
+def pen_width(mask: np.ndarray) -> float:
+    """The pen's width in an ink mask, in pixels: twice the distance to the paper along the centre line."""
+    ink = mask.astype(np.uint8)
+    centre_line = cv2.ximgproc.thinning(ink * 255) > 0
+    return 2 * float(np.median(cv2.distanceTransform(ink, cv2.DIST_L2, 5)[centre_line]))
 
 
 def _mnist_wide_pen(mask: np.ndarray) -> np.ndarray:
@@ -183,9 +194,7 @@ def _mnist_wide_pen(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     extent = max(np.ptp(ys), np.ptp(xs)) + 1
     ink = mask.astype(np.uint8)
-    centre_line = cv2.ximgproc.thinning(ink * 255) > 0
-    # The distance to the background along the centre line is half the pen's width.
-    width = 2 * float(np.median(cv2.distanceTransform(ink, cv2.DIST_L2, 5)[centre_line]))
+    width = pen_width(mask)
     target = STROKE_WIDTH * extent / BOX
     radius = int(round(abs(width - target) / 2))
     if radius == 0:

@@ -20,12 +20,12 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, pictures, preprocessing
+from app import body, inference, inputs, pictures, preprocessing, reading
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = ("training_curves.png", "confusion_matrix.png", "mistakes.png", "drawn_mistakes.png")
 # The config key holding each POST endpoint's body limit; any other POST may carry an upload.
-BODY_LIMITS = {"digits.predict_strokes": "MAX_JSON_BYTES"}
+BODY_LIMITS = {"digits.predict_strokes": "MAX_JSON_BYTES", "digits.read_number": "MAX_JSON_BYTES"}
 
 
 @bp.before_app_request
@@ -91,10 +91,7 @@ def health():
 @bp.post("/api/predict", provide_automatic_options=False)
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
-    if request.mimetype != "application/json":
-        raise inputs.InputError("send Content-Type: application/json", 415)
-    payload = inputs.parse_json(request.get_data())
-    strokes = inputs.parse_strokes(payload, current_app.config)
+    payload, strokes = drawing_from_request()
     image = preprocessing.render_strokes(strokes)
     if not (np.isfinite(image).all() and image.max() > 0):  # a drawing that renders without ink
         raise inputs.InputError("no ink: draw a digit first", 422)
@@ -103,6 +100,38 @@ def predict_strokes():
     if inputs.drawing_extent(strokes) < current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"]):
         answer["unsure"] = True  # a tap or a tiny tick is not a digit, whatever the model makes of it
     return jsonify(answer)
+
+
+@bp.post("/api/read", provide_automatic_options=False)
+def read_number():
+    """Strokes of a whole number -> its digits, left to right, each with its probabilities and box."""
+    payload, strokes = drawing_from_request()
+    tiny = current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"])
+    answer = reading.read_strokes(current_app.extensions["digit_model"], strokes,
+                                  current_app.config["UNSURE_THRESHOLD"], tiny)
+    if answer is None:
+        raise inputs.InputError("no ink: draw a digit first", 422)
+    return jsonify(answer)
+
+
+@bp.post("/api/read/image", provide_automatic_options=False)
+def read_number_image():
+    """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
+    mask, scale = current_app.extensions["offloader"].run(pictures.picture_to_mask, uploaded_picture(),
+                                                          current_app.config["MAX_IMAGE_PIXELS"])
+    answer = reading.read_mask(current_app.extensions["digit_model"], mask, scale,
+                               current_app.config["UNSURE_THRESHOLD"])
+    if answer is None:
+        raise inputs.InputError("no digit found in the image: it looks blank", 422)
+    return jsonify(answer)
+
+
+def drawing_from_request() -> tuple[dict, list[np.ndarray]]:
+    """The JSON body and its validated strokes; 415, 400, 413 or 422 as the API promises."""
+    if request.mimetype != "application/json":
+        raise inputs.InputError("send Content-Type: application/json", 415)
+    payload = inputs.parse_json(request.get_data())
+    return payload, inputs.parse_strokes(payload, current_app.config)
 
 
 @bp.post("/api/predict/image", provide_automatic_options=False)

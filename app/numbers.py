@@ -1,0 +1,258 @@
+"""Read a whole written number: split the ink into digits, left to right, and classify each one.
+
+From strokes: the digits are runs of consecutive strokes (people finish one digit before the next).
+Every plausible run (strokes that overlap horizontally, at most MAX_RUN of them) is drawn and
+classified in one batched model call, then the best split of the stroke sequence is found by
+dynamic programming: a split is good when the classifier is confident on each of its digits and
+its joins follow the geometry (a 4's bar crosses its stem; the next digit starts to the right).
+From a picture: the same, with the connected pieces of ink, left to right, as the units, after
+wide pieces (touching digits) have been cut where the classifier agrees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from app import preprocessing
+
+MAX_RUN = 4  # strokes in one digit: pen digits have 1 to 3
+MAX_PICTURE_RUN = 10  # pieces of a picture's traced centre line in one digit
+# The prior that a unit joins the run before it (one digit) rather than starting the next digit:
+# logistic regression on join_features, fitted on numbers composed from the training writers' pen
+# digits (`python -m bench.number_eval --fit-join`; never the held-out writers).
+JOIN_WEIGHTS = (2.148, 2.646, -1.513, -2.751, -1.833, -1.538, 3.995, 2.83)
+JOIN_TEMPERATURE = 3.0  # > 1 softens the prior: styles the training writers rarely used (a 4 in two
+# strokes with a gap) must stay possible when the classifier is sure of them
+JOIN_FLOOR = 0.02  # the geometry advises, the classifier decides
+# Each digit costs this much (log units). Tried 0.5 to 2 against split 4s (a 4's first stroke often
+# reads as a confident 6): 0.5 changed nothing on the training writers, 1.0 merged real digits.
+DIGIT_COST = 0.0
+CANDIDATE_JOIN = 0.001  # joins less likely than this are never tried (fewer images to classify)
+DOT = 0.25  # a group under this fraction of the tallest digit's height is a dot, not a digit
+_EPS = 1e-6
+
+
+@dataclass
+class Group:
+    """One digit of a number: which units (strokes or ink pieces) it is made of, and its box."""
+
+    units: list[int]
+    box: tuple[float, float, float, float]  # x, y, w, h
+    image: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
+def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
+    """The digits of a number written as strokes (in writing order), ordered left to right."""
+    boxes = [_box(stroke) for stroke in strokes]
+    runs = _candidate_runs(boxes)
+    images = np.stack([preprocessing.render_strokes([strokes[i] for i in range(a, b)]) for a, b in runs])
+    probabilities = model.predict(images)  # every candidate in one call
+    return _groups(runs, images, probabilities, boxes)
+
+
+def read_mask(model, mask: np.ndarray) -> list[Group]:
+    """The digits of a number in a boolean ink mask (a picture), ordered left to right; boxes in mask pixels.
+
+    The writing is sheared upright, thinned to its centre line and traced into pieces that end at
+    every junction, so digits that touch come apart where they touch. The pieces, ordered by their
+    centres left to right, are the units; runs of units up to a wide digit's width are drawn like
+    strokes, classified in one call, and the best split wins as for strokes.
+    """
+    if not mask.any():
+        return []
+    upright, unslant = _deslant(mask)
+    pieces = _ink_pieces(upright)
+    height = max(box[3] for box, _ in pieces)
+    segments = [s for s in preprocessing.skeleton_strokes(upright) if len(s)]
+    segments.sort(key=lambda s: float(s[:, 0].mean()))  # centres: overlapping digits interleave least
+    boxes = [_box(s) for s in segments]
+    runs = _picture_runs(boxes, height)
+    images = np.stack([preprocessing.render_strokes([segments[i] for i in range(a, b)]) for a, b in runs])
+    probabilities = model.predict(images)
+    index = {run: i for i, run in enumerate(runs)}
+    scores = {run: _picture_score(boxes, run, probabilities[index[run]], height) for run in runs}
+    groups = [Group(list(range(a, b)), unslant([segments[i] for i in range(a, b)]), images[index[(a, b)]],
+                    probabilities[index[(a, b)]]) for a, b in _best_path(len(boxes), scores)]
+    return _left_to_right(_without_dots(groups))
+
+
+def _deslant(mask: np.ndarray):
+    """Shear the writing upright (italic digits overlap in x), and a function giving a group's box back
+    in the unsheared picture. The shear is the one that packs the ink into the fewest columns."""
+    ys, xs = np.nonzero(mask)
+    centre = float(ys.mean())
+    best, slant = -1.0, 0.0
+    for k in np.linspace(-0.7, 0.7, 29):
+        columns = np.bincount(np.round(xs - k * (ys - centre) - xs.min() + 0.7 * mask.shape[0]).astype(np.int64))
+        peak = float((columns.astype(np.float64) ** 2).sum())
+        if peak > best:
+            best, slant = peak, float(k)
+    shift = 0.7 * mask.shape[0]
+    width = int(mask.shape[1] + 2 * shift) + 1
+    matrix = np.float32([[1, -slant, slant * centre + shift], [0, 1, 0]])
+    upright = cv2.warpAffine(mask.astype(np.uint8), matrix, (width, mask.shape[0]), flags=cv2.INTER_NEAREST) > 0
+
+    def unslant(paths: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
+        points = np.concatenate(paths)  # x, y in the upright picture
+        original_x = points[:, 0] + slant * (points[:, 1] - centre) - shift
+        left, right = float(original_x.min()), float(original_x.max())
+        top, bottom = float(points[:, 1].min()), float(points[:, 1].max())
+        return left, top, right - left + 1, bottom - top + 1
+
+    return upright, unslant
+
+
+def _groups(runs: list[tuple[int, int]], images: np.ndarray, probabilities: np.ndarray,
+            boxes: Sequence[tuple]) -> list[Group]:
+    """The best split's runs as digits, dots dropped, left to right."""
+    index = {run: i for i, run in enumerate(runs)}
+    groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]])
+              for a, b in _best_split(len(boxes), runs, probabilities, boxes)]
+    return _left_to_right(_without_dots(groups))
+
+
+def _box(points: np.ndarray) -> tuple[float, float, float, float]:
+    low, high = points.min(axis=0), points.max(axis=0)
+    return float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])
+
+
+def _union(boxes: Sequence[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    left = min(b[0] for b in boxes)
+    top = min(b[1] for b in boxes)
+    right = max(b[0] + b[2] for b in boxes)
+    bottom = max(b[1] + b[3] for b in boxes)
+    return left, top, right - left, bottom - top
+
+
+def _overlap(unit: tuple, run: tuple, scale: float) -> float:
+    """How much a unit's x-range overlaps a run's, as a fraction of the narrower (negative: a gap).
+
+    Widths are floored at a fifth of the writing's height, so a 1's near-vertical stroke is not
+    "fully inside" everything it touches.
+    """
+    floor = 0.05 * scale
+    left, right = max(unit[0], run[0]), min(unit[0] + unit[2], run[0] + run[2])
+    return (right - left) / max(min(unit[2], run[2]), floor, _EPS)
+
+
+def join_features(unit: tuple, run: tuple, scale: float) -> list[float]:
+    """What the join prior looks at: x-overlap, the gap, where the unit starts and centres, its height,
+    and how far its top and bottom are from the run's (digits share a line; a 5's flag, a 4's bar do not)."""
+    gap = (unit[0] - (run[0] + run[2])) / scale
+    lead = (unit[0] - run[0]) / scale
+    centre = (unit[0] + unit[2] / 2 - run[0]) / max(run[2], 0.05 * scale)
+    tops = abs(unit[1] - run[1]) / scale
+    bottoms = abs(unit[1] + unit[3] - run[1] - run[3]) / scale
+    return [min(max(_overlap(unit, run, scale), -3.0), 1.5), min(max(gap, -2.0), 2.0), min(max(lead, -2.0), 3.0),
+            min(max(centre, -2.0), 3.0), unit[3] / scale, min(tops, 1.0), min(bottoms, 1.0)]
+
+
+def _join_probability(unit: tuple, run: tuple, scale: float, floor: float = JOIN_FLOOR) -> float:
+    """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor)."""
+    z = JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], join_features(unit, run, scale)))
+    value = 1 / (1 + math.exp(-min(max(z / JOIN_TEMPERATURE, -30.0), 30.0)))
+    return min(max(value, floor), 1 - floor)
+
+
+def _scale(boxes: Sequence[tuple]) -> float:
+    """The writing's height: the tallest unit's (a flag or a bar is shorter than its digit)."""
+    return max(max(b[3] for b in boxes), max(b[2] for b in boxes) * 0.5, _EPS)
+
+
+def _candidate_runs(boxes: Sequence[tuple]) -> list[tuple[int, int]]:
+    """Runs [a, b) of consecutive units that could form one digit: each unit near the run before it."""
+    scale = _scale(boxes)
+    runs = []
+    for a in range(len(boxes)):
+        runs.append((a, a + 1))
+        for b in range(a + 1, min(a + MAX_RUN, len(boxes))):
+            if _join_probability(boxes[b], _union(boxes[a:b]), scale, floor=0.0) < CANDIDATE_JOIN:
+                break
+            runs.append((a, b + 1))
+    return runs
+
+
+def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarray,
+                boxes: Sequence[tuple]) -> list[tuple[int, int]]:
+    """The split of strokes 0..count-1 into candidate runs with the highest total log score."""
+    scale = _scale(boxes)
+    scores = {}
+    for (a, b), p in zip(runs, probabilities):
+        score = math.log(float(p.max()) + _EPS) - DIGIT_COST
+        for j in range(a + 1, b):  # each join inside the run
+            score += math.log(_join_probability(boxes[j], _union(boxes[a:j]), scale))
+        if b < count:  # the split after it
+            score += math.log(1 - _join_probability(boxes[b], _union(boxes[a:b]), scale))
+        scores[(a, b)] = score
+    return _best_path(count, scores)
+
+
+def _without_dots(groups: list[Group]) -> list[Group]:
+    """Drop groups far smaller than the number's digits (a decimal point, a stray tap)."""
+    if len(groups) < 2:
+        return groups
+    tallest = max(max(g.box[2], g.box[3]) for g in groups)
+    return [g for g in groups if max(g.box[2], g.box[3]) >= DOT * tallest]
+
+
+def _left_to_right(groups: list[Group]) -> list[Group]:
+    return sorted(groups, key=lambda g: g.box[0] + g.box[2] / 2)
+
+
+# --- pictures ---------------------------------------------------------------------------------
+
+Piece = tuple[tuple[float, float, float, float], np.ndarray]  # box, and the piece's own mask in it
+
+
+def _ink_pieces(mask: np.ndarray) -> list[Piece]:
+    """The connected pieces of ink, each as its box and its own pixels within that box."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    pieces = []
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        pieces.append(((float(x), float(y), float(w), float(h)), labels[y:y + h, x:x + w] == label))
+    return pieces
+
+
+def _picture_runs(boxes: Sequence[tuple], height: float) -> list[tuple[int, int]]:
+    """Runs of consecutive units (left to right) no wider than a wide digit."""
+    runs = []
+    for a in range(len(boxes)):
+        runs.append((a, a + 1))
+        for b in range(a + 2, min(a + 1 + MAX_PICTURE_RUN, len(boxes)) + 1):
+            if _union(boxes[a:b])[2] > 1.7 * height:
+                break
+            runs.append((a, b))
+    return runs
+
+
+def _picture_score(boxes: Sequence[tuple], run: tuple[int, int], probabilities: np.ndarray, height: float) -> float:
+    """A run's log score: the classifier's confidence, less a penalty for shapes no digit has."""
+    box = _union(boxes[run[0]:run[1]])
+    score = math.log(float(probabilities.max()) + _EPS)
+    score -= 3.0 * max(0.0, box[2] / max(box[3], _EPS) - 1.5)  # wider than any digit: several of them
+    score -= 3.0 * max(0.0, 0.55 - box[3] / height)  # far shorter than the number: a piece of a digit
+    for j in range(run[0] + 1, run[1]):  # pieces with a clear gap between them are rarely one digit
+        gap = (boxes[j][0] - max(b[0] + b[2] for b in boxes[run[0]:j])) / height
+        score -= 6.0 * max(0.0, gap - 0.04)
+    return score
+
+
+def _best_path(count: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """The split of 0..count-1 into scored runs with the highest total score (dynamic programming)."""
+    best = [0.0] + [-math.inf] * count
+    back = [0] * (count + 1)
+    for (a, b) in sorted(scores, key=lambda run: run[1]):
+        if best[a] + scores[(a, b)] > best[b]:
+            best[b], back[b] = best[a] + scores[(a, b)], a
+    path, end = [], count
+    while end > 0:
+        path.append((back[end], end))
+        end = back[end]
+    return path[::-1]

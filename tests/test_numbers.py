@@ -1,0 +1,134 @@
+"""Whole numbers: /api/read groups strokes into digits left to right; /api/read/image reads a photo of a number."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from test_api import BAD_STROKES
+
+from app import strokes as pen_strokes
+from bench import number_eval
+
+
+@pytest.fixture(scope="module")
+def writers(pen_digits):
+    """The fixture's pen digits by writer, as float arrays."""
+    by_writer = {}
+    for record in pen_digits:
+        by_writer.setdefault(record["writer"], []).append(
+            {"label": record["label"], "writer": record["writer"],
+             "strokes": [np.asarray(s, float) for s in record["strokes"]]})
+    return by_writer
+
+
+def payload(points, width, height):
+    return {"strokes": [np.round(s, 1).tolist() for s in points], "width": width, "height": height}
+
+
+def test_numbers_by_unseen_writers_are_read_digit_by_digit(client, writers):
+    rng = np.random.default_rng(0)
+    right = total = 0
+    for writer in sorted(pen_strokes.EVAL_WRITERS & set(writers)):
+        for i in range(12):
+            points, truth, width, height = number_eval.compose(writers[writer], rng, list(number_eval.GAPS)[i % 4])
+            response = client.post("/api/read", json=payload(points, width, height))
+            assert response.status_code == 200
+            right += response.get_json()["number"] == truth
+            total += 1
+    # Writer 10 writes 4 as two strokes with a gap whose first reads as a confident 6: 12% of their
+    # numbers are split there (make eval has the full figures); the fixture's few digits show it.
+    assert right / total >= 0.75
+
+
+def test_the_answer_lists_digits_left_to_right_with_boxes_and_strokes(client, writers):
+    sizes: list[int] = []
+    points, truth, width, height = number_eval.compose(writers[5], np.random.default_rng(3), "normal", sizes)
+    body = client.post("/api/read", json=payload(points, width, height)).get_json()
+    assert set(body) == {"number", "digits", "unsure"}
+    assert body["number"] == "".join(str(d["digit"]) for d in body["digits"])
+    assert body["unsure"] == any(d["unsure"] for d in body["digits"])
+    lefts = [d["box"][0] for d in body["digits"]]
+    assert lefts == sorted(lefts)
+    assert sorted(i for d in body["digits"] for i in d["strokes"]) == list(range(len(points)))
+    for digit in body["digits"]:
+        assert set(digit) == {"digit", "probabilities", "confidence", "unsure", "box", "strokes"}
+        assert abs(sum(digit["probabilities"]) - 1) < 1e-4 and digit["confidence"] == max(digit["probabilities"])
+        x, y, w, h = digit["box"]
+        inside = np.concatenate([points[i] for i in digit["strokes"]])
+        assert (inside >= (x - 0.1, y - 0.1)).all() and (inside <= (x + w + 0.1, y + h + 0.1)).all()
+    if body["number"] == truth:  # the strokes of each digit are that digit's own
+        starts = np.cumsum([0, *sizes])
+        assert [d["strokes"] for d in body["digits"]] == [list(range(a, b)) for a, b in zip(starts, starts[1:])]
+
+
+def test_a_single_digit_is_a_one_digit_number(client):
+    body = client.post("/api/read", json={"strokes": [[[40, 40], [200, 40], [110, 260]]],
+                                          "width": 300, "height": 300}).get_json()
+    assert body["number"] == "7" and len(body["digits"]) == 1 and body["digits"][0]["strokes"] == [0]
+
+
+def test_a_dot_is_not_a_digit(client, writers):
+    points, truth, width, height = number_eval.compose(writers[10], np.random.default_rng(1), "wide")
+    dot_x = float(np.concatenate(points).max(axis=0)[0]) + 30
+    with_dot = [*points, np.array([[dot_x, 150.0]])]
+    body = client.post("/api/read", json=payload(with_dot, width + 60, height)).get_json()
+    assert len(body["number"]) == len(truth)
+
+
+@pytest.mark.parametrize("body, status, message", BAD_STROKES)
+def test_read_errors_are_those_of_predict(client, body, status, message):
+    response = client.post("/api/read", json=body)
+    assert response.status_code == status
+    assert message in response.get_json()["error"]
+
+
+def number_photo(points, width, height, factor=3.0):
+    paper = np.full((int(height * factor), int(width * factor)), 235, np.uint8)
+    for stroke in points:
+        cv2.polylines(paper, [np.round(stroke * factor).astype(np.int32)], False, 30, int(6 * factor), cv2.LINE_AA)
+    return cv2.imencode(".png", paper)[1].tobytes()
+
+
+def test_a_photo_of_a_number_is_read_with_boxes_in_its_pixels(client, writers):
+    rng = np.random.default_rng(4)
+    right = 0
+    for _ in range(10):
+        points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
+        photo = number_photo(points, width, height)
+        response = client.post("/api/read/image", data={"image": (io.BytesIO(photo), "n.png")})
+        body = response.get_json()
+        assert response.status_code == 200 and set(body) == {"number", "digits", "unsure"}
+        right += body["number"] == truth
+        for digit in body["digits"]:
+            assert "strokes" not in digit
+            x, y, w, h = digit["box"]
+            assert x >= 0 and x + w <= width * 3 + 2 and y >= 0 and y + h <= height * 3 + 2
+        if body["number"] == truth:  # each box sits on its own digit's ink
+            for digit, (a, b) in zip(body["digits"], digit_spans(points, truth)):
+                x, _, w, _ = digit["box"]
+                assert abs((x + w / 2) - (a + b) / 2 * 3) < 0.5 * (b - a) * 3 + 20
+    assert right >= 8
+
+
+def digit_spans(points, truth):
+    """Left and right x of each digit, assuming digits are separated by clear gaps (the 'normal' gap kind)."""
+    spans, current = [], None
+    for stroke in sorted(points, key=lambda s: s[:, 0].min()):
+        lo, hi = float(stroke[:, 0].min()), float(stroke[:, 0].max())
+        if current and lo <= current[1] + 1:
+            current[1] = max(current[1], hi)
+        else:
+            current = [lo, hi]
+            spans.append(current)
+    return spans if len(spans) == len(truth) else [(0, 0)] * len(truth)
+
+
+def test_a_blank_photo_is_422_and_bad_files_400(client):
+    blank = cv2.imencode(".png", np.full((100, 300), 240, np.uint8))[1].tobytes()
+    response = client.post("/api/read/image", data={"image": (io.BytesIO(blank), "b.png")})
+    assert response.status_code == 422 and "no digit" in response.get_json()["error"]
+    response = client.post("/api/read/image", data={"image": (io.BytesIO(b"nope"), "b.png")})
+    assert response.status_code == 400 and "could not decode" in response.get_json()["error"]
