@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import body, inference, offload, routes, security
+from app import body, corrections, inference, offload, ratelimit, routes, security
+from app.corrections.store import CorrectionStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the Flask app: defaults, then FLASK_* environment variables, then test_config."""
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
     app.config.from_mapping(
         MODEL_PATH=str(ROOT / "models" / "digit_cnn.tflite"),
         REPORT_PATH=str(ROOT / "models" / "report.json"),
@@ -28,6 +32,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         DECODE_THREADS=1,  # picture decoders per worker, off the event loop; one per core with the 2 workers
         UNSURE_THRESHOLD=inference.UNSURE_THRESHOLD,
         TINY_DRAWING=0.03,  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is unsure
+        # Corrections: SQLite under instance/ unless DATABASE_URL names another database (PostgreSQL
+        # for several app servers: postgresql+psycopg://user:password@host/db).
+        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'corrections.db'}",
+        CORRECTIONS_PER_MINUTE=20,  # per client address and worker
+        CORRECTIONS_ADMIN_TOKEN=os.environ.get("CORRECTIONS_ADMIN_TOKEN", ""),  # empty: no /corrections page
+        TRUSTED_PROXIES=0,  # reverse proxies in front (deploy/nginx.conf: 1): client addresses from X-Forwarded-For
     )
     app.config.from_prefixed_env()
     if test_config:
@@ -37,7 +47,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"])
     app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
+    app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
+    app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread
+    app.extensions["corrections_limit"] = ratelimit.RateLimit(app.config["CORRECTIONS_PER_MINUTE"])
     app.register_blueprint(routes.bp)
+    app.register_blueprint(corrections.bp)
     routes.register_error_handlers(app)
     security.register(app)
+    if app.config["TRUSTED_PROXIES"]:
+        proxies = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 
 import cv2
@@ -19,6 +20,8 @@ class DigitModel:
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
+        with open(self.path, "rb") as file:  # which model answered, stored with every correction
+            self.sha256 = hashlib.sha256(file.read()).hexdigest()
         # Loaded now, so a missing or broken model fails at start, not per request. One interpreter
         # per process, one thread inside it, used under a lock (interpreters are not thread-safe):
         # a digit takes about 0.2 ms, and the workers already use every core.

@@ -20,12 +20,12 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, pictures, preprocessing, reading
+from app import body, inference, inputs, payloads, pictures, preprocessing, reading
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = ("training_curves.png", "confusion_matrix.png", "mistakes.png", "drawn_mistakes.png")
-# The config key holding each POST endpoint's body limit; any other POST may carry an upload.
-BODY_LIMITS = {"digits.predict_strokes": "MAX_JSON_BYTES", "digits.read_number": "MAX_JSON_BYTES"}
+# Endpoints that take only JSON: their bodies are held to MAX_JSON_BYTES whatever the Content-Type says.
+JSON_ONLY = {"digits.predict_strokes", "digits.read_number"}
 
 
 @bp.before_app_request
@@ -42,8 +42,9 @@ def read_body() -> None:
     """Read a POST body in full, bounded in size and time, before any view parses it (app/body.py)."""
     if request.method != "POST" or request.routing_exception is not None:
         return
-    limit_key = BODY_LIMITS.get(request.endpoint, "MAX_CONTENT_LENGTH")
-    if limit_key == "MAX_CONTENT_LENGTH":  # an upload: a few at a time per worker bounds the memory
+    is_json = request.endpoint in JSON_ONLY or request.mimetype == "application/json"
+    limit_key = "MAX_JSON_BYTES" if is_json else "MAX_CONTENT_LENGTH"
+    if not is_json:  # an upload: a few at a time per worker bounds the memory
         if not current_app.extensions["upload_slots"].take():
             raise inputs.InputError("too many pictures being read right now: try again in a moment", 503)
         g.upload_slot = True
@@ -91,7 +92,7 @@ def health():
 @bp.post("/api/predict", provide_automatic_options=False)
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
-    payload, strokes = drawing_from_request()
+    payload, strokes = payloads.drawing()
     image = preprocessing.render_strokes(strokes)
     if not (np.isfinite(image).all() and image.max() > 0):  # a drawing that renders without ink
         raise inputs.InputError("no ink: draw a digit first", 422)
@@ -105,7 +106,7 @@ def predict_strokes():
 @bp.post("/api/read", provide_automatic_options=False)
 def read_number():
     """Strokes of a whole number -> its digits, left to right, each with its probabilities and box."""
-    payload, strokes = drawing_from_request()
+    payload, strokes = payloads.drawing()
     tiny = current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"])
     answer = reading.read_strokes(current_app.extensions["digit_model"], strokes,
                                   current_app.config["UNSURE_THRESHOLD"], tiny)
@@ -117,7 +118,7 @@ def read_number():
 @bp.post("/api/read/image", provide_automatic_options=False)
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
-    mask, scale = current_app.extensions["offloader"].run(pictures.picture_to_mask, uploaded_picture(),
+    mask, scale = current_app.extensions["offloader"].run(pictures.picture_to_mask, payloads.picture(),
                                                           current_app.config["MAX_IMAGE_PIXELS"])
     answer = reading.read_mask(current_app.extensions["digit_model"], mask, scale,
                                current_app.config["UNSURE_THRESHOLD"])
@@ -126,40 +127,16 @@ def read_number_image():
     return jsonify(answer)
 
 
-def drawing_from_request() -> tuple[dict, list[np.ndarray]]:
-    """The JSON body and its validated strokes; 415, 400, 413 or 422 as the API promises."""
-    if request.mimetype != "application/json":
-        raise inputs.InputError("send Content-Type: application/json", 415)
-    payload = inputs.parse_json(request.get_data())
-    return payload, inputs.parse_strokes(payload, current_app.config)
-
-
 @bp.post("/api/predict/image", provide_automatic_options=False)
 def predict_image():
     """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
-    upload = uploaded_picture()
+    upload = payloads.picture()
     image = current_app.extensions["offloader"].run(pictures.picture_to_mnist, upload,
                                                     current_app.config["MAX_IMAGE_PIXELS"])
     if not image.any():
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(inference.answer_image(current_app.extensions["digit_model"], image,
                                           current_app.config["UNSURE_THRESHOLD"]))
-
-
-def uploaded_picture() -> bytes:
-    """The bytes of the multipart field "image"; 400 when the form is malformed or the field missing."""
-    if request.mimetype != "multipart/form-data":
-        raise inputs.InputError('send the picture as multipart/form-data in a field named "image"', 415)
-    try:
-        upload = request.files.get("image")
-        data = upload.read() if upload is not None else None
-    except HTTPException:  # too many parts or fields over the form limits: 413
-        raise
-    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's error
-        raise inputs.InputError("could not read the multipart form") from None
-    if data is None:
-        raise inputs.InputError('send the picture as multipart/form-data in a field named "image"')
-    return data
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -14,6 +14,8 @@
   const seen = document.getElementById("seen");
   const statusEl = document.getElementById("status");
   const bars = [...document.querySelectorAll("#bars li")];
+  const correctBox = document.getElementById("correct");
+  const thanks = document.getElementById("correct-thanks");
 
   let strokes = []; // [[[x, y], ...], ...] in canvas CSS pixels
   let activePointer = null; // one pointer draws at a time; a second finger is ignored
@@ -22,6 +24,7 @@
   let pendingTimer = null;
   let inFlight = null; // AbortController of the newest request
   let generation = 0; // answers to anything older than the newest request are dropped
+  let answered = null; // what the shown answer is about: {strokes, width, height} or {file}, for a correction
 
   // devicePixelRatio-aware canvas: sharp on high-DPI screens; redraw kept strokes at the new size.
   function resizeCanvas() {
@@ -114,14 +117,15 @@
     pendingTimer = null;
     lastSent = performance.now();
     if (!strokes.length) return showEmpty();
-    send("/api/predict", {
+    const asked = { strokes: strokes.map((s) => s.slice()), width: cssSize.width, height: cssSize.height };
+    send("/api/predict", asked, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ strokes, width: cssSize.width, height: cssSize.height }),
     });
   }
 
-  async function send(url, options) {
+  async function send(url, asked, options) {
     if (inFlight) inFlight.abort(); // a newer drawing makes the older question stale
     const controller = new AbortController();
     inFlight = controller;
@@ -132,6 +136,7 @@
       if (mine !== generation) return;
       if (!response.ok) throw new Error(payload.error || `server said ${response.status}`);
       showResult(payload);
+      offerCorrection(asked);
     } catch (error) {
       if (error.name === "AbortError" || mine !== generation) return;
       showError(error.message);
@@ -171,7 +176,41 @@
     seen.hidden = true;
     statusEl.textContent = "";
     delete document.body.dataset.prediction;
+    correctBox.hidden = true;
+    answered = null;
   }
+
+  // "Wrong? It was a ...": one tap stores what the shown answer was about, with the right label.
+  function offerCorrection(asked) {
+    thanks.textContent = ""; // a new answer: any earlier thanks was about another drawing
+    answered = asked;
+    correctBox.hidden = false;
+  }
+
+  async function sendCorrection(label) {
+    if (!answered) return;
+    let options;
+    if (answered.file) {
+      const form = new FormData();
+      form.append("image", answered.file);
+      form.append("label", String(label));
+      options = { method: "POST", body: form };
+    } else {
+      options = { method: "POST", headers: { "Content-Type": "application/json" },
+                  body: JSON.stringify({ ...answered, label }) };
+    }
+    thanks.textContent = "Saving…";
+    try {
+      const response = await fetch("/api/corrections", options);
+      const payload = await response.json();
+      if (!response.ok) throw new Error(payload.error || `server said ${response.status}`);
+      thanks.textContent = `Thanks! Saved as a ${label}; it will help the next model.`;
+    } catch (error) {
+      thanks.textContent = `Not saved: ${error.message}`;
+    }
+  }
+  correctBox.querySelectorAll("button[data-label]").forEach((button) =>
+    button.addEventListener("click", () => sendCorrection(Number(button.dataset.label))));
 
   function showError(message) {
     statusEl.textContent = message;
@@ -198,7 +237,7 @@
     const form = new FormData();
     form.append("image", file);
     statusEl.textContent = `Reading ${file.name}…`;
-    send("/api/predict/image", { method: "POST", body: form });
+    send("/api/predict/image", { file }, { method: "POST", body: form });
   }
 
   document.getElementById("undo").addEventListener("click", undo);

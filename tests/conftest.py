@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +20,10 @@ PEN_FIXTURE = FIXTURES / "pendigits_small.json"
 
 
 @pytest.fixture(scope="session")
-def app():
-    """The real app and shipped model, loaded once for the whole run."""
-    return create_app({"TESTING": True})
+def app(tmp_path_factory):
+    """The real app and shipped model, loaded once for the whole run (corrections go to a scratch SQLite file)."""
+    database = tmp_path_factory.mktemp("db") / "corrections.db"
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}"})
 
 
 @pytest.fixture
@@ -44,3 +49,39 @@ def canvas_payload(strokes, size: float = 320.0, box: tuple[float, float, float,
     x, y, w, h = box or (0, 0, size, size)
     return {"strokes": [[[x + px * w / 500, y + py * h / 500] for px, py in s] for s in strokes],
             "width": size, "height": size}
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the run: TEST_POSTGRES_URL if set, else one started here on a scratch
+    directory and a free loopback port (as the postgres user when run as root), stopped at the end."""
+    if os.environ.get("TEST_POSTGRES_URL"):
+        yield os.environ["TEST_POSTGRES_URL"]
+        return
+    binaries = postgres_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    from bench.latency import free_port
+
+    data = Path(tempfile.mkdtemp(prefix="digit-canvas-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+                    str(data / "server.log"), "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

@@ -1,0 +1,142 @@
+"""The corrections store: one table, SQLAlchemy Core, SQLite by default or PostgreSQL via DATABASE_URL.
+
+Every call runs in one dedicated native thread (app.offload.Offloader): a slow, locked or
+unreachable database then holds up only corrections, never the event loop that answers drawings,
+and the engine and its connection pool are only ever used from that thread.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+
+metadata = MetaData()
+corrections = Table(
+    "corrections", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("source", String(8), nullable=False),  # "strokes" or "picture"
+    Column("strokes", Text),  # the strokes as JSON, for a drawing
+    Column("image_png", LargeBinary),  # the 28x28 image the model saw, for a picture
+    Column("width", Float),
+    Column("height", Float),
+    Column("label", SmallInteger, nullable=False),
+    Column("model_digit", SmallInteger, nullable=False),
+    Column("model_probabilities", Text, nullable=False),  # JSON list of ten
+    Column("model_sha256", String(64), nullable=False),
+)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreUnavailableError(Exception):
+    """The database cannot be reached or written right now."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for url; a SQLite file's folder is created, and SQLite waits for locks instead of failing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+        with engine.begin() as connection:  # several processes append: WAL lets readers and one writer coexist
+            connection.execute(text("PRAGMA journal_mode=WAL"))
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+                         connect_args={"connect_timeout": 3})
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration, once across processes (gunicorn starts workers together)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(Path(engine.url.database).with_suffix(".migrate.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _run_upgrade(engine, config)
+        return
+    _run_upgrade(engine, config)
+
+
+def _run_upgrade(engine: Engine, config: Config) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # one migrating server at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(7319)"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class CorrectionStore:
+    """Add, list, count and delete corrections; every failure of the database is StoreUnavailableError."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    def _ready(self) -> Engine:
+        """The engine, with the schema migrated; made on first use so a database that is down at start
+        only delays corrections until it is back."""
+        if self._engine is None:
+            engine = make_engine(self.url)
+            upgrade(engine)
+            self._engine = engine
+        return self._engine
+
+    def add(self, row: dict) -> int:
+        """Insert one correction; returns its id."""
+        values = {**row, "created": datetime.now(timezone.utc),
+                  "model_probabilities": json.dumps(row["model_probabilities"])}
+        return self._run(lambda c: c.execute(insert(corrections).values(**values)).inserted_primary_key[0])
+
+    def latest(self, limit: int = 100) -> list[dict]:
+        """The newest corrections first."""
+        query = select(corrections).order_by(corrections.c.id.desc()).limit(limit)
+        return self._run(lambda c: [dict(r._mapping) for r in c.execute(query)])
+
+    def all(self, source: str | None = None) -> list[dict]:
+        """Every correction (of one source), oldest first."""
+        query = select(corrections).order_by(corrections.c.id)
+        if source:
+            query = query.where(corrections.c.source == source)
+        return self._run(lambda c: [dict(r._mapping) for r in c.execute(query)])
+
+    def count(self) -> int:
+        return self._run(lambda c: c.execute(select(func.count()).select_from(corrections)).scalar_one())
+
+    def delete(self, correction_id: int) -> bool:
+        """Delete one correction; False when there was none with that id."""
+        statement = delete(corrections).where(corrections.c.id == correction_id)
+        return self._run(lambda c: c.execute(statement).rowcount > 0)
+
+    def _run(self, work):
+        try:
+            with self._ready().begin() as connection:
+                return work(connection)
+        except StoreUnavailableError:
+            raise
+        except Exception as error:  # noqa: BLE001 - connection refused, locked, disk full...: all "unavailable"
+            raise StoreUnavailableError(f"{type(error).__name__}: {error}".splitlines()[0]) from error

@@ -1,0 +1,35 @@
+"""The drawing or picture in a request, validated the same way for every endpoint that takes one."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import current_app, request
+from werkzeug.exceptions import HTTPException
+
+from app import inputs
+
+PICTURE_FIELD_MISSING = 'send the picture as multipart/form-data in a field named "image"'
+
+
+def drawing() -> tuple[dict, list[np.ndarray]]:
+    """The JSON body and its validated strokes; 415, 400, 413 or 422 as the API promises."""
+    if request.mimetype != "application/json":
+        raise inputs.InputError("send Content-Type: application/json", 415)
+    payload = inputs.parse_json(request.get_data())
+    return payload, inputs.parse_strokes(payload, current_app.config)
+
+
+def picture() -> bytes:
+    """The bytes of the multipart field "image"; 415 when not multipart, 400 when malformed or missing."""
+    if request.mimetype != "multipart/form-data":
+        raise inputs.InputError(PICTURE_FIELD_MISSING, 415)
+    try:
+        upload = request.files.get("image")
+        data = upload.read() if upload is not None else None
+    except HTTPException:  # too many parts or fields over the form limits: 413
+        raise
+    except Exception:  # noqa: BLE001 - a malformed multipart body is the client's error
+        raise inputs.InputError("could not read the multipart form") from None
+    if data is None:
+        raise inputs.InputError(PICTURE_FIELD_MISSING)
+    return data
