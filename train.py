@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scribbles", type=float, default=0.05,
                         help="share of each epoch that is random scribbles taught to give flat probabilities")
     parser.add_argument("--validation", type=int, default=5000, help="MNIST training images held out for validation")
+    parser.add_argument("--corrections", default=None,
+                        help="corrections people sent (python -m app.corrections export FILE.json) to mix in; "
+                             "the newest 20%% are held out and reported on")
+    parser.add_argument("--corrections-weight", type=int, default=20,
+                        help="times each correction is drawn (freshly augmented) per epoch")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--limit", type=int, default=0, help="train on this many MNIST images only (0: all)")
     parser.add_argument("--out", default="models", help="folder for the model, its export, report and plots")
@@ -113,14 +118,27 @@ def render_pen(record_strokes: list[np.ndarray], rng: np.random.Generator | None
     return preprocessing.render_strokes(strokes.augment(record_strokes, rng), width)
 
 
+def load_corrections(path: str) -> tuple[list[dict], list[dict]]:
+    """Exported corrections as pen records, split by time: (older 80% to train on, newest 20% to judge)."""
+    with open(path, encoding="utf-8") as file:
+        records = json.load(file)
+    records.sort(key=lambda r: (r.get("created", ""), r.get("id", 0)))
+    corrections = [{"label": int(r["label"]), "strokes": [np.asarray(s, np.float64).reshape(-1, 2)
+                                                          for s in r["strokes"]]} for r in records]
+    cut = len(corrections) - int(np.ceil(0.2 * len(corrections)))
+    return corrections[:cut], corrections[cut:]
+
+
 def make_batches(keras, x_mnist, y_mnist, pen, args):
-    """An epoch-long stream of augmented batches: MNIST, pen digits and flat-target scribbles."""
+    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted)
+    and flat-target scribbles."""
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
             self.rng = np.random.default_rng(args.seed)
-            pen_items = [("pen", i) for i in range(len(pen)) for _ in range(args.pen_repeat)]
+            pen_items = [("pen", i) for i in range(len(pen))
+                         for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
             self.items = [("mnist", i) for i in range(len(x_mnist))] + pen_items
             scribbles = int(args.scribbles * len(self.items))
             self.items += [("scribble", 0)] * scribbles
@@ -264,11 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data, data_sha256 = load_mnist(args.data)
         pen = strokes.load_pendigits(args.pen_data) if args.pen_data and not args.evaluate else []
+        corrections, corrections_val = (load_corrections(args.corrections) if args.corrections and not args.evaluate
+                                        else ([], []))
     except DataError as error:
         print(f"error: {error}; pass a Keras-layout mnist.npz with --data (or set MNIST_PATH)", file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"error: {args.pen_data}: not a pendigits JSON file ({error}); fix --pen-data", file=sys.stderr)
+        print(f"error: {args.pen_data} or {args.corrections}: not a pendigits JSON file ({error}); "
+              "fix --pen-data or --corrections", file=sys.stderr)
         return 2
 
     import keras
@@ -299,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     x_val = np.concatenate([to_images(data["x_train"][val_idx]), *(render_pen(r["strokes"], None)[None, ..., None]
                                                                    for r in pen_val)])
     y_val = np.concatenate([data["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
+    pen_train += [{**r, "correction": True} for r in corrections]
     batches = make_batches(keras, x_train[..., 0], y_train, pen_train, args)
 
     # Build.
@@ -332,6 +354,16 @@ def main(argv: list[str] | None = None) -> int:
         return float((model.predict(x, batch_size=1000, verbose=0).argmax(axis=1) == y).mean())
 
     report = test_report(model, data["x_test"], data["y_test"])
+    if args.corrections:  # the newest corrections, never trained on: does the model now get them right?
+        x_corr = np.stack([render_pen(r["strokes"], None) for r in corrections_val])[..., None] if corrections_val \
+            else np.zeros((0, 28, 28, 1), np.float32)
+        report["corrections"] = {
+            "file_sha256": hashlib.sha256(Path(args.corrections).read_bytes()).hexdigest(),
+            "trained_on": len(corrections), "held_out_newest": len(corrections_val),
+            "held_out_accuracy": accuracy(x_corr, np.array([r["label"] for r in corrections_val]))
+            if corrections_val else None}
+        print(f"corrections: trained on {len(corrections)}, newest {len(corrections_val)} held out: accuracy "
+              f"{report['corrections']['held_out_accuracy']}")
     save_plots(out, history, report, data["x_test"], data["y_test"])
     report.pop("test_predictions")
 

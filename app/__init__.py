@@ -49,6 +49,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
     app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread
+    # Create and migrate the database now, in the background: a database that is down delays nothing.
+    app.extensions["store_thread"].start(app.extensions["corrections"].count)
     app.extensions["corrections_limit"] = ratelimit.RateLimit(app.config["CORRECTIONS_PER_MINUTE"])
     app.register_blueprint(routes.bp)
     app.register_blueprint(corrections.bp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,18 @@ class Offloader:
         if gevent_patched():
             return self._pool.apply(job, args)
         return self._pool.submit(job, *args).result()
+
+    def start(self, job: Callable[[], object]) -> None:
+        """Run job() in the pool without waiting for it; its failure is only logged."""
+        def quietly():
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - background work: whoever needs its result retries it
+                logging.getLogger(__name__).warning("background job failed", exc_info=True)
+        if gevent_patched():
+            self._pool.spawn(quietly)
+        else:
+            self._pool.submit(quietly)
 
     def _make_pool(self):
         if gevent_patched():

@@ -66,6 +66,8 @@ def postgres_url():
         return
     binaries = postgres_binaries()
     if binaries is None:
+        if os.environ.get("REQUIRE_POSTGRES"):  # CI: the database tests must not pass by being skipped
+            pytest.fail("REQUIRE_POSTGRES is set but PostgreSQL is not installed")
         pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
     from bench.latency import free_port
 

@@ -81,3 +81,33 @@ def test_command_line_exit_status_and_no_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "no such file" in result.stderr
+
+
+def test_corrections_exported_from_the_app_teach_the_next_model(tmp_path):
+    """People correct a style the model has never seen (an X meant as a 4); export -> train -> it reads them."""
+    from app import create_app
+    from app.corrections import __main__ as corrections_cli
+
+    database = f"sqlite:///{tmp_path / 'corrections.db'}"
+    client = create_app({"TESTING": True, "DATABASE_URL": database, "CORRECTIONS_PER_MINUTE": 1000}).test_client()
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        centre, size = rng.uniform(120, 200, 2), rng.uniform(60, 100)
+        cross = [[(centre + (-size, -size) + rng.normal(0, 6, 2)).tolist(), (centre + (size, size)).tolist()],
+                 [(centre + (size, -size) + rng.normal(0, 6, 2)).tolist(), (centre + (-size, size)).tolist()]]
+        response = client.post("/api/corrections", json={"strokes": cross, "width": 320, "height": 320, "label": 4})
+        assert response.status_code == 201
+    exported = tmp_path / "corrections.json"
+    assert corrections_cli.main(["--database", database, "export", str(exported)]) == 0
+
+    def held_out_accuracy(weight: int) -> float:
+        out = tmp_path / f"model-{weight}"
+        assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "512",
+                           "--epochs", "2", "--validation", "88", "--corrections", str(exported),
+                           "--corrections-weight", str(weight), "--out", str(out)]) == 0
+        report = json.loads((out / "report.json").read_text())["corrections"]
+        assert report["trained_on"] == 32 and report["held_out_newest"] == 8  # the newest 20% judge
+        return report["held_out_accuracy"]
+
+    assert held_out_accuracy(0) < 0.5  # without them, an X is not a 4
+    assert held_out_accuracy(20) >= 0.75
