@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import body, corrections, inference, offload, ratelimit, routes, security
+from app import body, corrections, inference, offload, ratelimit, routes, security, static_files
 from app.corrections.store import CorrectionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(corrections.bp)
     routes.register_error_handlers(app)
     security.register(app)
+    static_files.register(app)
     if app.config["TRUSTED_PROXIES"]:
         proxies = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

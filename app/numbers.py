@@ -28,6 +28,7 @@ MAX_PICTURE_RUN = 10  # pieces of a picture's traced centre line in one digit
 JOIN_WEIGHTS = (2.148, 2.646, -1.513, -2.751, -1.833, -1.538, 3.995, 2.83)
 JOIN_TEMPERATURE = 3.0  # > 1 softens the prior: styles the training writers rarely used (a 4 in two
 # strokes with a gap) must stay possible when the classifier is sure of them
+JOIN_BIAS = 0.0
 JOIN_FLOOR = 0.02  # the geometry advises, the classifier decides
 # Each digit costs this much (log units). Tried 0.5 to 2 against split 4s (a 4's first stroke often
 # reads as a confident 6): 0.5 changed nothing on the training writers, 1.0 merged real digits.
@@ -155,7 +156,7 @@ def join_features(unit: tuple, run: tuple, scale: float) -> list[float]:
 
 def _join_probability(unit: tuple, run: tuple, scale: float, floor: float = JOIN_FLOOR) -> float:
     """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor)."""
-    z = JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], join_features(unit, run, scale)))
+    z = JOIN_BIAS + JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], join_features(unit, run, scale)))
     value = 1 / (1 + math.exp(-min(max(z / JOIN_TEMPERATURE, -30.0), 30.0)))
     return min(max(value, floor), 1 - floor)
 

@@ -23,7 +23,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from app import body, inference, inputs, payloads, pictures, preprocessing, reading
 
 bp = Blueprint("digits", __name__)
-REPORT_PICTURES = ("training_curves.png", "confusion_matrix.png", "mistakes.png", "drawn_mistakes.png")
+REPORT_PICTURES = {
+    "training_curves.png": "Loss and accuracy per epoch, on the training and the validation data",
+    "confusion_matrix.png": "MNIST test confusion matrix: true digit in rows, predicted digit in columns",
+    "mistakes.png": "MNIST test digits the model gets wrong, with the true and the predicted digit",
+    "drawn_mistakes.png": "Real pen digits by unseen writers that the model gets wrong, as the network saw them",
+}
 # Endpoints that take only JSON: their bodies are held to MAX_JSON_BYTES whatever the Content-Type says.
 JSON_ONLY = {"digits.predict_strokes", "digits.read_number"}
 
@@ -69,7 +74,7 @@ def model_page() -> str:
     """The model page: the training report and its pictures."""
     path = Path(current_app.config["REPORT_PATH"])
     report = json.loads(path.read_text()) if path.is_file() else None
-    pictures = [name for name in REPORT_PICTURES if (path.parent / name).is_file()]
+    pictures = [(name, caption) for name, caption in REPORT_PICTURES.items() if (path.parent / name).is_file()]
     drawn_path = path.parent / "drawn_eval.json"
     drawn = json.loads(drawn_path.read_text()) if drawn_path.is_file() else None
     return render_template("model.html", report=report, pictures=pictures, drawn=drawn)

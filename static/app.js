@@ -2,29 +2,36 @@
 "use strict";
 
 (() => {
-  const PREDICT_EVERY_MS = 50; // while the pointer moves: often enough to feel live, not a request per event
+  const MIN_INTERVAL_MS = 50; // never ask more often than this while the pen moves
+  const TIMEOUT_MS = 6000; // a request that takes longer has failed: say so and retry
   const BRUSH = 16; // display only: the server redraws the strokes at its own, size-relative width
+  const UPLOAD_SIDE = 1024; // photos are shrunk to this long side before they are sent
+  const RETRY_MS = [1000, 2000, 4000, 8000];
 
-  const canvas = document.getElementById("pad");
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("pad");
   const ctx = canvas.getContext("2d");
-  const hint = document.getElementById("hint");
-  const digitEl = document.getElementById("digit");
-  const verdict = document.getElementById("verdict");
-  const preview = document.getElementById("preview");
-  const seen = document.getElementById("seen");
-  const statusEl = document.getElementById("status");
+  const hint = $("hint");
+  const result = $("result");
+  const digitEl = $("digit");
+  const verdict = $("verdict");
+  const statusEl = $("status");
+  const preview = $("preview");
+  const seen = $("seen");
+  const announce = $("announce");
+  const fileInput = $("file");
   const bars = [...document.querySelectorAll("#bars li")];
-  const correctBox = document.getElementById("correct");
-  const thanks = document.getElementById("correct-thanks");
+  const correctBox = $("correct");
+  const thanks = $("correct-thanks");
 
-  let strokes = []; // [[[x, y], ...], ...] in canvas CSS pixels
+  let strokes = []; // [[[x, y], ...], ...] in canvas CSS pixels, rounded to 0.1 px
   let activePointer = null; // one pointer draws at a time; a second finger is ignored
   let cssSize = { width: 0, height: 0 };
-  let lastSent = 0;
-  let pendingTimer = null;
-  let inFlight = null; // AbortController of the newest request
-  let generation = 0; // answers to anything older than the newest request are dropped
+  let drawing = 0; // bumped by every change to the drawing; Clear also bumps `cleared`
+  let cleared = 0;
   let answered = null; // what the shown answer is about: {strokes, width, height} or {file}, for a correction
+
+  // --- canvas -------------------------------------------------------------------------------
 
   // devicePixelRatio-aware canvas: sharp on high-DPI screens; redraw kept strokes at the new size.
   function resizeCanvas() {
@@ -32,7 +39,7 @@
     if (!rect.width || !rect.height) return;
     if (cssSize.width) {
       const sx = rect.width / cssSize.width, sy = rect.height / cssSize.height;
-      strokes = strokes.map((s) => s.map(([x, y]) => [x * sx, y * sy]));
+      strokes = strokes.map((s) => s.map(([x, y]) => [round(x * sx), round(y * sy)]));
     }
     cssSize = { width: rect.width, height: rect.height };
     const ratio = Math.max(window.devicePixelRatio || 1, 1);
@@ -50,6 +57,7 @@
     ctx.strokeStyle = ctx.fillStyle = getComputedStyle(canvas).color;
     strokes.forEach(drawStroke);
     hint.hidden = strokes.length > 0;
+    document.body.dataset.strokes = String(strokes.length); // for tests and curious people
   }
 
   function drawStroke(points) {
@@ -65,11 +73,13 @@
     ctx.stroke();
   }
 
+  const round = (v) => Math.round(v * 10) / 10; // 0.1 px is finer than any pointer; shorter bodies
+
   function pointFrom(event) {
     const rect = canvas.getBoundingClientRect();
     const x = Math.min(Math.max(event.clientX - rect.left - canvas.clientLeft, 0), cssSize.width);
     const y = Math.min(Math.max(event.clientY - rect.top - canvas.clientTop, 0), cssSize.height);
-    return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+    return [round(x), round(y)];
   }
 
   canvas.addEventListener("pointerdown", (event) => {
@@ -77,7 +87,8 @@
     event.preventDefault();
     activePointer = event.pointerId;
     strokes.push([pointFrom(event)]);
-    redraw(); // no request yet: a lone dot says nothing; moving or lifting the pen asks
+    drawing++;
+    redraw(); // no request yet: moving or lifting the pen asks
   });
 
   // Window-level listeners: a stroke that leaves the canvas keeps drawing until the pointer is released.
@@ -94,82 +105,191 @@
       ctx.lineTo(...point);
     }
     ctx.stroke();
-    schedulePredict();
+    drawing++;
+    ask(false);
   }, { passive: false });
 
-  function endStroke(event) {
-    if (event.pointerId !== activePointer) return;
+  function endStroke() {
+    if (activePointer === null) return false;
     activePointer = null;
-    predictNow();
+    return true;
   }
-  window.addEventListener("pointerup", endStroke);
-  window.addEventListener("pointercancel", endStroke);
-
-  // Throttle: at most one request per PREDICT_EVERY_MS while drawing, and always one at the end.
-  function schedulePredict() {
-    const wait = PREDICT_EVERY_MS - (performance.now() - lastSent);
-    if (wait <= 0) return predictNow();
-    if (!pendingTimer) pendingTimer = setTimeout(predictNow, wait);
+  function onPointerUp(event) {
+    if (event.pointerId !== activePointer) return;
+    endStroke();
+    ask(true);
   }
+  window.addEventListener("pointerup", onPointerUp);
+  window.addEventListener("pointercancel", onPointerUp);
 
-  function predictNow() {
-    clearTimeout(pendingTimer);
-    pendingTimer = null;
-    lastSent = performance.now();
+  // --- asking the server ---------------------------------------------------------------------
+  // At most one request in flight. While it runs, only the fact that the drawing changed is kept;
+  // when it returns, its answer is shown (unless the canvas was cleared meanwhile) and the newest
+  // drawing is sent. On a slow network answers come once per round trip instead of never.
+
+  const net = { busy: false, dirty: false, settle: false, lastSent: 0, rtt: 0, retries: 0, retryTimer: null,
+                busyTimer: null };
+
+  function ask(settle) {
     if (!strokes.length) return showEmpty();
-    const asked = { strokes: strokes.map((s) => s.slice()), width: cssSize.width, height: cssSize.height };
-    send("/api/predict", asked, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ strokes, width: cssSize.width, height: cssSize.height }),
+    net.dirty = true;
+    net.settle = net.settle || settle; // the answer after pen-up is the one announced
+    pump();
+  }
+
+  function pump() {
+    if (net.busy || !net.dirty || net.retryTimer) return;
+    const wait = Math.max(MIN_INTERVAL_MS, net.rtt / 2) - (performance.now() - net.lastSent);
+    if (wait > 0 && !net.settle) {
+      if (!net.waitTimer) net.waitTimer = setTimeout(() => { net.waitTimer = null; pump(); }, wait);
+      return;
+    }
+    net.dirty = false;
+    const settle = net.settle;
+    net.settle = false;
+    const asked = { strokes: strokes.map((s) => s.slice()), width: round(cssSize.width), height: round(cssSize.height) };
+    request("/api/predict", asked, settle, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(asked),
     });
   }
 
-  async function send(url, asked, options) {
-    if (inFlight) inFlight.abort(); // a newer drawing makes the older question stale
+  async function request(url, asked, settle, options) {
+    net.busy = true;
+    net.lastSent = performance.now();
+    const clearedAtStart = cleared;
     const controller = new AbortController();
-    inFlight = controller;
-    const mine = ++generation;
+    const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+    showBusy(true);
     try {
       const response = await fetch(url, { ...options, signal: controller.signal });
-      const payload = await response.json();
-      if (mine !== generation) return;
-      if (!response.ok) throw new Error(payload.error || `server said ${response.status}`);
-      showResult(payload);
-      offerCorrection(asked);
+      const payload = await readJson(response);
+      net.rtt = net.rtt ? 0.7 * net.rtt + 0.3 * (performance.now() - net.lastSent) : performance.now() - net.lastSent;
+      if (clearedAtStart !== cleared) return; // the canvas was cleared: this answer is about nothing shown
+      if (!response.ok) {
+        const retry = response.status >= 500 || response.status === 429 || response.status === 408;
+        return fail(payload.error ? explain(response.status, payload.error) : `The server had a problem (${response.status}).`,
+                    retry, asked, settle);
+      }
+      net.retries = 0;
+      showResult(payload, asked, settle || !net.dirty);
     } catch (error) {
-      if (error.name === "AbortError" || mine !== generation) return;
-      showError(error.message);
+      if (clearedAtStart !== cleared) return;
+      const message = error.name === "AbortError" ? "The server is taking too long. Retrying…"
+        : error instanceof BadAnswer ? "The server sent an answer this page cannot read. Retrying…"
+        : navigator.onLine === false ? "You are offline. Retrying when the connection is back…"
+        : "Can't reach the server. Retrying…";
+      fail(message, true, asked, settle);
+    } finally {
+      clearTimeout(timer);
+      net.busy = false;
+      showBusy(false);
+      pump();
     }
   }
 
-  function showResult(result) {
-    const top = result.digit;
-    digitEl.textContent = result.unsure ? "?" : String(top);
-    digitEl.classList.toggle("unsure", result.unsure);
-    verdict.textContent = result.unsure
-      ? `Not sure this is a digit (best guess ${top}, ${percent(result.confidence)}).`
-      : `It looks like a ${top} (${percent(result.confidence)} sure).`;
+  class BadAnswer extends Error {}
+
+  async function readJson(response) {
+    const type = response.headers.get("Content-Type") || "";
+    if (!type.includes("application/json")) throw new BadAnswer(`not JSON: ${type}`);
+    try {
+      return await response.json();
+    } catch {
+      throw new BadAnswer("broken JSON");
+    }
+  }
+
+  function explain(status, error) {
+    if (status === 413) return "That is too big to read (the picture or the drawing has too much in it).";
+    if (status === 422) return "No digit found: " + error.replace(/^no (ink|digit found)[^:]*:\s*/, "");
+    if (status === 429) return "Too many requests just now. Retrying in a moment…";
+    if (status >= 500) return "The server had a problem. Retrying…";
+    return error.charAt(0).toUpperCase() + error.slice(1) + ".";
+  }
+
+  // A failed request: the old answer is greyed out (it is not about this drawing), the message is
+  // shown next to the digit, and network or server trouble is retried with growing pauses.
+  function fail(message, retry, asked, settle) {
+    result.classList.add("stale");
+    digitEl.classList.add("stale");
+    statusEl.textContent = message;
+    if (settle) announce.textContent = message;
+    if (!retry) return;
+    const delay = RETRY_MS[Math.min(net.retries++, RETRY_MS.length - 1)];
+    clearTimeout(net.retryTimer);
+    net.retryTimer = setTimeout(() => {
+      net.retryTimer = null;
+      if (asked.file) return uploadPicture(asked.file);
+      if (strokes.length) { net.dirty = true; net.settle = settle; pump(); }
+    }, delay);
+  }
+
+  window.addEventListener("online", () => { // the connection is back: ask again at once
+    if (!net.retryTimer) return;
+    clearTimeout(net.retryTimer);
+    net.retryTimer = null;
+    net.retries = 0;
+    if (answered && answered.file) uploadPicture(answered.file);
+    else if (strokes.length) ask(true);
+  });
+
+  function showBusy(on) {
+    clearTimeout(net.busyTimer);
+    if (!on) {
+      result.removeAttribute("aria-busy");
+      result.classList.remove("waiting");
+      return;
+    }
+    result.setAttribute("aria-busy", "true");
+    // Shown only when an answer is slow to come: a local answer takes a few ms and must not flicker.
+    net.busyTimer = setTimeout(() => result.classList.add("waiting"), 400);
+  }
+
+  // --- showing answers --------------------------------------------------------------------------
+
+  const article = (d) => (d === 8 ? "an" : "a");
+  const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
+
+  function showResult(answer, asked, settled) {
+    const top = answer.digit;
+    result.classList.remove("stale");
+    digitEl.classList.remove("stale", "empty");
+    digitEl.textContent = answer.unsure ? "?" : String(top);
+    digitEl.classList.toggle("unsure", answer.unsure);
+    verdict.textContent = answer.unsure
+      ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).`
+      : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`;
     bars.forEach((li, d) => {
-      const p = result.probabilities[d];
-      li.querySelector(".bar").style.transform = `scaleX(${p})`;
+      const p = answer.probabilities[d];
+      li.querySelector(".bar").style.transform = `scaleY(${p})`;
       li.querySelector(".pct").textContent = percent(p);
-      li.classList.toggle("winner", d === top);
+      li.classList.toggle("winner", d === top && !answer.unsure);
     });
-    preview.src = result.preview;
+    preview.src = answer.preview;
     seen.hidden = false;
     statusEl.textContent = "";
     document.body.dataset.prediction = String(top); // for tests and curious people
+    document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
+    if (settled) {
+      announce.textContent = answer.unsure
+        ? `Not sure this is a digit. Best guess ${top}, ${Math.round(answer.confidence * 100)} percent.`
+        : `Looks like ${top}, ${Math.round(answer.confidence * 100)} percent.`;
+    }
+    offerCorrection(asked);
   }
 
   function showEmpty() {
-    if (inFlight) inFlight.abort();
-    generation++;
+    cleared++;
+    net.dirty = false;
+    net.settle = false;
+    clearTimeout(net.retryTimer);
+    net.retryTimer = null;
+    result.classList.remove("stale");
     digitEl.textContent = "–";
-    digitEl.classList.remove("unsure");
+    digitEl.className = "digit empty";
     verdict.textContent = "Draw a digit to see what the network thinks.";
     bars.forEach((li) => {
-      li.querySelector(".bar").style.transform = "scaleX(0)";
+      li.querySelector(".bar").style.transform = "scaleY(0)";
       li.querySelector(".pct").textContent = "0%";
       li.classList.remove("winner");
     });
@@ -180,9 +300,10 @@
     answered = null;
   }
 
-  // "Wrong? It was a ...": one tap stores what the shown answer was about, with the right label.
+  // --- corrections: "Wrong? It was a ..." ------------------------------------------------------
+
   function offerCorrection(asked) {
-    thanks.textContent = ""; // a new answer: any earlier thanks was about another drawing
+    if (answered !== asked) thanks.textContent = ""; // a new answer: an earlier thanks was about another drawing
     answered = asked;
     correctBox.hidden = false;
   }
@@ -192,7 +313,7 @@
     let options;
     if (answered.file) {
       const form = new FormData();
-      form.append("image", answered.file);
+      form.append("image", answered.file, answered.file.name || "picture");
       form.append("label", String(label));
       options = { method: "POST", body: form };
     } else {
@@ -202,47 +323,104 @@
     thanks.textContent = "Saving…";
     try {
       const response = await fetch("/api/corrections", options);
-      const payload = await response.json();
-      if (!response.ok) throw new Error(payload.error || `server said ${response.status}`);
-      thanks.textContent = `Thanks! Saved as a ${label}; it will help the next model.`;
+      const payload = await readJson(response);
+      if (!response.ok) throw new Error(payload.error || `the server said ${response.status}`);
+      thanks.textContent = `Thanks! Saved as ${article(label)} ${label}; it will help the next model.`;
     } catch (error) {
-      thanks.textContent = `Not saved: ${error.message}`;
+      thanks.textContent = error instanceof BadAnswer || error instanceof TypeError
+        ? "Not saved: can't reach the server." : `Not saved: ${error.message}.`;
     }
   }
   correctBox.querySelectorAll("button[data-label]").forEach((button) =>
     button.addEventListener("click", () => sendCorrection(Number(button.dataset.label))));
 
-  function showError(message) {
-    statusEl.textContent = message;
+  // --- pictures ---------------------------------------------------------------------------------
+
+  // Big photos are shrunk in the browser first: a 12 MP photo is 4 MB on a slow uplink, and the
+  // server would reduce it to a few hundred pixels anyway.
+  async function shrink(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch {
+      return file; // a format this browser cannot read: let the server say what it thinks
+    }
+    const scale = UPLOAD_SIDE / Math.max(bitmap.width, bitmap.height);
+    if (scale >= 1) return file;
+    const small = document.createElement("canvas");
+    small.width = Math.round(bitmap.width * scale);
+    small.height = Math.round(bitmap.height * scale);
+    small.getContext("2d").drawImage(bitmap, 0, 0, small.width, small.height);
+    const type = file.type === "image/jpeg" ? "image/jpeg" : "image/png"; // PNG keeps transparency
+    const blob = await new Promise((resolve) => small.toBlob(resolve, type, 0.9));
+    return blob ? new File([blob], file.name, { type }) : file;
   }
 
-  const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
+  async function upload(file) {
+    if (!file) return;
+    endStroke();
+    strokes = [];
+    drawing++;
+    redraw();
+    showEmpty();
+    statusEl.textContent = `Reading ${file.name}…`;
+    uploadPicture(await shrink(file));
+  }
+
+  // XMLHttpRequest, not fetch: it reports upload progress.
+  function uploadPicture(file) {
+    const asked = { file };
+    const clearedAtStart = cleared;
+    const form = new FormData();
+    form.append("image", file, file.name || "picture");
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/predict/image");
+    xhr.timeout = 30000;
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && clearedAtStart === cleared) {
+        statusEl.textContent = `Sending the picture… ${Math.round((100 * event.loaded) / event.total)}%`;
+      }
+    };
+    xhr.onload = () => {
+      if (clearedAtStart !== cleared) return;
+      let payload = null;
+      if ((xhr.getResponseHeader("Content-Type") || "").includes("application/json")) {
+        try { payload = JSON.parse(xhr.responseText); } catch { payload = null; }
+      }
+      if (xhr.status === 200 && payload) { net.retries = 0; return showResult(payload, asked, true); }
+      const retry = xhr.status >= 500 || xhr.status === 429 || !payload;
+      fail(payload && payload.error ? explain(xhr.status, payload.error)
+        : "The server sent an answer this page cannot read. Retrying…", retry, asked, true);
+    };
+    xhr.onerror = () => clearedAtStart === cleared && fail("Can't reach the server. Retrying…", true, asked, true);
+    xhr.ontimeout = () => clearedAtStart === cleared && fail("The server is taking too long. Retrying…", true, asked, true);
+    xhr.send(form);
+  }
+
+  // --- tools and keys ---------------------------------------------------------------------------
 
   function undo() {
+    endStroke(); // Ctrl+Z in the middle of a stroke ends it first, then removes it
     strokes.pop();
+    drawing++;
     redraw();
-    predictNow();
+    ask(true);
   }
 
   function clear() {
+    endStroke();
     strokes = [];
+    drawing++;
     redraw();
     showEmpty();
   }
 
-  function upload(file) {
-    if (!file) return;
-    strokes = [];
-    redraw();
-    const form = new FormData();
-    form.append("image", file);
-    statusEl.textContent = `Reading ${file.name}…`;
-    send("/api/predict/image", { file }, { method: "POST", body: form });
-  }
-
-  document.getElementById("undo").addEventListener("click", undo);
-  document.getElementById("clear").addEventListener("click", clear);
-  document.getElementById("file").addEventListener("change", (e) => upload(e.target.files[0]));
+  $("undo").addEventListener("click", undo);
+  $("clear").addEventListener("click", clear);
+  fileInput.addEventListener("change", () => {
+    upload(fileInput.files[0]);
+    fileInput.value = ""; // picking the same file again is a new upload
+  });
   window.addEventListener("keydown", (event) => {
     if (event.key === "Escape") clear();
     else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {

@@ -77,7 +77,7 @@ def test_draw_seven_clear_then_zero(page):
     winner = page.locator("#bars li.winner")
     assert winner.get_attribute("data-digit") == "7"
     bar = winner.locator(".bar").evaluate("el => el.style.transform")
-    assert float(bar.removeprefix("scaleX(").rstrip(")")) > 0.5
+    assert float(bar.removeprefix("scaleY(").rstrip(")")) > 0.5
     assert page.locator("#preview").is_visible()
     page.click("#clear")
     sync_api.expect(page.locator("#digit")).to_have_text("–")
