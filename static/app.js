@@ -171,7 +171,7 @@
                     retry, asked, settle);
       }
       net.retries = 0;
-      showResult(payload, asked, settle || !net.dirty);
+      showResult(payload, asked, settle); // announced only after pen-up, undo or an upload
     } catch (error) {
       if (clearedAtStart !== cleared) return;
       const message = error.name === "AbortError" ? "The server is taking too long. Retrying…"
@@ -346,6 +346,8 @@
       return file; // a format this browser cannot read: let the server say what it thinks
     }
     const scale = UPLOAD_SIDE / Math.max(bitmap.width, bitmap.height);
+    document.body.dataset.uploaded = scale >= 1 ? `${bitmap.width}x${bitmap.height}`
+      : `${Math.round(bitmap.width * scale)}x${Math.round(bitmap.height * scale)}`; // for tests and curious people
     if (scale >= 1) return file;
     const small = document.createElement("canvas");
     small.width = Math.round(bitmap.width * scale);

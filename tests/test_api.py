@@ -314,3 +314,18 @@ def test_uploads_beyond_the_per_worker_slots_are_503_and_the_slot_comes_back(app
 def test_malformed_multipart_forms_are_400(client, body):
     response = client.post("/api/predict/image", data=body, content_type="multipart/form-data; boundary=x")
     assert response.status_code == 400 and response.get_json()["error"]
+
+
+def test_static_files_are_fingerprinted_cached_and_compressed(client):
+    page = client.get("/").data.decode()
+    script = next(part.split('"')[0] for part in page.split('src="')[1:] if "app.js" in part)
+    assert "?v=" in script
+    fresh = client.get(script, headers={"Accept-Encoding": "gzip, br"})
+    assert fresh.status_code == 200 and "immutable" in fresh.headers["Cache-Control"]
+    assert fresh.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in fresh.headers["Vary"]
+    import gzip
+    plain = client.get("/static/app.js")
+    assert gzip.decompress(fresh.data) == plain.data and len(fresh.data) < len(plain.data) / 2
+    assert plain.headers["Cache-Control"] == "no-cache" and "Content-Encoding" not in plain.headers
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"

@@ -1,0 +1,299 @@
+"""The page on real networks and screens, in real Chromium: a slow network, failures, timeouts, taps,
+keys mid-stroke, phones upright and sideways with touch, uploads, screen readers (axe-core)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from test_browser import CHROMIUM, SEVEN, ZERO, draw, shown_digit
+from werkzeug.serving import make_server
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
+                                reason="Debian chromium is not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def base_url(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser, base_url, **context_options):
+    context = browser.new_context(**{"viewport": {"width": 1000, "height": 760}, **context_options})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(base_url)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context, page = open_page(browser, base_url)
+    yield page
+    context.close()
+    assert not page.errors
+
+
+def answers(page) -> int:
+    return int(page.evaluate("Number(document.body.dataset.answers || 0)"))
+
+
+def slow_stroke(page, points, seconds: float, release: bool = True):
+    """Drag the mouse through points (0..1 canvas fractions) over about `seconds`, like a person drawing."""
+    box = page.locator("#pad").bounding_box()
+    path = np.concatenate([np.linspace(a, b, 20, endpoint=False) for a, b in zip(points, points[1:])] + [points[-1:]])
+    page.mouse.move(box["x"] + path[0][0] * box["width"], box["y"] + path[0][1] * box["height"])
+    page.mouse.down()
+    pause = seconds / len(path)
+    for x, y in path[1:]:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.wait_for_timeout(pause * 1000)
+    if release:
+        page.mouse.up()
+
+
+def test_live_answers_arrive_while_drawing_on_a_150_ms_network(page):
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 150, "downloadThroughput": -1,
+                                                  "uploadThroughput": -1})
+    failed = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    in_flight, most = [0], [0]
+
+    def started(request):
+        if "/api/predict" in request.url:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+
+    def ended(request):
+        if "/api/predict" in request.url:
+            in_flight[0] -= 1
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    slow_stroke(page, np.array(SEVEN[0]), seconds=2.0, release=False)
+    while_drawing = answers(page)
+    page.mouse.up()
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.wait_for_timeout(500)
+    assert while_drawing >= 3, while_drawing
+    assert not failed and most[0] == 1  # one request at a time, none cancelled
+
+
+def test_a_failing_server_greys_the_old_answer_says_so_plainly_and_recovers(browser, base_url):
+    context, page = open_page(browser, base_url, viewport={"width": 390, "height": 844}, has_touch=True)
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.route("**/api/predict", lambda route: route.fulfill(status=500, content_type="text/html",
+                                                             body="<html><h1>Internal Server Error</h1></html>"))
+    draw(page, [[(0.2, 0.9), (0.8, 0.9)]])
+    status = page.locator("#status")
+    sync_api.expect(status).to_contain_text("The server sent an answer this page cannot read")
+    assert "stale" in page.locator("#result").get_attribute("class")
+    box = status.bounding_box()
+    assert box["y"] + box["height"] <= 844  # seen without scrolling on a phone
+    assert "Unexpected token" not in page.content() and "JSON" not in status.inner_text()
+    page.unroute("**/api/predict")
+    sync_api.expect(status).to_have_text("", timeout=10_000)  # retried by itself
+    assert "stale" not in page.locator("#result").get_attribute("class")
+    context.close()
+    assert not page.errors
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("abort", "Can't reach the server"),
+    ("json-500", "The server had a problem"),
+    ("json-413", "too big"),
+    ("empty-200", "cannot read"),
+])
+def test_every_kind_of_failure_has_a_plain_message(page, kind, message):
+    def fail(route):
+        if kind == "abort":
+            return route.abort("connectionrefused")
+        if kind == "empty-200":
+            return route.fulfill(status=200, content_type="application/json", body="")
+        status = int(kind.split("-")[1])
+        return route.fulfill(status=status, content_type="application/json", body=json.dumps({"error": "x"}))
+
+    page.route("**/api/predict", fail)
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#status")).to_contain_text(message)
+    assert shown_digit(page) in ("–", "7")
+    for raw in ("Failed to fetch", "Unexpected", "JSON input", "NetworkError"):
+        assert raw not in page.locator("#result").inner_text()
+
+
+def test_a_server_that_never_answers_times_out_with_a_busy_state(page):
+    page.route("**/api/predict", lambda route: None)  # never answered
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#result")).to_have_attribute("aria-busy", "true")
+    sync_api.expect(page.locator("#result")).to_have_class("result waiting")
+    sync_api.expect(page.locator("#status")).to_contain_text("taking too long", timeout=10_000)
+    page.unroute("**/api/predict")
+
+
+def test_a_tap_is_not_a_digit(page):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    sync_api.expect(page.locator("#digit")).to_have_text("?")
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Not sure")
+    assert page.locator("#bars li.winner").count() == 0  # no highlighted winner when unsure
+
+
+def test_escape_and_undo_in_the_middle_of_a_stroke(page):
+    bodies = []
+    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/predict") else None)
+    draw(page, [[(0.5, 0.15), (0.5, 0.85)]])
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+    draw(page, [[(0.2, 0.3), (0.4, 0.5)]], release=False)
+    page.keyboard.press("Control+z")  # ends the stroke being drawn, then removes it
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + 0.9 * box["width"], box["y"] + 0.9 * box["height"], steps=5)
+    page.mouse.up()
+    assert page.evaluate("document.body.dataset.strokes") == "1"
+    page.wait_for_timeout(300)
+    assert len(bodies[-1]["strokes"]) == 1 and max(p[0] for p in bodies[-1]["strokes"][0]) < 0.6 * box["width"]
+    draw(page, [[(0.2, 0.3), (0.4, 0.5)]], release=False)
+    page.keyboard.press("Escape")
+    page.mouse.move(box["x"] + 10, box["y"] + 10, steps=5)
+    page.mouse.up()
+    assert page.evaluate("document.body.dataset.strokes") == "0"
+    sync_api.expect(page.locator("#digit")).to_have_text("–")
+
+
+def test_a_big_photo_is_shrunk_before_upload_and_the_same_file_can_be_sent_again(page, tmp_path, mnist_small):
+    digit, label = mnist_small["x_test"][1], int(mnist_small["y_test"][1])
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), 255 - cv2.resize(digit, (3000, 2400), interpolation=cv2.INTER_CUBIC))
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/predict/image") else None)
+    page.set_input_files("#file", str(path))
+    sync_api.expect(page.locator("#digit")).to_have_text(str(label))
+    assert page.evaluate("document.body.dataset.uploaded") == "1024x819"  # 3000x2400 shrunk before sending
+    page.set_input_files("#file", str(path))  # the same file again is a new upload
+    page.wait_for_timeout(1500)
+    assert len(sent) == 2
+
+
+def touch_draw(page, cdp, strokes):
+    """Draw with real touch events (CDP), strokes in 0..1 canvas fractions."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        path = np.concatenate([np.linspace(a, b, 10) for a, b in zip(points, points[1:])])
+        start = {"x": path[0][0], "y": path[0][1]}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
+        for x, y in path[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+@pytest.mark.parametrize("width, height", [(360, 640), (390, 844), (844, 390), (640, 360)])
+def test_on_phones_the_answer_and_all_bars_are_in_view_after_drawing_by_touch(browser, base_url, width, height):
+    context, page = open_page(browser, base_url, viewport={"width": width, "height": height}, device_scale_factor=3,
+                              has_touch=True, is_mobile=True)
+    cdp = context.new_cdp_session(page)
+    touch_draw(page, cdp, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    assert page.evaluate("window.scrollY") == 0  # drawing did not scroll the page
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for selector in ["#digit", "#pad", *[f"#bars li[data-digit='{d}']" for d in range(10)]]:
+        box = page.locator(selector).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height + 0.5, (selector, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (selector, box)
+    context.close()
+
+
+def test_two_hundred_percent_zoom_keeps_the_answer_in_view(browser, base_url):
+    # 200% zoom on a 1000x760 window is a 500x380 CSS viewport at twice the pixel density.
+    context, page = open_page(browser, base_url, viewport={"width": 500, "height": 380}, device_scale_factor=2)
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    for selector in ["#digit", "#bars li[data-digit='0']", "#bars li[data-digit='9']"]:
+        box = page.locator(selector).bounding_box()
+        assert box["y"] + box["height"] <= 380 and box["x"] + box["width"] <= 500
+    context.close()
+
+
+def test_one_announcement_per_settled_answer(page):
+    page.evaluate("""() => {
+        window.announced = [];
+        new MutationObserver(() => window.announced.push(document.getElementById("announce").textContent))
+            .observe(document.getElementById("announce"), {childList: true, characterData: true, subtree: true});
+    }""")
+    slow_stroke(page, np.array(SEVEN[0]), seconds=0.8)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.wait_for_timeout(400)
+    announced = page.evaluate("window.announced")
+    assert answers(page) >= 2 and len(announced) == 1 and announced[0].startswith("Looks like 7")
+    live = page.evaluate("[...document.querySelectorAll('[aria-live]')].map(e => e.id)")
+    assert live == ["announce"]
+    assert page.locator("h1").count() == 1
+    assert page.evaluate("document.getElementById('pad').getAttribute('role')") == "img"
+
+
+def run_axe(page) -> list:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_accessibility_violations(browser, base_url, scheme):
+    context, page = open_page(browser, base_url, color_scheme=scheme)
+    assert run_axe(page) == []
+    draw(page, ZERO)
+    sync_api.expect(page.locator("#digit")).to_have_text("0")
+    assert run_axe(page) == []
+    page.goto(base_url + "/model")
+    assert run_axe(page) == []
+    page.evaluate("document.body.append(Object.assign(document.createElement('img'), {src: 'data:,'}))")
+    assert "image-alt" in [rule for rule, _ in run_axe(page)]  # the check itself works
+    context.close()
+
+
+def test_in_forced_colours_the_bars_stay_visible(browser, base_url):
+    context, page = open_page(browser, base_url, forced_colors="active")
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    colours = page.evaluate("""() => { const li = document.querySelector("#bars li[data-digit='7']");
+        return [getComputedStyle(li.querySelector('.bar')).backgroundColor,
+                getComputedStyle(li.querySelector('.track')).backgroundColor]; }""")
+    assert colours[0] != colours[1]
+    context.close()
+
+
+def test_the_page_looks_right_in_a_phone_screenshot(browser, base_url):
+    import os
+
+    shot = os.environ.get("DIGIT_CANVAS_PHONE_SCREENSHOT")
+    context, page = open_page(browser, base_url, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                              has_touch=True, is_mobile=True)
+    touch_draw(page, context.new_cdp_session(page), ZERO)
+    sync_api.expect(page.locator("#digit")).to_have_text("0")
+    if shot:
+        page.screenshot(path=shot)
+    context.close()
+
+
