@@ -41,8 +41,9 @@ eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several pla
 bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
 	$(BIN)/python -m bench.latency
 
-screenshot: $(STAMP)  ## refresh docs/screenshot.png from the browser test
-	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q
+screenshot: $(STAMP)  ## refresh docs/screenshot.png and docs/screenshot-phone.png from the browser tests
+	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q -k seven_clear
+	DIGIT_CANVAS_PHONE_SCREENSHOT=docs/screenshot-phone.png $(BIN)/python -m pytest tests/test_page.py -q -k screenshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

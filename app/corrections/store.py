@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,6 +51,7 @@ corrections = Table(
     Column("model_sha256", String(64), nullable=False),
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATING = threading.Lock()
 
 
 class StoreUnavailableError(Exception):
@@ -83,7 +85,9 @@ def upgrade(engine: Engine) -> None:
 
 
 def _run_upgrade(engine: Engine, config: Config) -> None:
-    with engine.begin() as connection:
+    # Alembic's `context` is one global per process: two stores migrating at once in one process (tests
+    # make many apps) would swap each other's connections. Serving processes hold one store each.
+    with _MIGRATING, engine.begin() as connection:
         if engine.dialect.name == "postgresql":  # one migrating server at a time
             connection.execute(text("SELECT pg_advisory_xact_lock(7319)"))
         config.attributes["connection"] = connection
