@@ -22,6 +22,11 @@ from app import preprocessing
 
 MAX_RUN = 4  # strokes in one digit: pen digits have 1 to 3
 MAX_PICTURE_RUN = 10  # pieces of a picture's traced centre line in one digit
+# Bounds on a picture's ink (a 10-digit number uses a fraction of each): past them it is noise,
+# hatching or a page of text, whose candidates would cost seconds to draw and classify.
+MAX_PIECES = 150
+MAX_SEGMENTS = 120
+MAX_CENTRE_LINE = 12  # pixels of centre line per pixel of the picture's longer side (a 10-digit number: ~5)
 # The prior that a unit joins the run before it (one digit) rather than starting the next digit:
 # logistic regression on join_features, fitted on numbers composed from the training writers' pen
 # digits (`python -m bench.number_eval --fit-join`; never the held-out writers).
@@ -57,30 +62,67 @@ def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
     return _groups(runs, images, probabilities, boxes)
 
 
-def read_mask(model, mask: np.ndarray) -> list[Group]:
-    """The digits of a number in a boolean ink mask (a picture), ordered left to right; boxes in mask pixels.
+class TooMuchInkError(ValueError):
+    """A picture with far more separate pieces of ink than any written number (noise, hatching, text)."""
+
+
+@dataclass
+class PictureCandidates:
+    """A picture's units and every candidate digit drawn, ready for one batched model call."""
+
+    segments: list[np.ndarray]
+    boxes: list[tuple[float, float, float, float]]
+    runs: list[tuple[int, int]]
+    images: np.ndarray
+    height: float
+    unslant: object  # segments -> their box in the picture's (unsheared) pixels
+
+
+def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
+    """Everything read_mask needs before the model: the CPU-heavy part, safe to run off the event loop.
 
     The writing is sheared upright, thinned to its centre line and traced into pieces that end at
     every junction, so digits that touch come apart where they touch. The pieces, ordered by their
-    centres left to right, are the units; runs of units up to a wide digit's width are drawn like
-    strokes, classified in one call, and the best split wins as for strokes.
+    centres left to right, are the units; runs of units up to a wide digit's width are the
+    candidates, drawn like strokes. None for a blank mask; TooMuchInkError for noise.
     """
     if not mask.any():
-        return []
+        return None
+    pieces = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)[0] - 1
+    if pieces > MAX_PIECES:
+        raise TooMuchInkError(f"{pieces} separate pieces of ink")
     upright, unslant = _deslant(mask)
-    pieces = _ink_pieces(upright)
-    height = max(box[3] for box, _ in pieces)
+    skeleton_pixels = int((cv2.ximgproc.thinning(upright.astype(np.uint8) * 255) > 0).sum())
+    if skeleton_pixels > MAX_CENTRE_LINE * max(upright.shape):
+        raise TooMuchInkError(f"{skeleton_pixels} pixels of centre line")
+    height = float(max(box[3] for box, _ in _ink_pieces(upright)))
     segments = [s for s in preprocessing.skeleton_strokes(upright) if len(s)]
+    if len(segments) > MAX_SEGMENTS:
+        raise TooMuchInkError(f"{len(segments)} pieces of centre line")
     segments.sort(key=lambda s: float(s[:, 0].mean()))  # centres: overlapping digits interleave least
     boxes = [_box(s) for s in segments]
     runs = _picture_runs(boxes, height)
     images = np.stack([preprocessing.render_strokes([segments[i] for i in range(a, b)]) for a, b in runs])
-    probabilities = model.predict(images)
+    return PictureCandidates(segments, boxes, runs, images, height, unslant)
+
+
+def choose_picture_digits(candidates: PictureCandidates, probabilities: np.ndarray) -> list[Group]:
+    """The best split of a picture's units given the model's answer for every candidate (cheap)."""
+    boxes, runs = candidates.boxes, candidates.runs
     index = {run: i for i, run in enumerate(runs)}
-    scores = {run: _picture_score(boxes, run, probabilities[index[run]], height) for run in runs}
-    groups = [Group(list(range(a, b)), unslant([segments[i] for i in range(a, b)]), images[index[(a, b)]],
-                    probabilities[index[(a, b)]]) for a, b in _best_path(len(boxes), scores)]
+    scores = {run: _picture_score(boxes, run, probabilities[index[run]], candidates.height) for run in runs}
+    groups = [Group(list(range(a, b)), candidates.unslant([candidates.segments[i] for i in range(a, b)]),
+                    candidates.images[index[(a, b)]], probabilities[index[(a, b)]])
+              for a, b in _best_path(len(boxes), scores)]
     return _left_to_right(_without_dots(groups))
+
+
+def read_mask(model, mask: np.ndarray) -> list[Group]:
+    """The digits of a number in a boolean ink mask (a picture), ordered left to right; boxes in mask pixels."""
+    candidates = picture_candidates(mask)
+    if candidates is None:
+        return []
+    return choose_picture_digits(candidates, model.predict(candidates.images))
 
 
 def _deslant(mask: np.ndarray):

@@ -33,11 +33,11 @@ def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
     return preprocessing.image_to_mnist(decode_image(data, max_pixels))
 
 
-def picture_to_mask(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
-    """An uploaded picture's ink mask, and the picture's pixels per mask pixel (to give boxes in the picture)."""
+def picture_to_mask(data: bytes, max_pixels: int) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """An uploaded picture's ink mask, the picture's pixels per mask pixel, and its size (width, height)."""
     grey, size = decode_picture(data, max_pixels)
     mask = preprocessing.ink_mask(grey)
-    return mask, max(size) / max(mask.shape)
+    return mask, max(size) / max(mask.shape), size
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:

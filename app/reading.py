@@ -24,12 +24,28 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
-def read_mask(model, mask: np.ndarray, scale: float, unsure_threshold: float) -> dict | None:
-    """The answer for a number in a picture's ink mask (boxes scaled to the picture), or None when blank."""
-    groups = numbers.read_mask(model, mask)
+def picture_candidates(mask: np.ndarray, scale: float) -> tuple[numbers.PictureCandidates | None, float]:
+    """The picture's candidate digits (CPU work for the decode pool); 422 when it holds far too much ink."""
+    try:
+        return numbers.picture_candidates(mask), scale
+    except numbers.TooMuchInkError as error:
+        raise inputs.InputError(f"too much ink to read as a number ({error})", 422) from None
+
+
+def read_picture(model, candidates: numbers.PictureCandidates | None, scale: float, size: tuple[int, int],
+                 unsure_threshold: float) -> dict | None:
+    """The answer for a number in a picture (boxes in its pixels, within it), or None when blank."""
+    if candidates is None:
+        return None
+    groups = numbers.choose_picture_digits(candidates, model.predict(candidates.images))
     if not groups:
         return None
-    return number_answer([describe(group, unsure_threshold, scale) for group in groups])
+    digits = [describe(group, unsure_threshold, scale) for group in groups]
+    for digit in digits:  # the pen's width and the shear can reach past the picture's edge by a pixel
+        x, y, w, h = digit["box"]
+        left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
+        digit["box"] = [left, top, round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
+    return number_answer(digits)
 
 
 def describe(group: numbers.Group, unsure_threshold: float, scale: float) -> dict:

@@ -123,13 +123,20 @@ def read_number():
 @bp.post("/api/read/image", provide_automatic_options=False)
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
-    mask, scale = current_app.extensions["offloader"].run(pictures.picture_to_mask, payloads.picture(),
-                                                          current_app.config["MAX_IMAGE_PIXELS"])
-    answer = reading.read_mask(current_app.extensions["digit_model"], mask, scale,
-                               current_app.config["UNSURE_THRESHOLD"])
+    candidates, scale, size = current_app.extensions["offloader"].run(
+        _number_candidates, payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"])
+    answer = reading.read_picture(current_app.extensions["digit_model"], candidates, scale, size,
+                                  current_app.config["UNSURE_THRESHOLD"])
     if answer is None:
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(answer)
+
+
+def _number_candidates(data: bytes, max_pixels: int):
+    """Decode, threshold and cut a picture of a number into candidate digits: all of it in the decode pool."""
+    mask, scale, size = pictures.picture_to_mask(data, max_pixels)
+    candidates, scale = reading.picture_candidates(mask, scale)
+    return candidates, scale, size
 
 
 @bp.post("/api/predict/image", provide_automatic_options=False)

@@ -132,3 +132,14 @@ def test_a_blank_photo_is_422_and_bad_files_400(client):
     assert response.status_code == 422 and "no digit" in response.get_json()["error"]
     response = client.post("/api/read/image", data={"image": (io.BytesIO(b"nope"), "b.png")})
     assert response.status_code == 400 and "could not decode" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("noise", ["speckle", "checkerboard", "stripes"])
+def test_pictures_of_noise_are_refused_quickly_not_read_for_seconds(client, noise):
+    rng = np.random.default_rng(0)
+    image = {"speckle": (rng.random((1000, 1000)) > 0.5) * 255,
+             "checkerboard": np.indices((1000, 1000)).sum(0) // 8 % 2 * 255,
+             "stripes": np.tile(np.arange(1000) // 3 % 2 * 255, (1000, 1))}[noise].astype(np.uint8)
+    response = client.post("/api/read/image", data={"image": (io.BytesIO(cv2.imencode(".png", image)[1].tobytes()),
+                                                               "noise.png")})
+    assert response.status_code == 422 and "too much ink" in response.get_json()["error"]
