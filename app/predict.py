@@ -1,38 +1,54 @@
-"""Predict the digit in image files: python -m app.predict IMAGE..."""
+"""Read handwritten digits in image files: python -m app.predict IMAGE... (--number for whole numbers)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from app import ROOT, inference, inputs, pictures
+from app import ROOT, inference, inputs, pictures, reading
+
+MAX_PIXELS = 40_000_000
+
+
+def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
+    """'7 (99.2%)' for a picture of one digit."""
+    image = pictures.picture_to_mnist(data, MAX_PIXELS)
+    if not image.any():
+        return "no digit found"
+    result = inference.answer_image(model, image, unsure_below)
+    return f"{result['digit']} ({result['confidence']:.1%})" + (" (unsure)" if result["unsure"] else "")
+
+
+def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
+    """'2026' for a picture of a number, with the doubtful digits named."""
+    mask, scale, size = pictures.picture_to_mask(data, MAX_PIXELS)
+    candidates, scale = reading.picture_candidates(mask, scale)
+    answer = reading.read_picture(model, candidates, scale, size, unsure_below)
+    if answer is None:
+        return "no digit found"
+    doubtful = [f"{i + 1}: {d['digit']} {d['confidence']:.0%}" for i, d in enumerate(answer["digits"]) if d["unsure"]]
+    return answer["number"] + (f" (unsure digits {', '.join(doubtful)})" if doubtful else "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print each file's digit and confidence; exit 1 if any file could not be read."""
+    """Print what each file holds; exit 1 if any file could not be read."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photo or scan of one handwritten digit")
-    parser.add_argument("--model", default=str(ROOT / "models" / "digit_cnn.tflite"),
-                        help="TFLite model file")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photo or scan of a handwritten digit or number")
+    parser.add_argument("--number", action="store_true", help="read a whole number (several digits), not one digit")
+    parser.add_argument("--model", default=str(ROOT / "models" / "digit_cnn.tflite"), help="TFLite model file")
     parser.add_argument("--unsure-below", type=float, default=inference.UNSURE_THRESHOLD,
                         help="confidence under which to say unsure")
     args = parser.parse_args(argv)
     model = inference.DigitModel(args.model)
+    read = number_line if args.number else digit_line
     failed = 0
     for path in args.images:
         try:
             with open(path, "rb") as file:
-                image = pictures.picture_to_mnist(file.read(), 40_000_000)
+                print(f"{path}: {read(model, file.read(), args.unsure_below)}")
         except (OSError, inputs.InputError) as error:
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
-            continue
-        if not image.any():
-            print(f"{path}: no digit found")
-            continue
-        result = inference.answer_image(model, image, args.unsure_below)
-        note = " (unsure)" if result["unsure"] else ""
-        print(f"{path}: {result['digit']} ({result['confidence']:.1%}){note}")
     return 1 if failed else 0
 
 

@@ -69,9 +69,9 @@ class Connection:
     and it would shrink the measured gap between the two servers. Both servers get this client.
     """
 
-    def __init__(self, port: int, timeout: float = 30) -> None:
+    def __init__(self, port: int, timeout: float = 30, path: str = "/api/predict") -> None:
         self.port, self.timeout, self.sock = port, timeout, None
-        self.head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                      "Content-Type: application/json\r\nContent-Length: ").encode()
 
     def post(self, body: bytes) -> float:
@@ -151,9 +151,28 @@ def server_command() -> list[str]:
     return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"]
 
 
-def sequential(port: int, bodies: list[bytes]) -> list[float]:
+def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
+    """Numbers of `digits` pen digits (one writer each, normal gaps) as /api/read bodies."""
+    from bench.number_eval import compose
+
+    rng = np.random.default_rng(seed)
+    by_writer: dict[int, list[dict]] = {}
+    for record in json.loads(FIXTURE.read_text()):
+        by_writer.setdefault(record["writer"], []).append(
+            {**record, "strokes": [np.asarray(s, float) for s in record["strokes"]]})
+    bodies = []
+    while len(bodies) < count:
+        points, truth, width, height = compose(by_writer[sorted(by_writer)[len(bodies) % len(by_writer)]], rng,
+                                               "normal")
+        if len(truth) == digits:
+            bodies.append(json.dumps({"strokes": [np.round(s, 1).tolist() for s in points], "width": round(width, 1),
+                                      "height": round(height, 1)}).encode())
+    return bodies
+
+
+def sequential(port: int, bodies: list[bytes], path: str = "/api/predict") -> list[float]:
     """Latency of each request in turn on one kept-alive connection (concurrency 1)."""
-    connection = Connection(port)
+    connection = Connection(port, path=path)
     try:
         return [connection.post(body) for body in bodies]
     finally:
@@ -327,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         latencies = sequential(port, bodies)
         rps = throughput(port, payloads(args.load, seed=1), clients=8)
         memory = worker_memory_mb(ours.pid)
+        numbers = number_payloads(300)
+        sequential(port, numbers[:50], "/api/read")  # warm-up
+        read_latencies = sequential(port, numbers, "/api/read")
         under_uploads = mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg()))
         under_corrections = mixed(port, payloads(args.mixed_requests, seed=3), corrector(port))
         for _ in range(2):  # one upload per worker, most likely: the peak is per worker
@@ -353,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed_p99_ms": float(np.percentile(seed_latencies, 99)) * 1000, "seed_cold_start_s": seed_cold,
         "speedup_p50": statistics.median(seed_latencies) / statistics.median(same),
         "speedup_per_request_median": per_request, "requests": len(latencies), "seed_requests": len(seed_latencies),
+        "read_4_digits_p50_ms": statistics.median(read_latencies) * 1000,
+        "read_4_digits_p99_ms": float(np.percentile(read_latencies, 99)) * 1000,
         "mixed": under_uploads, "mixed_corrections": under_corrections, "worker_peak_rss_mb": peak_memory,
         "cpu_count": os.cpu_count(),
     }
@@ -363,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput, concurrency 8", f"{rps:.0f} req/s", ">= 500 req/s"),
         ("cold start (process start to first 200)", f"{cold_start:.2f} s", "<= 2 s"),
         ("resident memory per worker", " / ".join(f"{m:.0f} MB" for m in memory), "<= 200 MB"),
+        ("POST /api/read p50 / p99, a 4-digit number, concurrency 1",
+         f"{ms(statistics.median(read_latencies))} / {ms(results['read_4_digits_p99_ms'] / 1000)}", "p50 <= 5 ms"),
         ("mixed: stroke p50 / p99, 4 clients every 50 ms, while 6000x6000 JPEGs upload back to back",
          f"{ms(under_uploads['p50_ms'] / 1000)} / {ms(under_uploads['p99_ms'] / 1000)} "
          f"({under_uploads['background_requests']} uploads)", "p99 <= 25 ms"),

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, create_app, numbers, strokes
+from app import ROOT, create_app, numbers, preprocessing, strokes
 
 HEIGHT = 80.0  # digit height on the canvas, CSS px
 GAPS = {  # the space before each digit, as a fraction of the digit height (negative: overlap of widths)
@@ -133,7 +133,8 @@ def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.
     for record in records:
         by_writer[record["writer"]].append(record)
     writers = sorted(by_writer)
-    features, targets = [], []
+    model = create_app({"TESTING": True}).extensions["digit_model"]
+    features, targets, merged = [], [], []
     for i in range(count):
         sizes: list[int] = []
         writer = writers[int(rng.integers(len(writers)))]
@@ -142,12 +143,13 @@ def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.
         scale = numbers._scale(boxes)
         starts = np.cumsum([0, *sizes])
         for start, end in zip(starts[:-1], starts[1:]):
-            for j in range(start + 1, end):
+            pairs = [(j, 1.0) for j in range(start + 1, end)] + ([(end, 0.0)] if end < len(boxes) else [])
+            for j, target in pairs:  # the next unit joining the run start..j, or starting a new digit
                 features.append(numbers.join_features(boxes[j], numbers._union(boxes[start:j]), scale))
-                targets.append(1.0)
-            if end < len(boxes):
-                features.append(numbers.join_features(boxes[end], numbers._union(boxes[start:end]), scale))
-                targets.append(0.0)
+                targets.append(target)
+                merged.append(preprocessing.render_strokes(points[start:j + 1]))
+    reads = np.concatenate([model.predict(np.stack(merged[k:k + 512])) for k in range(0, len(merged), 512)])
+    features = [f[:-10] + list(r) for f, r in zip(features, reads)]
     x = np.column_stack([np.ones(len(features)), np.array(features)])
     t = np.array(targets)
     weights = np.zeros(x.shape[1])

@@ -143,3 +143,24 @@ def test_pictures_of_noise_are_refused_quickly_not_read_for_seconds(client, nois
     response = client.post("/api/read/image", data={"image": (io.BytesIO(cv2.imencode(".png", image)[1].tobytes()),
                                                                "noise.png")})
     assert response.status_code == 422 and "too much ink" in response.get_json()["error"]
+
+
+def test_command_line_reads_numbers_in_pictures(tmp_path, writers):
+    import subprocess
+    import sys
+
+    from app import ROOT
+
+    rng = np.random.default_rng(8)
+    paths, truths = [], []
+    for i in range(3):
+        points, truth, width, height = number_eval.compose(writers[5], rng, "wide")
+        path = tmp_path / f"number{i}.png"
+        path.write_bytes(number_photo(points, width, height))
+        paths.append(str(path))
+        truths.append(truth)
+    result = subprocess.run([sys.executable, "-m", "app.predict", "--number", *paths], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    read = [line.split(": ", 1)[1].split()[0] for line in result.stdout.strip().splitlines()]
+    assert sum(r == t for r, t in zip(read, truths)) >= 2 and all(r.isdigit() for r in read)
