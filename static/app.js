@@ -22,6 +22,8 @@
   const fileInput = $("file");
   const bars = [...document.querySelectorAll("#bars li")];
   const correctBox = $("correct");
+  const modeButton = $("mode");
+  const digitChips = $("number-digits");
   const thanks = $("correct-thanks");
 
   let strokes = []; // [[[x, y], ...], ...] in canvas CSS pixels, rounded to 0.1 px
@@ -30,6 +32,8 @@
   let drawing = 0; // bumped by every change to the drawing; Clear also bumps `cleared`
   let cleared = 0;
   let answered = null; // what the shown answer is about: {strokes, width, height} or {file}, for a correction
+  let numberMode = false; // several digits left to right: /api/read instead of /api/predict
+  let reading = null; // the last number read: {answer, asked, selected}
 
   // --- canvas -------------------------------------------------------------------------------
 
@@ -56,8 +60,25 @@
     ctx.lineWidth = BRUSH;
     ctx.strokeStyle = ctx.fillStyle = getComputedStyle(canvas).color;
     strokes.forEach(drawStroke);
+    drawBoxes();
     hint.hidden = strokes.length > 0;
     document.body.dataset.strokes = String(strokes.length); // for tests and curious people
+  }
+
+  // Number mode: a box around each digit read (in canvas units, as the server gives them).
+  function drawBoxes() {
+    const boxes = reading && !reading.asked.file ? reading.answer.digits : [];
+    document.body.dataset.boxes = String(boxes.length);
+    boxes.forEach((digit, i) => {
+      const [x, y, w, h] = digit.box;
+      ctx.save();
+      ctx.lineWidth = i === reading.selected ? 3 : 1.5;
+      ctx.setLineDash(digit.unsure ? [6, 4] : []);
+      ctx.strokeStyle = digit.unsure ? getComputedStyle(document.documentElement).getPropertyValue("--unsure")
+        : getComputedStyle(document.documentElement).getPropertyValue("--accent");
+      ctx.strokeRect(x - BRUSH / 2 - 2, y - BRUSH / 2 - 2, w + BRUSH + 4, h + BRUSH + 4);
+      ctx.restore();
+    });
   }
 
   function drawStroke(points) {
@@ -148,7 +169,7 @@
     const settle = net.settle;
     net.settle = false;
     const asked = { strokes: strokes.map((s) => s.slice()), width: round(cssSize.width), height: round(cssSize.height) };
-    request("/api/predict", asked, settle, {
+    request(numberMode ? "/api/read" : "/api/predict", asked, settle, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(asked),
     });
   }
@@ -251,7 +272,76 @@
   const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
 
   function showResult(answer, asked, settled) {
+    if (answer.number !== undefined) return showNumber(answer, asked, settled);
+    reading = null;
+    digitChips.hidden = true;
+    showDigit(answer, settled);
+    preview.src = answer.preview;
+    seen.hidden = false;
+    offerCorrection(asked);
+  }
+
+  // A whole number: the number in large type, a chip per digit (the most doubtful one selected),
+  // the bars of the selected digit, a box around each digit on the canvas.
+  function showNumber(answer, asked, settled) {
+    const doubtful = answer.digits.reduce((low, d, i, all) => (d.confidence < all[low].confidence ? i : low), 0);
+    reading = { answer, asked, selected: doubtful };
+    digitEl.textContent = answer.number;
+    digitEl.classList.remove("stale", "empty", "unsure");
+    digitEl.classList.add("number");
+    seen.hidden = true;
+    digitChips.replaceChildren(...answer.digits.map((digit, i) => {
+      const chip = document.createElement("button");
+      chip.type = "button";
+      chip.textContent = digit.unsure ? `${digit.digit}?` : String(digit.digit);
+      chip.className = digit.unsure ? "unsure" : "";
+      chip.setAttribute("aria-label", `Digit ${i + 1}: ${digit.digit}, ${Math.round(digit.confidence * 100)} percent`);
+      const pick = () => selectDigit(i);
+      chip.addEventListener("click", pick);
+      chip.addEventListener("mouseenter", pick);
+      chip.addEventListener("focus", pick);
+      return chip;
+    }));
+    digitChips.hidden = false;
+    selectDigit(doubtful);
+    result.classList.remove("stale");
+    statusEl.textContent = "";
+    document.body.dataset.prediction = answer.number;
+    document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
+    if (settled) {
+      const unsure = answer.digits.filter((d) => d.unsure).length;
+      announce.textContent = `Reads ${answer.number.split("").join(" ")}` + (unsure ? `, ${unsure} digit unsure.` : ".");
+    }
+    const verdictText = answer.unsure ? `Read ${answer.number}; the dashed digits are unsure.` : `Read ${answer.number}.`;
+    verdict.textContent = verdictText;
+    correctBox.hidden = false;
+    thanks.textContent = "";
+    answered = null; // corrections go per digit, for the selected one
+    redraw();
+  }
+
+  function selectDigit(i) {
+    if (!reading) return;
+    reading.selected = i;
+    const digit = reading.answer.digits[i];
+    [...digitChips.children].forEach((chip, k) => chip.setAttribute("aria-pressed", String(k === i)));
+    showBars(digit.probabilities, digit.digit, digit.unsure);
+    $("correct-ask").textContent = `Wrong? Digit ${i + 1} was a …`;
+    redraw();
+  }
+
+  function showBars(probabilities, top, unsure) {
+    bars.forEach((li, d) => {
+      const p = probabilities[d];
+      li.querySelector(".bar").style.transform = `scaleY(${p})`;
+      li.querySelector(".pct").textContent = percent(p);
+      li.classList.toggle("winner", d === top && !unsure);
+    });
+  }
+
+  function showDigit(answer, settled) {
     const top = answer.digit;
+    digitEl.classList.remove("number");
     result.classList.remove("stale");
     digitEl.classList.remove("stale", "empty");
     digitEl.textContent = answer.unsure ? "?" : String(top);
@@ -259,14 +349,8 @@
     verdict.textContent = answer.unsure
       ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).`
       : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`;
-    bars.forEach((li, d) => {
-      const p = answer.probabilities[d];
-      li.querySelector(".bar").style.transform = `scaleY(${p})`;
-      li.querySelector(".pct").textContent = percent(p);
-      li.classList.toggle("winner", d === top && !answer.unsure);
-    });
-    preview.src = answer.preview;
-    seen.hidden = false;
+    showBars(answer.probabilities, top, answer.unsure);
+    $("correct-ask").textContent = "Wrong? It was a …";
     statusEl.textContent = "";
     document.body.dataset.prediction = String(top); // for tests and curious people
     document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1);
@@ -275,7 +359,6 @@
         ? `Not sure this is a digit. Best guess ${top}, ${Math.round(answer.confidence * 100)} percent.`
         : `Looks like ${top}, ${Math.round(answer.confidence * 100)} percent.`;
     }
-    offerCorrection(asked);
   }
 
   function showEmpty() {
@@ -298,6 +381,11 @@
     delete document.body.dataset.prediction;
     correctBox.hidden = true;
     answered = null;
+    reading = null;
+    digitChips.hidden = true;
+    digitChips.replaceChildren();
+    digitEl.classList.remove("number");
+    document.body.dataset.boxes = "0";
   }
 
   // --- corrections: "Wrong? It was a ..." ------------------------------------------------------
@@ -309,6 +397,14 @@
   }
 
   async function sendCorrection(label) {
+    if (reading && !reading.asked.file) { // number mode: the selected digit's own strokes
+      const digit = reading.answer.digits[reading.selected];
+      answered = { strokes: digit.strokes.map((i) => reading.asked.strokes[i]),
+                   width: reading.asked.width, height: reading.asked.height };
+    } else if (reading) {
+      thanks.textContent = "Corrections of single digits in a photo of a number are not stored yet.";
+      return;
+    }
     if (!answered) return;
     let options;
     if (answered.file) {
@@ -376,7 +472,7 @@
     const form = new FormData();
     form.append("image", file, file.name || "picture");
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/predict/image");
+    xhr.open("POST", numberMode ? "/api/read/image" : "/api/predict/image");
     xhr.timeout = 30000;
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && clearedAtStart === cleared) {
@@ -416,6 +512,16 @@
     redraw();
     showEmpty();
   }
+
+  modeButton.addEventListener("click", () => {
+    numberMode = !numberMode;
+    modeButton.setAttribute("aria-pressed", String(numberMode));
+    document.body.classList.toggle("number-mode", numberMode);
+    canvas.setAttribute("aria-label", numberMode ? "Drawing pad: write a number, digits left to right"
+      : "Drawing pad: draw one digit with a mouse, a finger or a pen");
+    hint.textContent = numberMode ? "Write a number here, left to right" : "Draw a digit here";
+    clear();
+  });
 
   $("undo").addEventListener("click", undo);
   $("clear").addEventListener("click", clear);

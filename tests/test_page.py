@@ -297,3 +297,48 @@ def test_the_page_looks_right_in_a_phone_screenshot(browser, base_url):
     context.close()
 
 
+
+
+TWO = [(0.2, 0.3), (0.5, 0.1), (0.8, 0.3), (0.75, 0.5), (0.2, 0.9), (0.85, 0.9)]
+OH = [(0.5 + 0.35 * np.sin(t), 0.5 - 0.42 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 30)]
+SIX = [(0.7, 0.1), (0.35, 0.45), (0.25, 0.75), (0.5, 0.95), (0.75, 0.75), (0.6, 0.55), (0.3, 0.65)]
+
+
+def test_number_mode_reads_2026_with_a_box_per_digit(page):
+    page.click("#mode")
+    assert page.locator("#mode").get_attribute("aria-pressed") == "true"
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] > 2 * box["height"]  # a wide canvas for several digits
+    strokes = []
+    for i, shape in enumerate((TWO, OH, TWO, SIX)):
+        left = 0.06 + i * 0.23
+        strokes.append([(left + 0.16 * x, 0.12 + 0.76 * y) for x, y in shape])
+    draw(page, strokes)
+    sync_api.expect(page.locator("#digit")).to_have_text("2026")
+    assert page.evaluate("document.body.dataset.boxes") == "4"
+    chips = page.locator("#number-digits button")
+    assert chips.count() == 4
+    chips.nth(1).hover()  # the bars follow the digit pointed at
+    assert page.locator("#bars li.winner").get_attribute("data-digit") == "0"
+    chips.nth(3).click()
+    assert page.locator("#bars li.winner").get_attribute("data-digit") == "6"
+    assert page.locator("#correct-ask").inner_text().startswith("Wrong? Digit 4")
+    page.click("#clear")
+    assert page.evaluate("document.body.dataset.boxes") == "0"
+    page.click("#mode")  # back to one digit
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+
+
+def test_a_digit_of_a_number_can_be_corrected(page, app):
+    page.click("#mode")
+    strokes = [[(0.06 + i * 0.23 + 0.16 * x, 0.12 + 0.76 * y) for x, y in shape] for i, shape in enumerate((TWO, SIX))]
+    draw(page, strokes)
+    sync_api.expect(page.locator("#digit")).to_have_text("26")
+    before = len(app.extensions["corrections"].all())
+    page.locator("#number-digits button").nth(0).click()
+    page.click("#correct button[data-label='3']")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
+    rows = app.extensions["corrections"].all()
+    assert len(rows) == before + 1 and rows[-1]["label"] == 3
+    assert len(json.loads(rows[-1]["strokes"])) == 1  # only the first digit's stroke
