@@ -35,8 +35,9 @@ train: $(STAMP)  ## the default recipe: MNIST + real pen digits -> models/
 evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras
 
-eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements
+eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements; whole numbers
 	$(BIN)/python -m bench.drawn_eval
+	$(BIN)/python -m bench.number_eval
 
 bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
 	$(BIN)/python -m bench.latency

@@ -4,36 +4,15 @@ keys mid-stroke, phones upright and sideways with touch, uploads, screen readers
 from __future__ import annotations
 
 import json
-import threading
 
 import cv2
 import numpy as np
 import pytest
 from test_browser import CHROMIUM, SEVEN, ZERO, draw, shown_digit
-from werkzeug.serving import make_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
-
-
-@pytest.fixture(scope="module")
-def base_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
 
 
 def open_page(browser, base_url, **context_options):
