@@ -74,10 +74,10 @@ def model_page() -> str:
     """The model page: the training report and its pictures."""
     path = Path(current_app.config["REPORT_PATH"])
     report = json.loads(path.read_text()) if path.is_file() else None
-    pictures = [(name, caption) for name, caption in REPORT_PICTURES.items() if (path.parent / name).is_file()]
+    figures = [(name, caption) for name, caption in REPORT_PICTURES.items() if (path.parent / name).is_file()]
     drawn_path = path.parent / "drawn_eval.json"
     drawn = json.loads(drawn_path.read_text()) if drawn_path.is_file() else None
-    return render_template("model.html", report=report, pictures=pictures, drawn=drawn)
+    return render_template("model.html", report=report, figures=figures, drawn=drawn)
 
 
 @bp.get("/model/<name>")
