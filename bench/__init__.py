@@ -1,0 +1,11 @@
+"""Benchmarks and evaluations (make bench, make eval)."""
+
+import tempfile
+
+
+def scratch_app():
+    """The real app in testing mode, its corrections database a throwaway SQLite file (never instance/)."""
+    from app import create_app
+
+    return create_app({"TESTING": True,
+                       "DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='digit-canvas-')}/corrections.db"})

@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, create_app, preprocessing, strokes
+from app import ROOT, preprocessing, strokes
+from bench import scratch_app
 
 CANVAS = 320.0
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    app = create_app({"TESTING": True})
+    app = scratch_app()
     client = app.test_client()
     _, held_out = strokes.split_by_writer(strokes.load_pendigits(args.pen_data))
     labels = [r["label"] for r in held_out]

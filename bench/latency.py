@@ -136,7 +136,9 @@ def wait_ready(port: int, body: bytes, process: subprocess.Popen, timeout: float
 def start(command: list[str], port: int, body: bytes, env: dict | None = None) -> tuple[subprocess.Popen, float]:
     """Start a server process and return it with its cold start (seconds to the first 200)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {}), "PORT": str(port)},
+    # Corrections go to a throwaway SQLite file unless the caller names a database.
+    scratch = {"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='digit-canvas-')}/corrections.db"}
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **scratch, **(env or {}), "PORT": str(port)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return process, wait_ready(port, body, process) - started
@@ -338,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bodies = payloads(args.requests)
     port, seed_port = free_port(), free_port()
-    scratch = tempfile.mkdtemp(prefix="digit-canvas-bench-")  # corrections go to a throwaway SQLite file
-    env = {"DATABASE_URL": f"sqlite:///{scratch}/corrections.db", "FLASK_CORRECTIONS_PER_MINUTE": "100000"}
-    ours, cold_start = start(server_command(), port, bodies[0], env=env)
+    ours, cold_start = start(server_command(), port, bodies[0], env={"FLASK_CORRECTIONS_PER_MINUTE": "100000"})
     try:
         sequential(port, bodies[:200])  # warm-up, not measured
         latencies = sequential(port, bodies)

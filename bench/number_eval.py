@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, create_app, numbers, preprocessing, strokes
+from app import ROOT, numbers, preprocessing, strokes
+from bench import scratch_app
 
 HEIGHT = 80.0  # digit height on the canvas, CSS px
 GAPS = {  # the space before each digit, as a fraction of the digit height (negative: overlap of widths)
@@ -133,7 +134,7 @@ def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.
     for record in records:
         by_writer[record["writer"]].append(record)
     writers = sorted(by_writer)
-    model = create_app({"TESTING": True}).extensions["digit_model"]
+    model = scratch_app().extensions["digit_model"]
     features, targets, merged = [], [], []
     for i in range(count):
         sizes: list[int] = []
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         fit_join_prior(train)
         return 0
     records = held_out if args.writers == "held-out" else train
-    client = create_app({"TESTING": True}).test_client()
+    client = scratch_app().test_client()
     summary = evaluate(client, records, args.numbers, args.seed, not args.no_pictures)
     summary["writers"] = sorted({r["writer"] for r in records})
     print(table(summary))

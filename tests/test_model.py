@@ -54,8 +54,9 @@ def test_describe_flags_flat_answers_unsure():
     assert flat["unsure"] and not sharp["unsure"] and sharp["digit"] == 3
 
 
-def test_serving_never_imports_tensorflow():
-    code = ("import sys; from app import create_app; app = create_app(); "
+def test_serving_never_imports_tensorflow(tmp_path):
+    code = ("import sys; from app import create_app; "
+            f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/c.db'}}); "
             "c = app.test_client(); r = c.post('/api/predict', json={'strokes': [[[0, 0], [0, 9]]], "
             "'width': 10, 'height': 10}); assert r.status_code == 200, r.data; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
