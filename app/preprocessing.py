@@ -23,6 +23,8 @@ STROKE_WIDTH = 2.2
 # anti-aliasing, so the lines are drawn plain (LINE_8): cv2's anti-aliased thick lines cost 3x more,
 # and 6x plain lines come out as 8x anti-aliased ones did (ink mass 1.01x, mean pixel difference 0.003).
 SUPERSAMPLE = 6
+SMALL_PICTURE = 128  # pictures smaller than this (longer side, px) are enlarged before thresholding
+PAPER_MARGIN = 0.15  # paper added round a picture before thresholding, as a share of its longer side
 _SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
 
 Strokes = Sequence[np.ndarray]
@@ -88,18 +90,28 @@ def frame_image(ink: np.ndarray) -> np.ndarray:
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
     """Threshold a photo or scan of a digit (uint8 grey, either polarity) into a boolean ink mask."""
-    # A digit needs no more than a few hundred pixels: shrink big photos first.
-    gray = (_resize_longest(gray, 512) if max(gray.shape) > 512 else gray).astype(np.float32)
+    # A digit needs no more than a few hundred pixels: shrink big photos first. A tiny scan (a 16x16
+    # envelope digit) is enlarged smoothly first, so the threshold draws curves, not blocks.
+    if max(gray.shape) > 512:
+        gray = _resize_longest(gray, 512)
+    elif max(gray.shape) < SMALL_PICTURE:
+        gray = _resize_longest(gray, SMALL_PICTURE, cv2.INTER_CUBIC)
+    gray = gray.astype(np.float32)
+    # Paper all round: ink that touches the picture's edge is then still ink against paper for the
+    # background estimate and the threshold (cut off again at the end).
+    pad = max(2, round(PAPER_MARGIN * max(gray.shape)))
+    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=float(np.median(edge)))
     # Ink covers a minority of the picture, so it pulls the mean away from the median:
     # below it for dark ink on light paper, which we invert so the ink is bright.
     if np.median(gray) > gray.mean():
         gray = 255.0 - gray
     signal = np.clip(gray - _background(gray), 0, None)
     if signal.max() < 24:  # under ~10% contrast anywhere: a blank page, not a digit
-        return np.zeros(gray.shape, bool)
+        return np.zeros((gray.shape[0] - 2 * pad, gray.shape[1] - 2 * pad), bool)
     scaled = (signal * (255.0 / signal.max())).astype(np.uint8)
     _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return _drop_specks(mask > 0)
+    return _drop_specks(mask[pad:-pad, pad:-pad] > 0)
 
 
 def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
@@ -112,11 +124,11 @@ def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
     return cv2.resize(smooth, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _resize_longest(gray: np.ndarray, longest: int) -> np.ndarray:
+def _resize_longest(gray: np.ndarray, longest: int, method: int = cv2.INTER_AREA) -> np.ndarray:
     """Resize so that the longer side is `longest` pixels, aspect kept."""
     factor = longest / max(gray.shape)
     size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray, size, interpolation=method)
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:

@@ -56,12 +56,37 @@ PLACEMENTS = {
 }
 
 
-def brush_picture(points: list[np.ndarray], brush: int) -> bytes:
-    """The canvas as a person would screenshot it: dark strokes of the given width on white, as PNG."""
+def brush_canvas(points: list[np.ndarray], brush: int) -> np.ndarray:
+    """The canvas as a person would screenshot it: dark strokes of the given width on white."""
     canvas = np.full((int(CANVAS), int(CANVAS)), 255, np.uint8)
     for p in natural(points):
         cv2.polylines(canvas, [np.round(p).astype(np.int32)], False, 0, brush, cv2.LINE_AA)
-    return cv2.imencode(".png", canvas)[1].tobytes()
+    return canvas
+
+
+def brush_picture(points: list[np.ndarray], brush: int) -> bytes:
+    """brush_canvas as a PNG file."""
+    return cv2.imencode(".png", brush_canvas(points, brush))[1].tobytes()
+
+
+def small_scan(points: list[np.ndarray], side: int) -> bytes:
+    """The digit as a small scan (envelope digits are scanned at 16x16): the ink and a thin margin,
+    made square, shrunk to side x side."""
+    canvas = brush_canvas(points, 24)
+    ys, xs = np.nonzero(canvas < 128)
+    half = max(np.ptp(ys), np.ptp(xs)) * 0.6 + 2
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    top, left = int(round(cy - half)), int(round(cx - half))
+    square = cv2.copyMakeBorder(canvas, 400, 400, 400, 400, cv2.BORDER_CONSTANT, value=255)
+    square = square[top + 400:top + 400 + int(2 * half), left + 400:left + 400 + int(2 * half)]
+    return cv2.imencode(".png", cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA))[1].tobytes()
+
+
+def edge_crop(points: list[np.ndarray]) -> bytes:
+    """The digit cropped to its ink: strokes touch every edge of the picture."""
+    canvas = brush_canvas(points, 24)
+    ys, xs = np.nonzero(canvas < 128)
+    return cv2.imencode(".png", canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1])[1].tobytes()
 
 
 # Letters that do not pass for a digit (no O, I, l, S, Z, B, G, g, q...), in four Hershey fonts.
@@ -86,8 +111,10 @@ def post_strokes(client, points: list[np.ndarray]) -> dict:
 
 
 def post_picture(client, png: bytes) -> dict:
-    """POST a picture to the upload endpoint and return the JSON answer."""
+    """POST a picture to the upload endpoint and return the JSON answer ("no digit found" counts as wrong)."""
     response = client.post("/api/predict/image", data={"image": (io.BytesIO(png), "digit.png")})
+    if response.status_code == 422:
+        return {"digit": -1, "unsure": True}
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -159,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         natural_answers = natural_answers or answers
     rows["pen, 24 px brush, uploaded as a picture"] = score(
         [post_picture(client, brush_picture(r["strokes"], 24)) for r in held_out], labels)
+    for name, picture in (("28x28 scan", lambda s: small_scan(s, 28)), ("16x16 scan", lambda s: small_scan(s, 16)),
+                          ("cropped to its ink (touching every edge)", edge_crop)):
+        rows[f"pen, picture: {name}"] = score([post_picture(client, picture(r["strokes"])) for r in held_out], labels)
 
     with np.load(args.data) as mnist:
         x_test, y_test = mnist["x_test"][: args.mnist_limit], mnist["y_test"][: args.mnist_limit]

@@ -157,3 +157,20 @@ def test_decoding_raises_only_input_errors():
     with pytest.raises(InputError) as error:
         pictures.decode_image(b"", 40_000_000)
     assert error.value.status == 400
+
+
+@pytest.mark.parametrize("make", ["edge_crop", "small_scan_16", "small_scan_28"])
+def test_small_scans_and_digits_touching_the_edge_are_framed_well(client, pen_digits, make):
+    """Pen digits drawn with a thick brush, then cropped to the ink or scanned small. Before paper was
+    added round every picture (and tiny ones enlarged smoothly), 54.6% of the held-out writers' cropped
+    digits and 92.3% of their 16x16 scans read right (make eval); now 98.9% and 97.8%."""
+    from bench import drawn_eval
+
+    picture = {"edge_crop": drawn_eval.edge_crop, "small_scan_16": lambda s: drawn_eval.small_scan(s, 16),
+               "small_scan_28": lambda s: drawn_eval.small_scan(s, 28)}[make]
+    right = 0
+    for record in pen_digits:
+        points = [np.asarray(s, float) for s in record["strokes"]]
+        response = upload(client, picture(points))
+        right += response.status_code == 200 and response.get_json()["digit"] == record["label"]
+    assert right / len(pen_digits) >= 0.95

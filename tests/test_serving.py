@@ -79,7 +79,7 @@ def test_drawn_eval_reports_every_placement(tmp_path, capsys):
     summary = json.loads((tmp_path / "drawn_eval.json").read_text())
     held_out = [r for r in json.loads(PEN_FIXTURE.read_text()) if r["writer"] in strokes.EVAL_WRITERS]
     assert summary["pen_digits"] == len(held_out) > 50
-    assert len(summary["rows"]) == len(drawn_eval.PLACEMENTS) + 3
+    assert len(summary["rows"]) == len(drawn_eval.PLACEMENTS) + 6
     for row in summary["rows"].values():
         assert 0.8 <= row["accuracy"] <= 1 and len(row["per_class"]) == 10
     assert summary["scribbles_unsure"] >= 0.7
