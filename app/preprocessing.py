@@ -25,6 +25,7 @@ STROKE_WIDTH = 2.2
 SUPERSAMPLE = 6
 SMALL_PICTURE = 128  # pictures smaller than this (longer side, px) are enlarged before thresholding
 PAPER_MARGIN = 0.15  # paper added round a picture before thresholding, as a share of its longer side
+SHADOW = 40  # grey levels between the brightest and darkest edge's paper beyond which none is added
 _SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
 
 Strokes = Sequence[np.ndarray]
@@ -98,10 +99,11 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
         gray = _resize_longest(gray, SMALL_PICTURE, cv2.INTER_CUBIC)
     gray = gray.astype(np.float32)
     # Paper all round: ink that touches the picture's edge is then still ink against paper for the
-    # background estimate and the threshold (cut off again at the end).
-    pad = max(2, round(PAPER_MARGIN * max(gray.shape)))
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=float(np.median(edge)))
+    # polarity test, the background estimate and the threshold (cut off again at the end). Not when
+    # a shadow crosses the page: plain paper would meet it in a step the threshold takes for ink.
+    pad = 0 if _shadowed(gray) else max(2, round(PAPER_MARGIN * max(gray.shape)))
+    if pad:
+        gray = _add_paper(gray, pad)
     # Ink covers a minority of the picture, so it pulls the mean away from the median:
     # below it for dark ink on light paper, which we invert so the ink is bright.
     if np.median(gray) > gray.mean():
@@ -111,7 +113,22 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
         return np.zeros((gray.shape[0] - 2 * pad, gray.shape[1] - 2 * pad), bool)
     scaled = (signal * (255.0 / signal.max())).astype(np.uint8)
     _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return _drop_specks(mask[pad:-pad, pad:-pad] > 0)
+    return _drop_specks((mask[pad:-pad, pad:-pad] if pad else mask) > 0)
+
+
+def _shadowed(gray: np.ndarray) -> bool:
+    """Whether the lighting differs widely between the picture's edges: both the dark and the bright
+    end of every edge shift together under a shadow, while ink beside an edge shifts only one."""
+    edges = (gray[0], gray[-1], gray[:, 0], gray[:, -1])
+    dark = np.ptp([np.percentile(edge, 20) for edge in edges])
+    bright = np.ptp([np.percentile(edge, 80) for edge in edges])
+    return min(dark, bright) > SHADOW
+
+
+def _add_paper(gray: np.ndarray, pad: int) -> np.ndarray:
+    """The picture with `pad` pixels of plain paper round it: the median of its edges (ink is a minority there)."""
+    edges = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=float(np.median(edges)))
 
 
 def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
