@@ -16,9 +16,10 @@ _NUMBER_TYPES = {int, float}
 class InputError(ValueError):
     """A request the server cannot answer; carries the HTTP status to send."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
 
 
 def parse_json(data: bytes) -> object:

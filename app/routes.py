@@ -51,7 +51,8 @@ def read_body() -> None:
     limit_key = "MAX_JSON_BYTES" if is_json else "MAX_CONTENT_LENGTH"
     if not is_json:  # an upload: a few at a time per worker bounds the memory
         if not current_app.extensions["upload_slots"].take():
-            raise inputs.InputError("too many pictures being read right now: try again in a moment", 503)
+            raise inputs.InputError("too many pictures being read right now: try again in a moment", 503,
+                                    {"Retry-After": "1"})
         g.upload_slot = True
     body.buffer_body(request, current_app.config[limit_key], current_app.config["BODY_TIMEOUT"])
 
@@ -156,7 +157,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(inputs.InputError)
     def input_error(error: inputs.InputError):
-        return jsonify(error=str(error)), error.status
+        return jsonify(error=str(error)), error.status, error.headers
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

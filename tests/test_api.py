@@ -300,6 +300,7 @@ def test_uploads_beyond_the_per_worker_slots_are_503_and_the_slot_comes_back(app
     try:
         response = client.post("/api/predict/image", data={"image": (io.BytesIO(picture), "d.png")})
         assert response.status_code == 503 and "try again" in response.get_json()["error"]
+        assert response.headers["Retry-After"] == "1"
     finally:
         for _ in range(taken):
             slots.give_back()
