@@ -52,6 +52,11 @@ def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) 
 
 def describe(probabilities: np.ndarray, image: np.ndarray, unsure_threshold: float) -> dict:
     """The API answer for one image: digit, probabilities, confidence, unsure flag and a preview."""
+    return {**summarize(probabilities, unsure_threshold), "preview": preview_data_url(image)}
+
+
+def summarize(probabilities: np.ndarray, unsure_threshold: float) -> dict:
+    """One answer's digit, probabilities (rounded, summing to 1), confidence and unsure flag."""
     probabilities = probabilities.astype(np.float64)
     probabilities /= probabilities.sum()  # float32 softmax sums to 1 +- 1e-7; make the JSON exact-ish
     digit = int(probabilities.argmax())
@@ -61,12 +66,15 @@ def describe(probabilities: np.ndarray, image: np.ndarray, unsure_threshold: flo
         "probabilities": [round(float(p), 6) for p in probabilities],
         "confidence": round(confidence, 6),
         "unsure": confidence < unsure_threshold,
-        "preview": preview_data_url(image),
     }
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """A 28x28 image (0..1) as PNG bytes."""
+    pixels = cv2.convertScaleAbs(image, alpha=255.0)  # x255, rounded and clipped to uint8 in one pass
+    return cv2.imencode(".png", pixels)[1].tobytes()
 
 
 def preview_data_url(image: np.ndarray) -> str:
     """The 28x28 image the network saw, as a PNG data URL the page can show."""
-    pixels = cv2.convertScaleAbs(image, alpha=255.0)  # x255, rounded and clipped to uint8 in one pass
-    ok, png = cv2.imencode(".png", pixels)
-    return "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(image_png(image)).decode("ascii")

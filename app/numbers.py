@@ -5,8 +5,8 @@ Every plausible run (strokes that overlap horizontally, at most MAX_RUN of them)
 classified in one batched model call, then the best split of the stroke sequence is found by
 dynamic programming: a split is good when the classifier is confident on each of its digits and
 its joins follow the geometry (a 4's bar crosses its stem; the next digit starts to the right).
-From a picture: the same, with the connected pieces of ink, left to right, as the units, after
-wide pieces (touching digits) have been cut where the classifier agrees.
+From a picture: the same, with the pieces of the ink's traced centre line, left to right, as the
+units (see picture_candidates).
 """
 
 from __future__ import annotations
@@ -34,11 +34,9 @@ JOIN_WEIGHTS = (1.131, 2.296, -1.743, -2.774, -1.435, -1.753, 2.812, 2.19,  # in
                 -0.218, -0.407, -0.255, -0.679, 2.613, 1.02, -0.527, 0.753, -0.807, -0.361)  # merged reads as 0..9
 JOIN_TEMPERATURE = 2.0  # > 1 softens the prior: styles the training writers rarely used (a 4 in two
 # strokes with a gap) must stay possible when the classifier is sure of them
-JOIN_BIAS = 0.0
 JOIN_FLOOR = 0.02  # the geometry advises, the classifier decides
-# Each digit costs this much (log units). Tried 0.5 to 2 against split 4s (a 4's first stroke often
-# reads as a confident 6): 0.5 changed nothing on the training writers, 1.0 merged real digits.
-DIGIT_COST = 0.0
+# Tried and dropped against split 4s (a 4's first stroke often reads as a confident 6): a cost per
+# digit (0.5 changed nothing on the training writers, 1.0 merged real digits) and a bias on the prior.
 # Joins less likely than this are never tried: 8 images to classify for a 4-digit number instead of 14,
 # with the same accuracy on the training and the held-out writers.
 CANDIDATE_JOIN = 0.05
@@ -53,7 +51,7 @@ class Group:
     units: list[int]
     box: tuple[float, float, float, float]  # x, y, w, h
     image: np.ndarray
-    probabilities: np.ndarray | None = None
+    probabilities: np.ndarray
 
 
 def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
@@ -82,7 +80,7 @@ class PictureCandidates:
 
 
 def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
-    """Everything read_mask needs before the model: the CPU-heavy part, safe to run off the event loop.
+    """Everything a picture's reading needs before the model: the CPU-heavy part, safe off the event loop.
 
     The writing is sheared upright, thinned to its centre line and traced into pieces that end at
     every junction, so digits that touch come apart where they touch. The pieces, ordered by their
@@ -91,14 +89,15 @@ def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
     """
     if not mask.any():
         return None
-    pieces = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)[0] - 1
-    if pieces > MAX_PIECES:
-        raise TooMuchInkError(f"{pieces} separate pieces of ink")
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count - 1 > MAX_PIECES:
+        raise TooMuchInkError(f"{count - 1} separate pieces of ink")
+    # The writing's height: the tallest piece's (deslanting shears sideways, so heights stay).
+    height = float(stats[1:, cv2.CC_STAT_HEIGHT].max())
     upright, unslant = _deslant(mask)
     skeleton_pixels = int((cv2.ximgproc.thinning(upright.astype(np.uint8) * 255) > 0).sum())
     if skeleton_pixels > MAX_CENTRE_LINE * max(upright.shape):
         raise TooMuchInkError(f"{skeleton_pixels} pixels of centre line")
-    height = float(max(box[3] for box, _ in _ink_pieces(upright)))
     segments = [s for s in preprocessing.skeleton_strokes(upright) if len(s)]
     if len(segments) > MAX_SEGMENTS:
         raise TooMuchInkError(f"{len(segments)} pieces of centre line")
@@ -118,14 +117,6 @@ def choose_picture_digits(candidates: PictureCandidates, probabilities: np.ndarr
                     candidates.images[index[(a, b)]], probabilities[index[(a, b)]])
               for a, b in _best_path(len(boxes), scores)]
     return _left_to_right(_without_dots(groups))
-
-
-def read_mask(model, mask: np.ndarray) -> list[Group]:
-    """The digits of a number in a boolean ink mask (a picture), ordered left to right; boxes in mask pixels."""
-    candidates = picture_candidates(mask)
-    if candidates is None:
-        return []
-    return choose_picture_digits(candidates, model.predict(candidates.images))
 
 
 def _deslant(mask: np.ndarray):
@@ -206,7 +197,7 @@ def _join_probability(unit: tuple, run: tuple, scale: float, floor: float = JOIN
                       merged: np.ndarray | None = None) -> float:
     """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor)."""
     features = join_features(unit, run, scale, merged)
-    z = JOIN_BIAS + JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], features))
+    z = JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], features))
     value = 1 / (1 + math.exp(-min(max(z / JOIN_TEMPERATURE, -30.0), 30.0)))
     return min(max(value, floor), 1 - floor)
 
@@ -236,7 +227,7 @@ def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarr
     read = dict(zip(runs, probabilities))
     scores = {}
     for (a, b), p in zip(runs, probabilities):
-        score = math.log(float(p.max()) + _EPS) - DIGIT_COST
+        score = math.log(float(p.max()) + _EPS)
         for j in range(a + 1, b):  # each join inside the run
             score += math.log(_join_probability(boxes[j], _union(boxes[a:j]), scale, merged=read[(a, j + 1)]))
         if b < count:  # the split after it
@@ -258,18 +249,6 @@ def _left_to_right(groups: list[Group]) -> list[Group]:
 
 
 # --- pictures ---------------------------------------------------------------------------------
-
-Piece = tuple[tuple[float, float, float, float], np.ndarray]  # box, and the piece's own mask in it
-
-
-def _ink_pieces(mask: np.ndarray) -> list[Piece]:
-    """The connected pieces of ink, each as its box and its own pixels within that box."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    pieces = []
-    for label in range(1, count):
-        x, y, w, h = (int(v) for v in stats[label, :4])
-        pieces.append(((float(x), float(y), float(w), float(h)), labels[y:y + h, x:x + w] == label))
-    return pieces
 
 
 def _picture_runs(boxes: Sequence[tuple], height: float) -> list[tuple[int, int]]:

@@ -6,7 +6,7 @@ import numpy as np
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
-from app import inputs
+from app import inputs, preprocessing
 
 PICTURE_FIELD_MISSING = 'send the picture as multipart/form-data in a field named "image"'
 
@@ -17,6 +17,19 @@ def drawing() -> tuple[dict, list[np.ndarray]]:
         raise inputs.InputError("send Content-Type: application/json", 415)
     payload = inputs.parse_json(request.get_data())
     return payload, inputs.parse_strokes(payload, current_app.config)
+
+
+def drawn_image(strokes: list[np.ndarray]) -> np.ndarray:
+    """The strokes drawn as the model's 28x28 input; 422 when that holds no ink."""
+    image = preprocessing.render_strokes(strokes)
+    if not preprocessing.has_ink(image):
+        raise inputs.InputError("no ink: draw a digit first", 422)
+    return image
+
+
+def tiny_extent(payload: dict) -> float:
+    """The size under which a drawing is a tap or a tick, not a digit: a share of the canvas's shorter side."""
+    return current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"])
 
 
 def picture() -> bytes:

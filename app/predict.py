@@ -21,8 +21,7 @@ def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) ->
 
 def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
     """'2026' for a picture of a number, with the doubtful digits named."""
-    mask, scale, size = pictures.picture_to_mask(data, MAX_PIXELS)
-    candidates, scale = reading.picture_candidates(mask, scale)
+    candidates, scale, size = reading.picture_candidates(data, MAX_PIXELS)
     answer = reading.read_picture(model, candidates, scale, size, unsure_below)
     if answer is None:
         return "no digit found"

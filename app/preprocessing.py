@@ -60,6 +60,11 @@ def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
     return centre_by_mass(small.astype(np.float32) / 255.0)
 
 
+def has_ink(image: np.ndarray) -> bool:
+    """Whether a rendered 28x28 image holds any ink (and no NaN)."""
+    return bool(np.isfinite(image).all() and image.max() > 0)
+
+
 def centre_by_mass(image: np.ndarray) -> np.ndarray:
     """Shift a 28x28 image (sub-pixel) so that its centre of mass lands at the MNIST centre."""
     moments = cv2.moments(image)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app import inputs, numbers
+from app import inference, inputs, numbers, pictures, preprocessing
 
 
 def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, tiny: float) -> dict | None:
     """The answer for a number drawn as strokes (canvas units), or None when it renders without ink."""
     groups = numbers.read_strokes(model, strokes)
-    if not groups or not all(np.isfinite(g.image).all() and g.image.max() > 0 for g in groups):
+    if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
         return None
     digits = []
     for group in groups:
@@ -24,10 +24,12 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
-def picture_candidates(mask: np.ndarray, scale: float) -> tuple[numbers.PictureCandidates | None, float]:
-    """The picture's candidate digits (CPU work for the decode pool); 422 when it holds far too much ink."""
+def picture_candidates(data: bytes, max_pixels: int) -> tuple[numbers.PictureCandidates | None, float, tuple[int, int]]:
+    """Decode a picture of a number and cut it into candidate digits (all the CPU work: run it in the
+    decode pool); also the picture's pixels per mask pixel and its size. 422 for far too much ink."""
+    mask, scale, size = pictures.picture_to_mask(data, max_pixels)
     try:
-        return numbers.picture_candidates(mask), scale
+        return numbers.picture_candidates(mask), scale, size
     except numbers.TooMuchInkError as error:
         raise inputs.InputError(f"too much ink to read as a number ({error})", 422) from None
 
@@ -50,12 +52,7 @@ def read_picture(model, candidates: numbers.PictureCandidates | None, scale: flo
 
 def describe(group: numbers.Group, unsure_threshold: float, scale: float) -> dict:
     """One digit of the answer: digit, probabilities, confidence, unsure and its box."""
-    probabilities = group.probabilities.astype(np.float64)
-    probabilities /= probabilities.sum()
-    digit = int(probabilities.argmax())
-    confidence = float(probabilities[digit])
-    return {"digit": digit, "probabilities": [round(float(p), 6) for p in probabilities],
-            "confidence": round(confidence, 6), "unsure": confidence < unsure_threshold,
+    return {**inference.summarize(group.probabilities, unsure_threshold),
             "box": [round(v * scale, 1) for v in group.box]}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 from flask import (
     Blueprint,
     Flask,
@@ -20,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, payloads, pictures, preprocessing, reading
+from app import body, inference, inputs, payloads, pictures, reading
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -99,12 +98,9 @@ def health():
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
     payload, strokes = payloads.drawing()
-    image = preprocessing.render_strokes(strokes)
-    if not (np.isfinite(image).all() and image.max() > 0):  # a drawing that renders without ink
-        raise inputs.InputError("no ink: draw a digit first", 422)
-    answer = inference.answer_image(current_app.extensions["digit_model"], image,
+    answer = inference.answer_image(current_app.extensions["digit_model"], payloads.drawn_image(strokes),
                                     current_app.config["UNSURE_THRESHOLD"])
-    if inputs.drawing_extent(strokes) < current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"]):
+    if inputs.drawing_extent(strokes) < payloads.tiny_extent(payload):
         answer["unsure"] = True  # a tap or a tiny tick is not a digit, whatever the model makes of it
     return jsonify(answer)
 
@@ -113,9 +109,8 @@ def predict_strokes():
 def read_number():
     """Strokes of a whole number -> its digits, left to right, each with its probabilities and box."""
     payload, strokes = payloads.drawing()
-    tiny = current_app.config["TINY_DRAWING"] * min(payload["width"], payload["height"])
     answer = reading.read_strokes(current_app.extensions["digit_model"], strokes,
-                                  current_app.config["UNSURE_THRESHOLD"], tiny)
+                                  current_app.config["UNSURE_THRESHOLD"], payloads.tiny_extent(payload))
     if answer is None:
         raise inputs.InputError("no ink: draw a digit first", 422)
     return jsonify(answer)
@@ -125,19 +120,12 @@ def read_number():
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
     candidates, scale, size = current_app.extensions["offloader"].run(
-        _number_candidates, payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"])
+        reading.picture_candidates, payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"])
     answer = reading.read_picture(current_app.extensions["digit_model"], candidates, scale, size,
                                   current_app.config["UNSURE_THRESHOLD"])
     if answer is None:
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(answer)
-
-
-def _number_candidates(data: bytes, max_pixels: int):
-    """Decode, threshold and cut a picture of a number into candidate digits: all of it in the decode pool."""
-    mask, scale, size = pictures.picture_to_mask(data, max_pixels)
-    candidates, scale = reading.picture_candidates(mask, scale)
-    return candidates, scale, size
 
 
 @bp.post("/api/predict/image", provide_automatic_options=False)

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT
+from app import ROOT, strokes
 
 FIXTURE = ROOT / "tests" / "fixtures" / "pendigits_small.json"
 
@@ -155,13 +155,10 @@ def server_command() -> list[str]:
 
 def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
     """Numbers of `digits` pen digits (one writer each, normal gaps) as /api/read bodies."""
-    from bench.number_eval import compose
+    from bench.number_eval import compose, group_by_writer
 
     rng = np.random.default_rng(seed)
-    by_writer: dict[int, list[dict]] = {}
-    for record in json.loads(FIXTURE.read_text()):
-        by_writer.setdefault(record["writer"], []).append(
-            {**record, "strokes": [np.asarray(s, float) for s in record["strokes"]]})
+    by_writer = group_by_writer(strokes.load_pendigits(FIXTURE))
     bodies = []
     while len(bodies) < count:
         points, truth, width, height = compose(by_writer[sorted(by_writer)[len(bodies) % len(by_writer)]], rng,

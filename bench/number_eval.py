@@ -72,12 +72,18 @@ def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.
     return cv2.imencode(".jpg", np.clip(paper, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
+def group_by_writer(records: list[dict]) -> dict[int, list[dict]]:
+    """Records grouped by writer: numbers are written by one writer each."""
+    groups = defaultdict(list)
+    for record in records:
+        groups[record["writer"]].append(record)
+    return dict(groups)
+
+
 def evaluate(client, records: list[dict], count: int, seed: int, pictures: bool) -> dict:
     """Exact-number accuracy by length and gap, digit accuracy inside numbers, for strokes and pictures."""
     rng = np.random.default_rng(seed)
-    by_writer = defaultdict(list)
-    for record in records:
-        by_writer[record["writer"]].append(record)
+    by_writer = group_by_writer(records)
     writers = sorted(by_writer)
     tallies = {kind: defaultdict(lambda: [0, 0]) for kind in ("strokes", "pictures")}
     digit_tally = {"strokes": [0, 0], "pictures": [0, 0]}
@@ -130,9 +136,7 @@ def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.
     against the whole digit before it. Gaps are drawn from every kind in GAPS.
     """
     rng = np.random.default_rng(seed)
-    by_writer = defaultdict(list)
-    for record in records:
-        by_writer[record["writer"]].append(record)
+    by_writer = group_by_writer(records)
     writers = sorted(by_writer)
     model = scratch_app().extensions["digit_model"]
     features, targets, merged = [], [], []

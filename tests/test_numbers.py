@@ -7,6 +7,7 @@ import io
 import cv2
 import numpy as np
 import pytest
+from conftest import PEN_FIXTURE
 from test_api import BAD_STROKES
 
 from app import strokes as pen_strokes
@@ -14,14 +15,9 @@ from bench import number_eval
 
 
 @pytest.fixture(scope="module")
-def writers(pen_digits):
+def writers():
     """The fixture's pen digits by writer, as float arrays."""
-    by_writer = {}
-    for record in pen_digits:
-        by_writer.setdefault(record["writer"], []).append(
-            {"label": record["label"], "writer": record["writer"],
-             "strokes": [np.asarray(s, float) for s in record["strokes"]]})
-    return by_writer
+    return number_eval.group_by_writer(pen_strokes.load_pendigits(PEN_FIXTURE))
 
 
 def payload(points, width, height):

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 
-import cv2
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
@@ -58,9 +57,7 @@ def _label(value: object) -> int:
 
 def _stroke_row(payload: dict, strokes: list[np.ndarray]) -> dict:
     """The row for a drawing: its strokes and the model's answer to them, as /api/predict gives it."""
-    image = preprocessing.render_strokes(strokes)
-    if not (np.isfinite(image).all() and image.max() > 0):
-        raise inputs.InputError("no ink: draw a digit first", 422)
+    image = payloads.drawn_image(strokes)
     return {"source": "strokes", "strokes": json.dumps([s.tolist() for s in strokes]),
             "width": float(payload["width"]), "height": float(payload["height"]), **_model_answer(image)}
 
@@ -71,16 +68,15 @@ def _picture_row(data: bytes) -> dict:
                                                     current_app.config["MAX_IMAGE_PIXELS"])
     if not image.any():
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    png = cv2.imencode(".png", cv2.convertScaleAbs(image, alpha=255.0))[1].tobytes()
-    return {"source": "picture", "image_png": png, **_model_answer(image)}
+    return {"source": "picture", "image_png": inference.image_png(image), **_model_answer(image)}
 
 
 def _model_answer(image: np.ndarray) -> dict:
+    """What the model answers for the image, as stored beside the label."""
     model = current_app.extensions["digit_model"]
-    probabilities = model.predict(image[None])[0].astype(np.float64)
-    probabilities /= probabilities.sum()
-    return {"model_digit": int(probabilities.argmax()), "model_sha256": model.sha256,
-            "model_probabilities": [round(float(p), 6) for p in probabilities]}
+    answer = inference.summarize(model.predict(image[None])[0], current_app.config["UNSURE_THRESHOLD"])
+    return {"model_digit": answer["digit"], "model_probabilities": answer["probabilities"],
+            "model_sha256": model.sha256}
 
 
 @bp.get("/corrections")

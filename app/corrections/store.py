@@ -121,11 +121,9 @@ class CorrectionStore:
         query = select(corrections).order_by(corrections.c.id.desc()).limit(limit)
         return self._run(lambda c: [dict(r._mapping) for r in c.execute(query)])
 
-    def all(self, source: str | None = None) -> list[dict]:
-        """Every correction (of one source), oldest first."""
+    def all(self) -> list[dict]:
+        """Every correction, oldest first."""
         query = select(corrections).order_by(corrections.c.id)
-        if source:
-            query = query.where(corrections.c.source == source)
         return self._run(lambda c: [dict(r._mapping) for r in c.execute(query)])
 
     def count(self) -> int:
