@@ -11,7 +11,7 @@ MNIST_PATH ?= $(wildcard ../shared/data/mnist.npz)
 PENDIGITS_PATH ?= $(wildcard ../shared/data/pendigits_train.json)
 export MNIST_PATH PENDIGITS_PATH
 
-.PHONY: run test lint train evaluate eval bench screenshot clean
+.PHONY: run test lint train cv evaluate eval bench screenshot clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,24 @@ test: $(STAMP)  ## the whole suite, browser test included
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-train: $(STAMP)  ## the default recipe: MNIST + real pen digits -> models/
-	$(BIN)/python train.py
+# Two stages. The base learns MNIST (with traced MNIST and scribbles) and sees no pen writer; each
+# model is then fine-tuned from it with the pen digits, their styles and letters: every writer for
+# the shipped model, all but one fold's writers for each cross-validation model (make cv).
+BASE := models/base/digit_cnn.keras
+FINE_TUNE := --init $(BASE) --epochs 4 --lr 5e-4
+TRAJECTORY := --model trajectory --epochs 20
+
+$(BASE): | $(STAMP)
+	$(BIN)/python train.py --pen-data '' --letters 0 --epochs 20 --out models/base
+
+train: $(STAMP) $(BASE)  ## the default recipe: MNIST base fine-tuned with every pen writer, and the pen-path model -> models/
+	$(BIN)/python train.py $(FINE_TUNE) --fold 0 --out models
+	$(BIN)/python train.py $(TRAJECTORY) --fold 0 --out models
+
+cv: $(STAMP) $(BASE)  ## the cross-validation models: one per fold of pen writers -> models/cv/foldK/ (make eval)
+	for fold in 1 2 3 4 5; do \
+	  $(BIN)/python train.py $(FINE_TUNE) --fold $$fold --out models/cv/fold$$fold && \
+	  $(BIN)/python train.py $(TRAJECTORY) --fold $$fold --out models/cv/fold$$fold || exit 1; done
 
 evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras

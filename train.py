@@ -1,11 +1,14 @@
-"""Train the Digit Canvas CNN on MNIST plus real pen digits; save the model, its TFLite export and a report.
+"""Train the Digit Canvas models on MNIST plus real pen digits; save each model, its TFLite export and a report.
 
-    python train.py --data ../shared/data/mnist.npz --pen-data ../shared/data/pendigits_train.json
+    python train.py --pen-data '' --letters 0 --epochs 20 --out models/base          # 1. the MNIST base
+    python train.py --init models/base/digit_cnn.keras --epochs 4 --lr 5e-4 --fold 0  # 2. + every pen writer
+    python train.py --model trajectory --epochs 20 --fold 0                           # the pen-path model
     python train.py --evaluate models/digit_cnn.keras --data ../shared/data/mnist.npz
 
-Reads top to bottom: load, build, fit, evaluate, save. The validation split (held out of the
-60,000 training images, plus 10% of the training writers' pen digits) picks the checkpoint;
-the test set is touched once, for the final report.
+`--fold K` holds out the K-th fold of pen writers (make cv trains one model per fold; make eval
+judges each on its own writers). Reads top to bottom: load, build, fit, evaluate, save. The
+validation split (held out of the 60,000 training images, plus 10% of the training writers' pen
+digits) picks the checkpoint; the test set is touched once, for the final report.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import preprocessing, strokes
+from app import letters, preprocessing, strokes, styles, trajectory
 
 MODEL_NAME = "digit_cnn.keras"
 TFLITE_NAME = "digit_cnn.tflite"
+TRAJECTORY_NAME = "trajectory"  # trajectory.keras, trajectory.tflite, trajectory_report.json
 
 
 class DataError(Exception):
@@ -42,6 +46,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training data")
     parser.add_argument("--batch-size", type=int, default=128, help="images per gradient step")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine decay)")
+    parser.add_argument("--model", choices=("cnn", "trajectory"), default="cnn",
+                        help="cnn: the image model (MNIST and pen digits); trajectory: the pen-path model (pen only)")
+    parser.add_argument("--fold", type=int, default=0,
+                        help="hold out this cross-validation fold's pen writers (1..--folds); 0: train on all")
+    parser.add_argument("--folds", type=int, default=strokes.FOLDS, help="cross-validation folds of pen writers")
+    parser.add_argument("--init", default=None,
+                        help="start from this saved model's weights (the fine-tuning stage) instead of at random")
+    parser.add_argument("--styles", type=float, default=0.3,
+                        help="share of pen digits redrawn in a style the data lacks (app/styles.py)")
+    parser.add_argument("--letters", type=float, default=0.03,
+                        help="share of each epoch that is traced letters taught to give flat probabilities")
     parser.add_argument("--pen-repeat", type=int, default=2,
                         help="times each training-writer pen digit is drawn (freshly augmented) per epoch")
     parser.add_argument("--traced", type=float, default=0.2,
@@ -129,9 +144,9 @@ def load_corrections(path: str) -> tuple[list[dict], list[dict]]:
     return corrections[:cut], corrections[cut:]
 
 
-def make_batches(keras, x_mnist, y_mnist, pen, args):
-    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted)
-    and flat-target scribbles."""
+def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
+    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted;
+    some redrawn in styles the data lacks) and flat-target scribbles and letters."""
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
@@ -140,8 +155,9 @@ def make_batches(keras, x_mnist, y_mnist, pen, args):
             pen_items = [("pen", i) for i in range(len(pen))
                          for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
             self.items = [("mnist", i) for i in range(len(x_mnist))] + pen_items
-            scribbles = int(args.scribbles * len(self.items))
+            scribbles, letter_count = int(args.scribbles * len(self.items)), int(args.letters * len(self.items))
             self.items += [("scribble", 0)] * scribbles
+            self.items += [("letter", i % len(letter_bank)) for i in range(letter_count if letter_bank else 0)]
             self.on_epoch_end()
 
         def __len__(self):
@@ -165,15 +181,132 @@ def make_batches(keras, x_mnist, y_mnist, pen, args):
                     images.append(image)
                     target[y_mnist[i]] = 1
                 elif kind == "pen":
-                    images.append(render_pen(pen[i]["strokes"], rng))
+                    record_strokes = pen[i]["strokes"]
+                    if rng.random() < args.styles:
+                        record_strokes = styles.random_style(record_strokes, pen[i]["label"], rng)
+                    images.append(render_pen(record_strokes, rng))
                     target[pen[i]["label"]] = 1
-                else:
-                    images.append(render_pen(strokes.random_scribble(rng), rng))
-                    target[:] = 0.1  # outlier exposure: a non-digit should look like no digit
+                else:  # outlier exposure: a non-digit should look like no digit
+                    drawing = strokes.random_scribble(rng) if kind == "scribble" else letter_bank[i]
+                    images.append(render_pen(drawing, rng))
+                    target[:] = 0.1
                 targets.append(target)
             return np.stack(images)[..., None], np.stack(targets)
 
     return Batches()
+
+
+def make_trajectory_batches(keras, pen, letter_bank, args):
+    """An epoch-long stream of pen paths (augmented, some in styles the data lacks) and flat-target outliers."""
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+            self.rng = np.random.default_rng(args.seed)
+            self.items = [("pen", i) for i in range(len(pen))
+                          for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
+            outliers = int((args.scribbles + args.letters) * len(self.items))
+            self.items += [("outlier", i) for i in range(outliers)]
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(self.items) / args.batch_size))
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(self.items))
+
+        def __getitem__(self, index):
+            rng = np.random.default_rng([args.seed, int(self.order[0]), index])
+            paths, targets = [], []
+            for kind, i in (self.items[p] for p in self.order[index * args.batch_size:(index + 1) * args.batch_size]):
+                target = np.full(10, 0.1, np.float32)
+                if kind == "pen":
+                    drawing = pen[i]["strokes"]
+                    if rng.random() < args.styles:
+                        drawing = styles.random_style(drawing, pen[i]["label"], rng)
+                    target[:] = 0
+                    target[pen[i]["label"]] = 1
+                elif letter_bank and rng.random() < args.letters / (args.scribbles + args.letters):
+                    drawing = letter_bank[rng.integers(len(letter_bank))]
+                else:
+                    drawing = strokes.random_scribble(rng)
+                paths.append(trajectory.features(strokes.augment(drawing, rng)))
+                targets.append(target)
+            return np.stack(paths), np.stack(targets)
+
+    return Batches()
+
+
+def build_trajectory_model(keras) -> object:
+    """A small 1-D CNN over the resampled pen path: two conv pairs, then average and max over time."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel):
+        x = layers.Conv1D(filters, kernel, padding="same", use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    inputs = keras.Input((trajectory.POINTS, trajectory.FEATURES), name="path")
+    x = layers.MaxPooling1D()(conv(conv(inputs, 64, 5), 64, 5))
+    x = conv(layers.MaxPooling1D()(conv(conv(x, 128, 3), 128, 3)), 192, 3)
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.3)(x))
+    return keras.Model(inputs, outputs, name="trajectory")
+
+
+def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) -> int:
+    """The pen-path model: load and split the pen writers, build, fit, evaluate on validation, save."""
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
+    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
+    order = rng.permutation(len(pen_train))
+    pen_val = [pen_train[i] for i in order[: len(pen_train) // 10]]
+    pen_train = [pen_train[i] for i in order[len(pen_train) // 10:]]
+    pen_train += [{**r, "correction": True} for r in corrections]
+    x_val = np.stack([trajectory.features(r["strokes"]) for r in pen_val])
+    y_val = np.array([r["label"] for r in pen_val])
+    letter_bank = letters.training_letters() if args.letters else []
+    batches = make_trajectory_batches(keras, pen_train, letter_bank, args)
+
+    model = keras.saving.load_model(args.init, compile=False) if args.init else build_trajectory_model(keras)
+    steps = args.epochs * len(batches)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
+        warmup_target=args.lr, warmup_steps=steps // 10)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
+                  metrics=[digit_accuracy_metric(keras)])
+    print(f"{model.count_params():,} parameters; {len(pen_train):,} pen digits x{args.pen_repeat}; "
+          f"validation {len(x_val):,}")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / f"{TRAJECTORY_NAME}.keras"
+    started = time.perf_counter()
+    fitted = model.fit(batches, epochs=args.epochs, verbose=2 if os.environ.get("CI") else 1,
+                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
+                       # Validation loss, not accuracy: pen paths of known writers reach 100% within a few
+                       # epochs, and the first epoch to get there is not the best model.
+                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", mode="min",
+                                                                  save_best_only=True)])
+    wall_seconds = time.perf_counter() - started
+    model = keras.saving.load_model(checkpoint, compile=False)
+    model.save(checkpoint)
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+
+    export_tflite(model, out / f"{TRAJECTORY_NAME}.tflite")
+    validation = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
+    report = {
+        "model": checkpoint.name, "tflite": f"{TRAJECTORY_NAME}.tflite", "args": vars(args),
+        "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest(),
+        "held_out_writers": sorted(held_out_writers), "training_letters": len(letter_bank),
+        "validation_accuracy": validation, "parameters": model.count_params(), "epochs": args.epochs,
+        "best_epoch": int(np.argmin(history["val_loss"])) + 1, "wall_seconds": round(wall_seconds, 1),
+        "history": history, "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    (out / f"{TRAJECTORY_NAME}_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"trajectory validation {validation:.4f} | best epoch {report['best_epoch']}/{args.epochs} | "
+          f"{wall_seconds / 60:.1f} min | saved to {out}/")
+    return 0
 
 
 def build_model(keras) -> object:
@@ -301,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
         print("per class", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class_accuracy"])))
         return 0
 
+    if not 0 <= args.fold <= args.folds:
+        print(f"error: --fold {args.fold} must be between 0 (no fold held out) and --folds {args.folds}",
+              file=sys.stderr)
+        return 2
+    if args.model == "trajectory":
+        if not pen:
+            print("error: the trajectory model learns from pen strokes: pass --pen-data (or set PENDIGITS_PATH)",
+                  file=sys.stderr)
+            return 2
+        return train_trajectory(keras, tf, args, pen, corrections)
     if not 0 < args.validation < len(data["x_train"]):
         print(f"error: --validation {args.validation} must be between 1 and the training set size", file=sys.stderr)
         return 2
@@ -313,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         train_idx = train_idx[:args.limit]
     x_train, y_train = to_images(data["x_train"][train_idx]), data["y_train"][train_idx]
-    pen_train, _ = strokes.split_by_writer(pen)
+    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
+    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
     pen_order = rng.permutation(len(pen_train))
     pen_val = [pen_train[i] for i in pen_order[: len(pen_train) // 10]]
     pen_train = [pen_train[i] for i in pen_order[len(pen_train) // 10:]]
@@ -321,10 +465,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                    for r in pen_val)])
     y_val = np.concatenate([data["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
     pen_train += [{**r, "correction": True} for r in corrections]
-    batches = make_batches(keras, x_train[..., 0], y_train, pen_train, args)
+    letter_bank = letters.training_letters() if args.letters else []
+    batches = make_batches(keras, x_train[..., 0], y_train, pen_train, letter_bank, args)
 
-    # Build.
-    model = build_model(keras)
+    # Build (or, for fine-tuning, start from a trained model).
+    model = keras.saving.load_model(args.init, compile=False) if args.init else build_model(keras)
     steps = args.epochs * len(batches)
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
@@ -372,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "model": MODEL_NAME, "tflite": TFLITE_NAME, "args": vars(args), "data_sha256": data_sha256,
         "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest() if args.pen_data else None,
-        "pen_eval_writers": sorted(strokes.EVAL_WRITERS),
+        "held_out_writers": sorted(held_out_writers), "training_letters": len(letter_bank),
         "train_accuracy": accuracy(x_train, y_train), "validation_accuracy": accuracy(x_val, y_val),
         **report, "parameters": model.count_params(), "epochs": args.epochs, "best_epoch": best_epoch,
         "wall_seconds": round(wall_seconds, 1), "history": history,

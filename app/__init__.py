@@ -20,6 +20,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                 instance_path=str(ROOT / "instance"))
     app.config.from_mapping(
         MODEL_PATH=str(ROOT / "models" / "digit_cnn.tflite"),
+        # Drawings are also read from the pen's path; an empty path (or a missing file) serves the CNN alone.
+        TRAJECTORY_MODEL_PATH=str(ROOT / "models" / "trajectory.tflite"),
+        TRAJECTORY_WEIGHT=0.5,  # its share of the fused answer (make eval compares 0 and 0.5)
         REPORT_PATH=str(ROOT / "models" / "report.json"),
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # uploads; the JSON endpoint has its own, smaller limit
         MAX_JSON_BYTES=512 * 1024,
@@ -45,6 +48,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Loaded once per process: under gunicorn that is once per worker, after the fork.
     app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"])
+    path_model = (inference.DigitModel(app.config["TRAJECTORY_MODEL_PATH"])
+                  if app.config["TRAJECTORY_MODEL_PATH"] and os.path.exists(app.config["TRAJECTORY_MODEL_PATH"])
+                  else None)
+    app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
+                                                               float(app.config["TRAJECTORY_WEIGHT"]))
     app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])

@@ -1,4 +1,5 @@
-"""Run the exported TFLite digit model with LiteRT (no TensorFlow in the serving process)."""
+"""Run the exported TFLite models with LiteRT (no TensorFlow in the serving process): the image CNN,
+and for drawings, the trajectory model fused with it."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from app import trajectory
+
 # Below this top probability an answer is flagged "unsure": chosen on the validation split so
 # that about 1% of real digits and most scribbles fall under it (see bench/drawn_eval.py).
 UNSURE_THRESHOLD = 0.75
 
 
 class DigitModel:
-    """The digit classifier: (N, 28, 28) images in 0..1 to (N, 10) probabilities."""
+    """A TFLite classifier: a batch of inputs of its own shape ((28, 28) images in 0..1 for the CNN,
+    (64, 5) pen paths for the trajectory model) to (N, 10) probabilities."""
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
@@ -29,12 +33,13 @@ class DigitModel:
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape = tuple(int(d) for d in self._interpreter.get_input_details()[0]["shape"][1:])
         self._batch = 1
         self._lock = threading.Lock()
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of 28x28 float images (white ink on black, 0..1)."""
-        batch = np.ascontiguousarray(images, np.float32).reshape(-1, 28, 28, 1)
+        """Class probabilities for a batch of inputs (28x28 images: white ink on black, 0..1)."""
+        batch = np.ascontiguousarray(images, np.float32).reshape(-1, *self._shape)
         with self._lock:
             if len(batch) != self._batch:
                 self._interpreter.resize_tensor_input(self._input, batch.shape)
@@ -43,6 +48,25 @@ class DigitModel:
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output).copy()
+
+
+class DrawingReader:
+    """Reads a drawing twice, as the picture it makes (the CNN) and as the path the pen took (the
+    trajectory model), and fuses the two: a weighted geometric mean of their probabilities."""
+
+    def __init__(self, image_model: DigitModel, path_model: DigitModel | None, path_weight: float) -> None:
+        self.image_model, self.path_model, self.path_weight = image_model, path_model, path_weight
+
+    def predict(self, strokes: list[np.ndarray], image: np.ndarray) -> np.ndarray:
+        """The ten probabilities for one drawing: its strokes and the 28x28 image they render to."""
+        seen = self.image_model.predict(image[None])[0]
+        if self.path_model is None or self.path_weight <= 0:
+            return seen
+        traced = self.path_model.predict(trajectory.features(strokes)[None])[0]
+        # Log-space averaging: each model can veto a class the other is unsure of (1e-7: no log 0).
+        logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
+        fused = np.exp(logits - logits.max())
+        return (fused / fused.sum()).astype(np.float32)
 
 
 def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:

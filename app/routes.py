@@ -91,15 +91,18 @@ def model_picture(name: str):
 @bp.get("/api/health", provide_automatic_options=False)
 def health():
     """Liveness, and which model file this worker serves."""
-    return jsonify(status="ok", model=Path(current_app.extensions["digit_model"].path).name)
+    path_model = current_app.extensions["drawing_reader"].path_model
+    return jsonify(status="ok", model=Path(current_app.extensions["digit_model"].path).name,
+                   trajectory_model=Path(path_model.path).name if path_model else None)
 
 
 @bp.post("/api/predict", provide_automatic_options=False)
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
     payload, strokes = payloads.drawing()
-    answer = inference.answer_image(current_app.extensions["digit_model"], payloads.drawn_image(strokes),
-                                    current_app.config["UNSURE_THRESHOLD"])
+    image = payloads.drawn_image(strokes)
+    answer = inference.describe(current_app.extensions["drawing_reader"].predict(strokes, image), image,
+                                current_app.config["UNSURE_THRESHOLD"])
     if inputs.drawing_extent(strokes) < payloads.tiny_extent(payload):
         answer["unsure"] = True  # a tap or a tiny tick is not a digit, whatever the model makes of it
     return jsonify(answer)

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Writers whose digits are never trained on nor used to pick a model: the drawn-digit evaluation.
+# Cross-validation by writer: the 30 pendigits writers fall into FOLDS folds of 6 (writer w is in
+# fold (w - 1) % FOLDS + 1). Each fold's model never sees its writers; the shipped model sees all.
+FOLDS = 5
+# The last fold's writers: the whole-number evaluation and the tests' "unseen writers" digits.
 EVAL_WRITERS = frozenset({5, 10, 15, 20, 25, 30})
 
 Stroke = np.ndarray  # (n, 2) float64 x, y; y grows downward
@@ -25,11 +28,22 @@ def load_pendigits(path: str | Path) -> list[dict]:
             for r in records]
 
 
-def split_by_writer(records: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Split records into (training writers, evaluation writers); no writer is in both."""
-    train = [r for r in records if r["writer"] not in EVAL_WRITERS]
-    held_out = [r for r in records if r["writer"] in EVAL_WRITERS]
+def fold_of(writer: int, folds: int = FOLDS) -> int:
+    """The cross-validation fold (1..folds) a writer is held out in."""
+    return (writer - 1) % folds + 1
+
+
+def split_by_writer(records: list[dict], held_out_writers: frozenset[int] | set[int] = EVAL_WRITERS,
+                    ) -> tuple[list[dict], list[dict]]:
+    """Split records into (training writers, held-out writers); no writer is in both."""
+    train = [r for r in records if r["writer"] not in held_out_writers]
+    held_out = [r for r in records if r["writer"] in held_out_writers]
     return train, held_out
+
+
+def fold_writers(records: list[dict], fold: int, folds: int = FOLDS) -> frozenset[int]:
+    """The writers held out in one fold (fold 0: none, the shipped model's split)."""
+    return frozenset(r["writer"] for r in records if fold and fold_of(r["writer"], folds) == fold)
 
 
 def augment(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:

@@ -3,9 +3,11 @@
 import tempfile
 
 
-def scratch_app():
-    """The real app in testing mode, its corrections database a throwaway SQLite file (never instance/)."""
+def scratch_app(**config):
+    """The real app in testing mode, its corrections database a throwaway SQLite file (never instance/);
+    keyword arguments override config (e.g. MODEL_PATH, to judge a cross-validation fold's model)."""
     from app import create_app
 
     return create_app({"TESTING": True,
-                       "DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='digit-canvas-')}/corrections.db"})
+                       "DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='digit-canvas-')}/corrections.db",
+                       **config})

@@ -1,8 +1,9 @@
 """Accuracy on real drawings, through the same code path as POST /api/predict (make eval).
 
-Pen digits by writers the model never saw (app.strokes.EVAL_WRITERS), placed on a 320 px canvas
-in several ways; MNIST test digits as pictures and as traced strokes; how often real digits and
-random scribbles are flagged unsure. Prints one Markdown table and writes models/drawn_eval.json
+Pen digits cross-validated by writer: each fold's model (make cv) is judged on the writers it never
+saw, placed on a 320 px canvas in several ways, uploaded as pictures, and redrawn in each style of
+app/styles.py. With the shipped model: MNIST test digits as images and as traced strokes, and how
+often random scribbles and letters are flagged unsure. Prints one Markdown table and writes models/drawn_eval.json
 and models/drawn_mistakes.png.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, preprocessing, strokes
+from app import ROOT, letters, preprocessing, strokes, styles
 from bench import scratch_app
 
 CANVAS = 320.0
@@ -89,19 +90,6 @@ def edge_crop(points: list[np.ndarray]) -> bytes:
     return cv2.imencode(".png", canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1])[1].tobytes()
 
 
-# Letters that do not pass for a digit (no O, I, l, S, Z, B, G, g, q...), in four Hershey fonts.
-LETTERS = "ACEFHKMNPRTUVWXYacefhkmnprtuvwxy"
-FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
-         cv2.FONT_HERSHEY_TRIPLEX)
-
-
-def letter_strokes(letter: str, font: int) -> list[np.ndarray]:
-    """A letter drawn in a Hershey font, thinned and traced into strokes like the MNIST rows."""
-    canvas = np.zeros((160, 160), np.uint8)
-    cv2.putText(canvas, letter, (30, 120), font, 3.0, 255, 7, cv2.LINE_AA)
-    return preprocessing.skeleton_strokes(canvas > 127)
-
-
 def post_strokes(client, points: list[np.ndarray]) -> dict:
     """POST strokes exactly as the page does and return the JSON answer."""
     body = {"strokes": [np.round(p, 1).tolist() for p in points], "width": CANVAS, "height": CANVAS}
@@ -151,13 +139,53 @@ def mistakes_picture(path: Path, records: list[dict], answers: list[dict], limit
     plt.close(fig)
 
 
+def styled(records: list[dict], name: str, seed: int) -> tuple[list[list[np.ndarray]], list[int]]:
+    """The records a style applies to, redrawn in it (one generator per digit: reproducible), and their labels."""
+    style = styles.STYLES[name][0]
+    chosen = [r for r in records if styles.applies(name, r["label"])]
+    drawn = [style(r["strokes"], np.random.default_rng([seed, r["writer"], i])) for i, r in enumerate(chosen)]
+    return drawn, [r["label"] for r in chosen]
+
+
+def pen_answers(client, records: list[dict], seed: int) -> dict[str, tuple[list[dict], list[int]]]:
+    """Every pen row for one model and its unseen writers: row name -> (answers, labels)."""
+    labels = [r["label"] for r in records]
+    rows = {f"pen, {name}": ([post_strokes(client, place(r["strokes"])) for r in records], labels)
+            for name, place in PLACEMENTS.items()}
+    pictures = {"24 px brush, uploaded as a picture": lambda s: brush_picture(s, 24),
+                "picture: 28x28 scan": lambda s: small_scan(s, 28), "picture: 16x16 scan": lambda s: small_scan(s, 16),
+                "picture: cropped to its ink (touching every edge)": edge_crop}
+    for name, picture in pictures.items():
+        rows[f"pen, {name}"] = ([post_picture(client, picture(r["strokes"])) for r in records], labels)
+    for name in styles.STYLES:
+        drawn, style_labels = styled(records, name, seed)
+        rows[f"style: {name}"] = ([post_strokes(client, natural(d)) for d in drawn], style_labels)
+    return rows
+
+
+def cross_validated(folds: dict[int, dict[str, tuple[list[dict], list[int]]]]) -> dict[str, dict]:
+    """Pool each row over the folds, and give the spread of the per-fold accuracies."""
+    rows = {}
+    for name in next(iter(folds.values())):
+        answers = [a for fold in folds.values() for a in fold[name][0]]
+        labels = [label for fold in folds.values() for label in fold[name][1]]
+        per_fold = [score(*fold[name])["accuracy"] for fold in folds.values()]
+        rows[name] = {**score(answers, labels), "fold_accuracy": per_fold,
+                      "fold_mean": float(np.mean(per_fold)), "fold_sd": float(np.std(per_fold)),
+                      "fold_worst": float(min(per_fold))}
+    return rows
+
+
 def markdown(rows: dict[str, dict]) -> str:
-    """One table: a row per test, overall, unsure share and per-class accuracy."""
-    lines = ["| test | n | accuracy | unsure | " + " | ".join(str(d) for d in range(10)) + " |",
-             "|---|---:|---:|---:|" + "---:|" * 10]
+    """One table: a row per test, overall, fold spread, unsure share and per-class accuracy."""
+    lines = ["| test | n | accuracy | folds: mean ± sd (worst) | unsure | "
+             + " | ".join(str(d) for d in range(10)) + " |", "|---|---:|---:|---:|---:|" + "---:|" * 10]
     for name, row in rows.items():
         classes = " | ".join("–" if a is None else f"{a:.1%}" for a in row["per_class"])
-        lines.append(f"| {name} | {row['count']} | **{row['accuracy']:.2%}** | {row['unsure']:.1%} | {classes} |")
+        spread = (f"{row['fold_mean']:.2%} ± {row['fold_sd']:.2%} ({row['fold_worst']:.2%})"
+                  if "fold_mean" in row else "shipped model")
+        lines.append(f"| {name} | {row['count']} | **{row['accuracy']:.2%}** | {spread} | {row['unsure']:.1%} "
+                     f"| {classes} |")
     return "\n".join(lines)
 
 
@@ -165,31 +193,42 @@ def main(argv: list[str] | None = None) -> int:
     """Run every test, print the table, save JSON and the mistakes picture."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or "../shared/data/pendigits_train.json",
-                        help="pendigits JSON; only the evaluation writers' digits are used")
+                        help="pendigits JSON; each fold's model is judged on its own held-out writers")
     parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
                         help="Keras-layout mnist.npz, for the MNIST rows")
+    parser.add_argument("--cv-dir", default=str(ROOT / "models" / "cv"),
+                        help="folder of the cross-validation models, fold1/digit_cnn.tflite ... (make cv)")
+    parser.add_argument("--trajectory-weight", type=float, default=None,
+                        help="the trajectory model's share of drawn answers (default: the app's; 0: the CNN alone)")
     parser.add_argument("--mnist-limit", type=int, default=10_000, help="MNIST test digits to use")
     parser.add_argument("--scribbles", type=int, default=1000, help="random scribbles for the unsure test")
-    parser.add_argument("--seed", type=int, default=12345, help="seed for the scribbles (training used others)")
+    parser.add_argument("--seed", type=int, default=12345, help="seed for scribbles and styles (training used others)")
     parser.add_argument("--out", default=str(ROOT / "models"), help="folder for drawn_eval.json and the picture")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    app = scratch_app()
-    client = app.test_client()
-    _, held_out = strokes.split_by_writer(strokes.load_pendigits(args.pen_data))
-    labels = [r["label"] for r in held_out]
-    rows, natural_answers = {}, None
-    for name, place in PLACEMENTS.items():
-        answers = [post_strokes(client, place(r["strokes"])) for r in held_out]
-        rows[f"pen, {name}"] = score(answers, labels)
-        natural_answers = natural_answers or answers
-    rows["pen, 24 px brush, uploaded as a picture"] = score(
-        [post_picture(client, brush_picture(r["strokes"], 24)) for r in held_out], labels)
-    for name, picture in (("28x28 scan", lambda s: small_scan(s, 28)), ("16x16 scan", lambda s: small_scan(s, 16)),
-                          ("cropped to its ink (touching every edge)", edge_crop)):
-        rows[f"pen, picture: {name}"] = score([post_picture(client, picture(r["strokes"])) for r in held_out], labels)
+    weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
+    records = strokes.load_pendigits(args.pen_data)
+    folds, models = {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
+    if not models:
+        print(f"error: no fold*/digit_cnn.tflite under {args.cv_dir}; run make cv first", file=sys.stderr)
+        return 2
+    for model in models:
+        fold = int(model.parent.name.removeprefix("fold"))
+        report = json.loads((model.parent / "report.json").read_text())
+        _, held_out = strokes.split_by_writer(records, frozenset(report["held_out_writers"]))
+        if not held_out:  # a subset of the writers (the tests' fixture) may leave a fold empty
+            continue
+        app = scratch_app(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
+                          **weight)
+        folds[fold] = pen_answers(app.test_client(), held_out, args.seed)
+        print(f"fold {fold}: writers {report['held_out_writers']} done ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr)
+    rows = cross_validated(folds)
+    natural_row = next(iter(folds.values()))["pen, natural size and place"]
 
+    app = scratch_app(**weight)  # the shipped models (trained on every writer): MNIST, scribbles and letters
+    client = app.test_client()
     with np.load(args.data) as mnist:
         x_test, y_test = mnist["x_test"][: args.mnist_limit], mnist["y_test"][: args.mnist_limit]
     probabilities = app.extensions["digit_model"].predict(x_test / np.float32(255))
@@ -204,30 +243,40 @@ def main(argv: list[str] | None = None) -> int:
     scribbles = [post_strokes(client, [s * CANVAS / 100 for s in strokes.random_scribble(rng)])
                  for _ in range(args.scribbles)]
     scribble_unsure = float(np.mean([a["unsure"] for a in scribbles]))
-    letters = [post_strokes(client, [s * 2 for s in letter_strokes(c, f)]) for c in LETTERS for f in FONTS]
-    letter_unsure = float(np.mean([a["unsure"] for a in letters]))
+    letter_answers = [post_strokes(client, [s * 2 for s in drawn]) for drawn in letters.eval_letters()]
+    letter_unsure = float(np.mean([a["unsure"] for a in letter_answers]))
 
-    pen_rows = [row for name, row in rows.items() if name.startswith("pen")]
+    pen_rows = {name: row for name, row in rows.items() if name.startswith("pen")}
+    style_rows = {name: row for name, row in rows.items() if name.startswith("style")}
     summary = {
-        "pen_writers": sorted(strokes.EVAL_WRITERS), "pen_digits": len(held_out),
+        "folds": {fold: sorted({r["writer"] for r in records if strokes.fold_of(r["writer"]) == fold})
+                  for fold in folds},
+        "pen_digits": rows["pen, natural size and place"]["count"],
         "pen_accuracy": rows["pen, natural size and place"]["accuracy"],
-        "pen_accuracy_worst_placement": min(r["accuracy"] for r in pen_rows),
+        "pen_accuracy_worst_placement": min(r["accuracy"] for r in pen_rows.values()),
+        "style_accuracy_worst": min(r["accuracy"] for r in style_rows.values()),
         "pen_unsure": rows["pen, natural size and place"]["unsure"],
         "scribbles": args.scribbles, "scribbles_unsure": scribble_unsure,
-        "letters": len(letters), "letters_unsure": letter_unsure,
-        "unsure_threshold": app.config["UNSURE_THRESHOLD"], "rows": rows,
+        "letters": len(letter_answers), "letters_unsure": letter_unsure,
+        "unsure_threshold": app.config["UNSURE_THRESHOLD"], "trajectory_weight": app.config["TRAJECTORY_WEIGHT"],
+        "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "drawn_eval.json").write_text(json.dumps(summary, indent=1) + "\n")
-    mistakes_picture(out / "drawn_mistakes.png", held_out, natural_answers)
+    first = next(iter(folds))
+    mistakes_picture(out / "drawn_mistakes.png",
+                     strokes.split_by_writer(records, frozenset(summary["folds"][first]))[1], natural_row[0])
     print(markdown(rows))
-    print(f"\nUnsure (top probability < {summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} "
-          f"random scribbles, {letter_unsure:.1%} of {len(letters)} letters (traced Hershey fonts), "
-          f"{summary['pen_unsure']:.1%} of {len(held_out)} held-out pen digits.")
-    print(f"Held-out writers {summary['pen_writers']}; worst pen placement "
-          f"{summary['pen_accuracy_worst_placement']:.2%}; {summary['seconds']} s.")
+    print(f"\nPen and style rows: {len(folds)}-fold cross-validation by writer (each fold's model judged on the "
+          f"writers it never saw; accuracy pooled over all {summary['pen_digits']} digits). MNIST rows, scribbles "
+          "and letters: the shipped model.")
+    print(f"Unsure (top probability < {summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} "
+          f"random scribbles, {letter_unsure:.1%} of {len(letter_answers)} letters (traced Hershey fonts), "
+          f"{summary['pen_unsure']:.1%} of real pen digits.")
+    print(f"Worst pen placement {summary['pen_accuracy_worst_placement']:.2%}; worst style "
+          f"{summary['style_accuracy_worst']:.2%}; {summary['seconds']} s.")
     return 0
 
 

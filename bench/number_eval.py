@@ -129,7 +129,7 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
-def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.ndarray:
+def fit_join_prior(records: list[dict], model_path: str, count: int = 8000, seed: int = 0) -> np.ndarray:
     """Fit app.numbers' join prior (logistic regression on its geometric features) on composed numbers.
 
     Positives: a digit's next stroke against its strokes so far; negatives: a digit's first stroke
@@ -138,7 +138,7 @@ def fit_join_prior(records: list[dict], count: int = 8000, seed: int = 0) -> np.
     rng = np.random.default_rng(seed)
     by_writer = group_by_writer(records)
     writers = sorted(by_writer)
-    model = scratch_app().extensions["digit_model"]
+    model = scratch_app(MODEL_PATH=model_path).extensions["digit_model"]
     features, targets, merged = [], [], []
     for i in range(count):
         sizes: list[int] = []
@@ -180,16 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pictures", action="store_true", help="strokes only (faster)")
     parser.add_argument("--fit-join", action="store_true",
                         help="fit app.numbers.JOIN_WEIGHTS on the training writers and print them")
+    parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{strokes.FOLDS}" / "digit_cnn.tflite"),
+                        help="the digit model: by default the cross-validation model that never saw these writers")
     parser.add_argument("--out", default=str(ROOT / "models"), help="where to write number_eval.json")
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
     train, held_out = strokes.split_by_writer(strokes.load_pendigits(args.pen_data))
     if args.fit_join:
-        fit_join_prior(train)
+        fit_join_prior(train, args.model)
         return 0
     records = held_out if args.writers == "held-out" else train
-    client = scratch_app().test_client()
+    client = scratch_app(MODEL_PATH=args.model).test_client()
     summary = evaluate(client, records, args.numbers, args.seed, not args.no_pictures)
     summary["writers"] = sorted({r["writer"] for r in records})
     print(table(summary))

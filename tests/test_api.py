@@ -28,7 +28,7 @@ def assert_answer(response):
     return body
 
 
-def test_real_pen_digits_by_unseen_writers_are_recognised(client, pen_digits):
+def test_real_pen_digits_are_recognised(client, pen_digits):
     held_out = [r for r in pen_digits if r["writer"] in pen_strokes.EVAL_WRITERS]
     assert len(held_out) >= 50
     right = sum(assert_answer(client.post("/api/predict", json=canvas_payload(r["strokes"])))["digit"] == r["label"]

@@ -24,7 +24,7 @@ def payload(points, width, height):
     return {"strokes": [np.round(s, 1).tolist() for s in points], "width": width, "height": height}
 
 
-def test_numbers_by_unseen_writers_are_read_digit_by_digit(client, writers):
+def test_numbers_by_real_writers_are_read_digit_by_digit(client, writers):
     rng = np.random.default_rng(0)
     right = total = 0
     for writer in sorted(pen_strokes.EVAL_WRITERS & set(writers)):

@@ -104,10 +104,62 @@ def test_corrections_exported_from_the_app_teach_the_next_model(tmp_path):
         out = tmp_path / f"model-{weight}"
         assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "512",
                            "--epochs", "2", "--validation", "88", "--corrections", str(exported),
-                           "--corrections-weight", str(weight), "--out", str(out)]) == 0
+                           "--corrections-weight", str(weight), "--out", str(out),
+                           "--letters", "0", "--styles", "0"]) == 0  # isolate them: letters include an X
         report = json.loads((out / "report.json").read_text())["corrections"]
         assert report["trained_on"] == 32 and report["held_out_newest"] == 8  # the newest 20% judge
         return report["held_out_accuracy"]
 
     assert held_out_accuracy(0) < 0.5  # without them, an X is not a 4
     assert held_out_accuracy(20) >= 0.75
+
+
+def test_fine_tuning_starts_from_the_given_model_and_holds_out_its_fold(tiny_run, tmp_path, pen_digits):
+    """--init starts from the given weights (a near-zero learning rate leaves them as they were);
+    --fold K names exactly the fold's writers as held out."""
+    import keras
+
+    from app import strokes
+
+    _, base = tiny_run
+    out = tmp_path / "fold2"
+    assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "128",
+                       "--epochs", "1", "--validation", "88", "--lr", "1e-12", "--fold", "2",
+                       "--init", str(base / "digit_cnn.keras"), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["held_out_writers"] == sorted({r["writer"] for r in pen_digits if strokes.fold_of(r["writer"]) == 2})
+    assert report["held_out_writers"]  # the fixture has a writer in fold 2, so this test can fail
+    assert report["training_letters"] > 100
+    kernels = [keras.saving.load_model(path / "digit_cnn.keras").layers[1].get_weights()[0] for path in (base, out)]
+    assert np.allclose(*kernels, atol=1e-6)  # a fresh model would start from other random weights
+    fresh = tmp_path / "fresh"
+    assert train.main(["--data", str(MNIST_FIXTURE), "--limit", "128", "--epochs", "1", "--validation", "88",
+                       "--lr", "1e-12", "--seed", "2", "--letters", "0", "--out", str(fresh)]) == 0
+    assert not np.allclose(kernels[0], keras.saving.load_model(fresh / "digit_cnn.keras").layers[1].get_weights()[0],
+                           atol=1e-3)
+
+
+@pytest.mark.parametrize("fold", ["-1", "6"])
+def test_a_fold_outside_the_folds_is_one_clear_line(fold, capsys):
+    assert train.main(["--data", str(MNIST_FIXTURE), "--fold", fold]) == 2
+    assert "--fold" in capsys.readouterr().err
+
+
+def test_the_trajectory_model_trains_on_pen_paths_and_exports_for_the_server(tmp_path, pen_digits):
+    from app import inference, trajectory
+
+    out = tmp_path / "trajectory"
+    assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--model", "trajectory",
+                       "--epochs", "2", "--fold", "5", "--out", str(out)]) == 0
+    report = json.loads((out / "trajectory_report.json").read_text())
+    assert report["held_out_writers"] == [5, 10] and 0 <= report["validation_accuracy"] <= 1
+    served = inference.DigitModel(str(out / "trajectory.tflite"))
+    paths = np.stack([trajectory.features([np.asarray(s, float) for s in r["strokes"]]) for r in pen_digits[:4]])
+    probabilities = served.predict(paths)
+    assert probabilities.shape == (4, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+
+
+def test_the_trajectory_model_needs_pen_data(tmp_path, capsys):
+    assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", "", "--model", "trajectory",
+                       "--out", str(tmp_path)]) == 2
+    assert "--pen-data" in capsys.readouterr().err

@@ -58,8 +58,9 @@ def _label(value: object) -> int:
 def _stroke_row(payload: dict, strokes: list[np.ndarray]) -> dict:
     """The row for a drawing: its strokes and the model's answer to them, as /api/predict gives it."""
     image = payloads.drawn_image(strokes)
+    probabilities = current_app.extensions["drawing_reader"].predict(strokes, image)
     return {"source": "strokes", "strokes": json.dumps([s.tolist() for s in strokes]),
-            "width": float(payload["width"]), "height": float(payload["height"]), **_model_answer(image)}
+            "width": float(payload["width"]), "height": float(payload["height"]), **_model_answer(probabilities)}
 
 
 def _picture_row(data: bytes) -> dict:
@@ -68,13 +69,14 @@ def _picture_row(data: bytes) -> dict:
                                                     current_app.config["MAX_IMAGE_PIXELS"])
     if not image.any():
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    return {"source": "picture", "image_png": inference.image_png(image), **_model_answer(image)}
+    probabilities = current_app.extensions["digit_model"].predict(image[None])[0]
+    return {"source": "picture", "image_png": inference.image_png(image), **_model_answer(probabilities)}
 
 
-def _model_answer(image: np.ndarray) -> dict:
-    """What the model answers for the image, as stored beside the label."""
+def _model_answer(probabilities: np.ndarray) -> dict:
+    """What the model answered, as stored beside the label."""
     model = current_app.extensions["digit_model"]
-    answer = inference.summarize(model.predict(image[None])[0], current_app.config["UNSURE_THRESHOLD"])
+    answer = inference.summarize(probabilities, current_app.config["UNSURE_THRESHOLD"])
     return {"model_digit": answer["digit"], "model_probabilities": answer["probabilities"],
             "model_sha256": model.sha256}
 

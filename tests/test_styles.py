@@ -1,0 +1,77 @@
+"""Writing styles, letters and the writer folds: what training and make eval are built on."""
+
+import numpy as np
+import pytest
+
+from app import letters, preprocessing, strokes, styles
+
+
+def as_records(pen_digits):
+    return [{"label": r["label"], "writer": r["writer"],
+             "strokes": [np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"]]} for r in pen_digits]
+
+
+@pytest.mark.parametrize("name", list(styles.STYLES))
+def test_every_style_redraws_its_digits_as_finite_strokes_that_change_the_picture(name, pen_digits):
+    records = [r for r in as_records(pen_digits) if styles.applies(name, r["label"])]
+    assert records, "the fixture holds digits for every style"
+    changed = 0
+    for i, record in enumerate(records):
+        drawn = styles.STYLES[name][0](record["strokes"], np.random.default_rng(i))
+        assert drawn and all(s.ndim == 2 and s.shape[1] == 2 and len(s) and np.isfinite(s).all() for s in drawn)
+        before, after = preprocessing.render_strokes(record["strokes"]), preprocessing.render_strokes(drawn)
+        changed += np.abs(before - after).mean() > 0.01
+    # Reversing the stroke order draws the same picture; every other style must visibly change most digits.
+    if name == "stroke order and direction reversed":
+        assert changed == 0
+    else:
+        assert changed >= 0.6 * len(records)
+
+
+def test_a_slashed_zero_gains_a_stroke_through_its_middle(pen_digits):
+    zero = next(r for r in as_records(pen_digits) if r["label"] == 0)
+    drawn = styles.slashed_zero(zero["strokes"], np.random.default_rng(3))
+    assert len(drawn) == len(zero["strokes"]) + 1
+    extra = next(s for s in drawn if not any(s is t for t in zero["strokes"]))
+    points = np.concatenate(zero["strokes"])
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    assert np.linalg.norm(extra - centre, axis=1).min() < 0.15 * np.ptp(points, axis=0).max()
+
+
+def test_a_continental_one_has_ink_left_of_its_stem(pen_digits):
+    one = next(r for r in as_records(pen_digits) if r["label"] == 1)
+    drawn = styles.continental_one(one["strokes"], np.random.default_rng(0))
+    stem_left = np.concatenate(one["strokes"])[:, 0].min()
+    height = np.ptp(np.concatenate(one["strokes"])[:, 1])
+    assert np.concatenate(drawn)[:, 0].min() < stem_left - 0.15 * height
+
+
+def test_reversed_order_reverses_strokes_and_their_direction():
+    drawing = [np.array([[0.0, 0], [1, 1]]), np.array([[5.0, 5], [6, 7], [8, 8]])]
+    out = styles.reversed_order(drawing, np.random.default_rng(0))
+    assert [s.tolist() for s in out] == [[[8, 8], [6, 7], [5, 5]], [[1, 1], [0, 0]]]
+
+
+def test_random_style_only_uses_styles_that_apply():
+    assert not styles.applies("slashed or barred zero", 8) and styles.applies("slashed or barred zero", 0)
+    assert styles.applies("mouse: sparse, cornered, shaky", 3)
+
+
+def test_every_writer_is_held_out_in_exactly_one_fold():
+    records = [{"writer": w, "label": 0, "strokes": []} for w in range(1, 31)]
+    held = [strokes.fold_writers(records, fold) for fold in range(1, strokes.FOLDS + 1)]
+    assert sorted(w for fold in held for w in fold) == list(range(1, 31))
+    assert all(len(fold) == 30 // strokes.FOLDS for fold in held)
+    assert strokes.fold_writers(records, 0) == frozenset()  # the shipped model holds out nobody
+    assert held[-1] == strokes.EVAL_WRITERS  # the whole-number evaluation's writers are the last fold
+    train, held_out = strokes.split_by_writer(records, held[0])
+    assert {r["writer"] for r in held_out} == held[0] and not {r["writer"] for r in train} & held[0]
+
+
+def test_training_letters_are_traced_and_never_the_judged_fonts():
+    trained = letters.training_letters()
+    assert len(trained) >= len(letters.LETTERS) * len(letters.TRAIN_HERSHEY_FONTS)
+    assert all(s and all(len(stroke) for stroke in s) for s in trained)
+    assert not set(letters.TRAIN_HERSHEY_FONTS) & set(letters.EVAL_FONTS)
+    judged = {preprocessing.render_strokes(s).tobytes() for s in letters.eval_letters()}
+    assert not judged & {preprocessing.render_strokes(s).tobytes() for s in trained}
