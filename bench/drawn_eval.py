@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
     records = strokes.load_pendigits(args.pen_data)
-    folds, models = {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
+    folds, judged, models = {}, {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
     if not models:
         print(f"error: no fold*/digit_cnn.tflite under {args.cv_dir}; run make cv first", file=sys.stderr)
         return 2
@@ -222,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         app = scratch_app(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
                           **weight)
         folds[fold] = pen_answers(app.test_client(), held_out, args.seed)
+        judged[fold] = held_out
         print(f"fold {fold}: writers {report['held_out_writers']} done ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr)
     rows = cross_validated(folds)
-    natural_row = next(iter(folds.values()))["pen, natural size and place"]
 
     app = scratch_app(**weight)  # the shipped models (trained on every writer): MNIST, scribbles and letters
     client = app.test_client()
@@ -265,9 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "drawn_eval.json").write_text(json.dumps(summary, indent=1) + "\n")
-    first = next(iter(folds))
-    mistakes_picture(out / "drawn_mistakes.png",
-                     strokes.split_by_writer(records, frozenset(summary["folds"][first]))[1], natural_row[0])
+    mistakes_picture(out / "drawn_mistakes.png", [r for fold in folds for r in judged[fold]],
+                     [a for answers in folds.values() for a in answers["pen, natural size and place"][0]])
     print(markdown(rows))
     print(f"\nPen and style rows: {len(folds)}-fold cross-validation by writer (each fold's model judged on the "
           f"writers it never saw; accuracy pooled over all {summary['pen_digits']} digits). MNIST rows, scribbles "
