@@ -144,97 +144,91 @@ def load_corrections(path: str) -> tuple[list[dict], list[dict]]:
     return corrections[:cut], corrections[cut:]
 
 
-def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
-    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted;
-    some redrawn in styles the data lacks) and flat-target scribbles and letters."""
+def epoch_stream(keras, items: list[tuple[str, int]], example, args):
+    """An epoch-long stream of batches over items, reshuffled every epoch; example(kind, i, rng) gives
+    one freshly augmented (input, target)."""
 
-    class Batches(keras.utils.PyDataset):
+    class Stream(keras.utils.PyDataset):
         def __init__(self):
             super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
             self.rng = np.random.default_rng(args.seed)
-            pen_items = [("pen", i) for i in range(len(pen))
-                         for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
-            self.items = [("mnist", i) for i in range(len(x_mnist))] + pen_items
-            scribbles, letter_count = int(args.scribbles * len(self.items)), int(args.letters * len(self.items))
-            self.items += [("scribble", 0)] * scribbles
-            self.items += [("letter", i % len(letter_bank)) for i in range(letter_count if letter_bank else 0)]
             self.on_epoch_end()
 
         def __len__(self):
-            return int(np.ceil(len(self.items) / args.batch_size))
+            return int(np.ceil(len(items) / args.batch_size))
 
         def on_epoch_end(self):
-            self.order = self.rng.permutation(len(self.items))
+            self.order = self.rng.permutation(len(items))
 
         def __getitem__(self, index):
             # One generator per batch, seeded by epoch order and index: reproducible in any thread.
             rng = np.random.default_rng([args.seed, int(self.order[0]), index])
             picks = self.order[index * args.batch_size:(index + 1) * args.batch_size]
-            images, targets = [], []
-            for kind, i in (self.items[p] for p in picks):
-                target = np.zeros(10, np.float32)
-                if kind == "mnist":
-                    image = augment_image(x_mnist[i], rng)
-                    if rng.random() < args.traced:  # MNIST styles through the stroke renderer, as uploads go
-                        traced = preprocessing.skeleton_strokes(image > 0.3)
-                        image = render_pen(traced, rng) if traced else image
-                    images.append(image)
-                    target[y_mnist[i]] = 1
-                elif kind == "pen":
-                    record_strokes = pen[i]["strokes"]
-                    if rng.random() < args.styles:
-                        record_strokes = styles.random_style(record_strokes, pen[i]["label"], rng)
-                    images.append(render_pen(record_strokes, rng))
-                    target[pen[i]["label"]] = 1
-                else:  # outlier exposure: a non-digit should look like no digit
-                    drawing = strokes.random_scribble(rng) if kind == "scribble" else letter_bank[i]
-                    images.append(render_pen(drawing, rng))
-                    target[:] = 0.1
-                targets.append(target)
-            return np.stack(images)[..., None], np.stack(targets)
+            inputs, targets = zip(*(example(*items[p], rng) for p in picks))
+            return np.stack(inputs), np.stack(targets)
 
-    return Batches()
+    return Stream()
+
+
+def pen_items(pen: list[dict], args) -> list[tuple[str, int]]:
+    """Each pen digit pen_repeat times an epoch (a correction corrections_weight times)."""
+    return [("pen", i) for i in range(len(pen))
+            for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
+
+
+def styled_pen(record: dict, rng: np.random.Generator, args) -> list[np.ndarray]:
+    """A pen digit's strokes, redrawn in a style the data lacks with probability --styles."""
+    if rng.random() < args.styles:
+        return styles.random_style(record["strokes"], record["label"], rng)
+    return record["strokes"]
+
+
+def one_hot(label: int) -> np.ndarray:
+    """The training target of a digit."""
+    return np.eye(10, dtype=np.float32)[label]
+
+
+FLAT = np.full(10, 0.1, np.float32)  # outlier exposure: a non-digit should look like no digit
+
+
+def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
+    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted;
+    some redrawn in styles the data lacks) and flat-target scribbles and letters."""
+    items = [("mnist", i) for i in range(len(x_mnist))] + pen_items(pen, args)
+    scribbles, letter_count = int(args.scribbles * len(items)), int(args.letters * len(items))
+    items += [("scribble", 0)] * scribbles
+    items += [("letter", i % len(letter_bank)) for i in range(letter_count if letter_bank else 0)]
+
+    def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if kind == "mnist":
+            image = augment_image(x_mnist[i], rng)
+            if rng.random() < args.traced:  # MNIST styles through the stroke renderer, as uploads go
+                traced = preprocessing.skeleton_strokes(image > 0.3)
+                image = render_pen(traced, rng) if traced else image
+            return image[..., None], one_hot(y_mnist[i])
+        if kind == "pen":
+            return render_pen(styled_pen(pen[i], rng, args), rng)[..., None], one_hot(pen[i]["label"])
+        drawing = strokes.random_scribble(rng) if kind == "scribble" else letter_bank[i]
+        return render_pen(drawing, rng)[..., None], FLAT
+
+    return epoch_stream(keras, items, example, args)
 
 
 def make_trajectory_batches(keras, pen, letter_bank, args):
     """An epoch-long stream of pen paths (augmented, some in styles the data lacks) and flat-target outliers."""
+    items = pen_items(pen, args)
+    items += [("outlier", i) for i in range(int((args.scribbles + args.letters) * len(items)))]
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
-            self.rng = np.random.default_rng(args.seed)
-            self.items = [("pen", i) for i in range(len(pen))
-                          for _ in range(args.corrections_weight if pen[i].get("correction") else args.pen_repeat)]
-            outliers = int((args.scribbles + args.letters) * len(self.items))
-            self.items += [("outlier", i) for i in range(outliers)]
-            self.on_epoch_end()
+    def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if kind == "pen":
+            return trajectory.features(strokes.augment(styled_pen(pen[i], rng, args), rng)), one_hot(pen[i]["label"])
+        if letter_bank and rng.random() < args.letters / (args.scribbles + args.letters):
+            drawing = letter_bank[rng.integers(len(letter_bank))]
+        else:
+            drawing = strokes.random_scribble(rng)
+        return trajectory.features(strokes.augment(drawing, rng)), FLAT
 
-        def __len__(self):
-            return int(np.ceil(len(self.items) / args.batch_size))
-
-        def on_epoch_end(self):
-            self.order = self.rng.permutation(len(self.items))
-
-        def __getitem__(self, index):
-            rng = np.random.default_rng([args.seed, int(self.order[0]), index])
-            paths, targets = [], []
-            for kind, i in (self.items[p] for p in self.order[index * args.batch_size:(index + 1) * args.batch_size]):
-                target = np.full(10, 0.1, np.float32)
-                if kind == "pen":
-                    drawing = pen[i]["strokes"]
-                    if rng.random() < args.styles:
-                        drawing = styles.random_style(drawing, pen[i]["label"], rng)
-                    target[:] = 0
-                    target[pen[i]["label"]] = 1
-                elif letter_bank and rng.random() < args.letters / (args.scribbles + args.letters):
-                    drawing = letter_bank[rng.integers(len(letter_bank))]
-                else:
-                    drawing = strokes.random_scribble(rng)
-                paths.append(trajectory.features(strokes.augment(drawing, rng)))
-                targets.append(target)
-            return np.stack(paths), np.stack(targets)
-
-    return Batches()
+    return epoch_stream(keras, items, example, args)
 
 
 def build_trajectory_model(keras) -> object:
@@ -257,11 +251,7 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     """The pen-path model: load and split the pen writers, build, fit, evaluate on validation, save."""
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
-    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
-    order = rng.permutation(len(pen_train))
-    pen_val = [pen_train[i] for i in order[: len(pen_train) // 10]]
-    pen_train = [pen_train[i] for i in order[len(pen_train) // 10:]]
+    held_out_writers, pen_train, pen_val = split_pen(pen, args, rng)
     pen_train += [{**r, "correction": True} for r in corrections]
     x_val = np.stack([trajectory.features(r["strokes"]) for r in pen_val])
     y_val = np.array([r["label"] for r in pen_val])
@@ -269,34 +259,18 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     batches = make_trajectory_batches(keras, pen_train, letter_bank, args)
 
     model = keras.saving.load_model(args.init, compile=False) if args.init else build_trajectory_model(keras)
-    steps = args.epochs * len(batches)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
-        warmup_target=args.lr, warmup_steps=steps // 10)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
-                  metrics=[digit_accuracy_metric(keras)])
     print(f"{model.count_params():,} parameters; {len(pen_train):,} pen digits x{args.pen_repeat}; "
           f"validation {len(x_val):,}")
-
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / f"{TRAJECTORY_NAME}.keras"
-    started = time.perf_counter()
-    fitted = model.fit(batches, epochs=args.epochs, verbose=2 if os.environ.get("CI") else 1,
-                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
-                       # Validation loss, not accuracy: pen paths of known writers reach 100% within a few
-                       # epochs, and the first epoch to get there is not the best model.
-                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", mode="min",
-                                                                  save_best_only=True)])
-    wall_seconds = time.perf_counter() - started
-    model = keras.saving.load_model(checkpoint, compile=False)
-    model.save(checkpoint)
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    # Validation loss, not accuracy: pen paths of known writers reach 100% within a few epochs,
+    # and the first epoch to get there is not the best model.
+    model, history, wall_seconds = fit_best(keras, model, batches, x_val, y_val,
+                                            out / f"{TRAJECTORY_NAME}.keras", args, monitor="val_loss")
 
     export_tflite(model, out / f"{TRAJECTORY_NAME}.tflite")
     validation = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     report = {
-        "model": checkpoint.name, "tflite": f"{TRAJECTORY_NAME}.tflite", "args": vars(args),
+        "model": f"{TRAJECTORY_NAME}.keras", "tflite": f"{TRAJECTORY_NAME}.tflite", "args": vars(args),
         "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest(),
         "held_out_writers": sorted(held_out_writers), "training_letters": len(letter_bank),
         "validation_accuracy": validation, "parameters": model.count_params(), "epochs": args.epochs,
@@ -307,6 +281,38 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     print(f"trajectory validation {validation:.4f} | best epoch {report['best_epoch']}/{args.epochs} | "
           f"{wall_seconds / 60:.1f} min | saved to {out}/")
     return 0
+
+
+def split_pen(pen: list[dict], args, rng: np.random.Generator) -> tuple[frozenset[int], list[dict], list[dict]]:
+    """The fold's held-out writers, then the other writers' digits split into (training, 10% validation)."""
+    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
+    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
+    order = rng.permutation(len(pen_train))
+    cut = len(pen_train) // 10
+    return held_out_writers, [pen_train[i] for i in order[cut:]], [pen_train[i] for i in order[:cut]]
+
+
+def fit_best(keras, model, batches, x_val: np.ndarray, y_val: np.ndarray, checkpoint: Path, args,
+             monitor: str = "val_accuracy"):
+    """Compile (Adam, warm-up then cosine decay), fit, and return the checkpointed best model,
+    its history and the fit's wall time in seconds."""
+    steps = args.epochs * len(batches)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
+        warmup_target=args.lr, warmup_steps=steps // 10)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
+                  metrics=[digit_accuracy_metric(keras)])
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    fitted = model.fit(batches, epochs=args.epochs, verbose=2 if os.environ.get("CI") else 1,
+                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
+                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
+                                                                  mode="min" if "loss" in monitor else "max",
+                                                                  save_best_only=True)])
+    wall_seconds = time.perf_counter() - started
+    best = keras.saving.load_model(checkpoint, compile=False)
+    best.save(checkpoint)  # again without the optimizer's state: a third of the size to ship
+    return best, {key: [float(v) for v in values] for key, values in fitted.history.items()}, wall_seconds
 
 
 def build_model(keras) -> object:
@@ -456,11 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         train_idx = train_idx[:args.limit]
     x_train, y_train = to_images(data["x_train"][train_idx]), data["y_train"][train_idx]
-    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
-    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
-    pen_order = rng.permutation(len(pen_train))
-    pen_val = [pen_train[i] for i in pen_order[: len(pen_train) // 10]]
-    pen_train = [pen_train[i] for i in pen_order[len(pen_train) // 10:]]
+    held_out_writers, pen_train, pen_val = split_pen(pen, args, rng)
     x_val = np.concatenate([to_images(data["x_train"][val_idx]), *(render_pen(r["strokes"], None)[None, ..., None]
                                                                    for r in pen_val)])
     y_val = np.concatenate([data["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
@@ -470,28 +472,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # Build (or, for fine-tuning, start from a trained model).
     model = keras.saving.load_model(args.init, compile=False) if args.init else build_model(keras)
-    steps = args.epochs * len(batches)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
-        warmup_target=args.lr, warmup_steps=steps // 10)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
-                  metrics=[digit_accuracy_metric(keras)])
     print(f"{model.count_params():,} parameters; {len(x_train):,} MNIST + {len(pen_train):,} pen digits "
           f"x{args.pen_repeat}; validation {len(x_val):,}")
 
     # Fit: keep the weights of the epoch with the best validation accuracy.
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / MODEL_NAME
-    started = time.perf_counter()
-    fitted = model.fit(batches, epochs=args.epochs, verbose=2 if os.environ.get("CI") else 1,
-                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
-                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max",
-                                                                  save_best_only=True)])
-    wall_seconds = time.perf_counter() - started
-    model = keras.saving.load_model(checkpoint, compile=False)
-    model.save(checkpoint)  # again without the optimizer's state: a third of the size to ship
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    model, history, wall_seconds = fit_best(keras, model, batches, x_val, y_val, out / MODEL_NAME, args)
     best_epoch = int(np.argmax(history["val_accuracy"])) + 1
 
     # Evaluate: training and validation accuracy, then the test set once.
