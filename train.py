@@ -419,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     """Train (or, with --evaluate, report on) the digit model; returns the exit status."""
     args = parse_args(argv)
     try:
-        data, data_sha256 = load_mnist(args.data)
+        # The trajectory model learns from pen paths only: no MNIST to load (nor to download).
+        data, data_sha256 = load_mnist(args.data) if args.model == "cnn" or args.evaluate else ({}, None)
         pen = strokes.load_pendigits(args.pen_data) if args.pen_data and not args.evaluate else []
         corrections, corrections_val = (load_corrections(args.corrections) if args.corrections and not args.evaluate
                                         else ([], []))

@@ -249,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     pen_rows = {name: row for name, row in rows.items() if name.startswith("pen")}
     style_rows = {name: row for name, row in rows.items() if name.startswith("style")}
     summary = {
-        "folds": {fold: sorted({r["writer"] for r in records if strokes.fold_of(r["writer"]) == fold})
-                  for fold in folds},
+        "folds": {fold: sorted({r["writer"] for r in judged[fold]}) for fold in folds},
         "pen_digits": rows["pen, natural size and place"]["count"],
         "pen_accuracy": rows["pen, natural size and place"]["accuracy"],
         "pen_accuracy_worst_placement": min(r["accuracy"] for r in pen_rows.values()),

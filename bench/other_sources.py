@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from bench import scratch_app
-from bench.drawn_eval import fitted, post_strokes
+from bench.drawn_eval import fitted, post_strokes, score
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,22 +29,20 @@ def main(argv: list[str] | None = None) -> int:
         records = json.load(file)
     weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
     client = scratch_app(**weight).test_client()
-    right, unsure, by_source, by_label, confusions = 0, 0, defaultdict(list), defaultdict(list), Counter()
-    for record in records:
-        drawing = [np.asarray(s, np.float64).reshape(-1, 2) for s in record["strokes"] if len(s)]
-        answer = post_strokes(client, fitted(drawing, 60, 60, 200))  # a 200 px digit mid-canvas
-        hit = answer["digit"] == record["label"]
-        right += hit
-        unsure += answer["unsure"]
-        by_source[str(record["writer"]).split("/")[0]].append(hit)
-        by_label[record["label"]].append(hit)
-        if not hit:
-            confusions[(record["label"], answer["digit"])] += 1
+    drawings = [[np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"] if len(s)] for r in records]
+    answers = [post_strokes(client, fitted(d, 60, 60, 200)) for d in drawings]  # a 200 px digit mid-canvas
+    labels = [r["label"] for r in records]
+    overall = score(answers, labels)
+    by_source = defaultdict(list)
+    for record, answer in zip(records, answers):
+        by_source[str(record["writer"]).split("/")[0]].append((answer, record["label"]))
+    confusions = Counter((r["label"], a["digit"]) for r, a in zip(records, answers) if a["digit"] != r["label"])
     writers = len({r["writer"] for r in records})
-    print(f"{len(records)} digits by {writers} writers: accuracy {right / len(records):.2%}, "
-          f"unsure {unsure / len(records):.1%}")
-    print("per source: " + ", ".join(f"{k} {np.mean(v):.2%} (n={len(v)})" for k, v in sorted(by_source.items())))
-    print("per digit: " + ", ".join(f"{k}: {np.mean(v):.2%}" for k, v in sorted(by_label.items())))
+    print(f"{len(records)} digits by {writers} writers: accuracy {overall['accuracy']:.2%}, "
+          f"unsure {overall['unsure']:.1%}")
+    print("per source: " + ", ".join(f"{name} {score(*zip(*pairs))['accuracy']:.2%} (n={len(pairs)})"
+                                     for name, pairs in sorted(by_source.items())))
+    print("per digit: " + ", ".join(f"{d}: {a:.2%}" for d, a in enumerate(overall["per_class"]) if a is not None))
     print("commonest mistakes (true -> read): "
           + ", ".join(f"{t}->{p} x{n}" for (t, p), n in confusions.most_common(10)))
     return 0

@@ -2,21 +2,23 @@
 
 import numpy as np
 import pytest
+from conftest import PEN_FIXTURE
 
 from app import letters, preprocessing, strokes, styles
 
 
-def as_records(pen_digits):
-    return [{"label": r["label"], "writer": r["writer"],
-             "strokes": [np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"]]} for r in pen_digits]
+@pytest.fixture(scope="module")
+def records():
+    """The fixture's pen digits with strokes as arrays, as training reads them."""
+    return strokes.load_pendigits(PEN_FIXTURE)
 
 
 @pytest.mark.parametrize("name", list(styles.STYLES))
-def test_every_style_redraws_its_digits_as_finite_strokes_that_change_the_picture(name, pen_digits):
-    records = [r for r in as_records(pen_digits) if styles.applies(name, r["label"])]
-    assert records, "the fixture holds digits for every style"
+def test_every_style_redraws_its_digits_as_finite_strokes_that_change_the_picture(name, records):
+    chosen = [r for r in records if styles.applies(name, r["label"])]
+    assert chosen, "the fixture holds digits for every style"
     changed = 0
-    for i, record in enumerate(records):
+    for i, record in enumerate(chosen):
         drawn = styles.STYLES[name][0](record["strokes"], np.random.default_rng(i))
         assert drawn and all(s.ndim == 2 and s.shape[1] == 2 and len(s) and np.isfinite(s).all() for s in drawn)
         before, after = preprocessing.render_strokes(record["strokes"]), preprocessing.render_strokes(drawn)
@@ -25,11 +27,11 @@ def test_every_style_redraws_its_digits_as_finite_strokes_that_change_the_pictur
     if name == "stroke order and direction reversed":
         assert changed == 0
     else:
-        assert changed >= 0.6 * len(records)
+        assert changed >= 0.6 * len(chosen)
 
 
-def test_a_slashed_zero_gains_a_stroke_through_its_middle(pen_digits):
-    zero = next(r for r in as_records(pen_digits) if r["label"] == 0)
+def test_a_slashed_zero_gains_a_stroke_through_its_middle(records):
+    zero = next(r for r in records if r["label"] == 0)
     drawn = styles.slashed_zero(zero["strokes"], np.random.default_rng(3))
     assert len(drawn) == len(zero["strokes"]) + 1
     extra = next(s for s in drawn if not any(s is t for t in zero["strokes"]))
@@ -38,8 +40,8 @@ def test_a_slashed_zero_gains_a_stroke_through_its_middle(pen_digits):
     assert np.linalg.norm(extra - centre, axis=1).min() < 0.15 * np.ptp(points, axis=0).max()
 
 
-def test_a_continental_one_has_ink_left_of_its_stem(pen_digits):
-    one = next(r for r in as_records(pen_digits) if r["label"] == 1)
+def test_a_continental_one_has_ink_left_of_its_stem(records):
+    one = next(r for r in records if r["label"] == 1)
     drawn = styles.continental_one(one["strokes"], np.random.default_rng(0))
     stem_left = np.concatenate(one["strokes"])[:, 0].min()
     height = np.ptp(np.concatenate(one["strokes"])[:, 1])
@@ -52,7 +54,7 @@ def test_reversed_order_reverses_strokes_and_their_direction():
     assert [s.tolist() for s in out] == [[[8, 8], [6, 7], [5, 5]], [[1, 1], [0, 0]]]
 
 
-def test_random_style_only_uses_styles_that_apply():
+def test_a_style_applies_only_to_the_digits_written_that_way():
     assert not styles.applies("slashed or barred zero", 8) and styles.applies("slashed or barred zero", 0)
     assert styles.applies("mouse: sparse, cornered, shaky", 3)
 

@@ -145,11 +145,12 @@ def test_a_fold_outside_the_folds_is_one_clear_line(fold, capsys):
     assert "--fold" in capsys.readouterr().err
 
 
-def test_the_trajectory_model_trains_on_pen_paths_and_exports_for_the_server(tmp_path, pen_digits):
+def test_the_trajectory_model_trains_on_pen_paths_and_exports_for_the_server(tmp_path, pen_digits, monkeypatch):
     from app import inference, trajectory
 
+    monkeypatch.delenv("MNIST_PATH", raising=False)  # it needs no MNIST (offline, loading it would fail)
     out = tmp_path / "trajectory"
-    assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--model", "trajectory",
+    assert train.main(["--pen-data", str(PEN_FIXTURE), "--model", "trajectory",
                        "--epochs", "2", "--fold", "5", "--out", str(out)]) == 0
     report = json.loads((out / "trajectory_report.json").read_text())
     assert report["held_out_writers"] == [5, 10] and 0 <= report["validation_accuracy"] <= 1
