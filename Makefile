@@ -37,7 +37,7 @@ FINE_TUNE := --init $(BASE) --epochs 4 --lr 5e-4
 TRAJECTORY := --model trajectory --epochs 20
 
 $(BASE): | $(STAMP)
-	$(BIN)/python train.py --pen-data '' --letters 0 --epochs 20 --out models/base
+	$(BIN)/python train.py --pen-data '' --letters 0 --scans 0 --epochs 20 --out models/base
 
 train: $(STAMP) $(BASE)  ## the default recipe: MNIST base fine-tuned with every pen writer, and the pen-path model -> models/
 	$(BIN)/python train.py $(FINE_TUNE) --fold 0 --out models

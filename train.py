@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import letters, preprocessing, strokes, styles, trajectory
+from app import letters, preprocessing, scans, strokes, styles, trajectory
 
 MODEL_NAME = "digit_cnn.keras"
 TFLITE_NAME = "digit_cnn.tflite"
@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="times each training-writer pen digit is drawn (freshly augmented) per epoch")
     parser.add_argument("--traced", type=float, default=0.2,
                         help="share of MNIST digits thinned, traced and redrawn as strokes (the upload path)")
+    parser.add_argument("--scans", type=float, default=0.1,
+                        help="share of MNIST and pen digits shrunk to a small scan (16x16 most often) and read "
+                             "back through the server's picture path (app/scans.py)")
     parser.add_argument("--scribbles", type=float, default=0.05,
                         help="share of each epoch that is random scribbles taught to give flat probabilities")
     parser.add_argument("--validation", type=int, default=5000, help="MNIST training images held out for validation")
@@ -193,11 +196,14 @@ FLAT = np.full(10, 0.1, np.float32)  # outlier exposure: a non-digit should look
 
 def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
     """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted;
-    some redrawn in styles the data lacks) and flat-target scribbles and letters."""
+    some redrawn in styles the data lacks; some read back from small scans) and flat-target scribbles and letters."""
     items = [("mnist", i) for i in range(len(x_mnist))] + pen_items(pen, args)
     scribbles, letter_count = int(args.scribbles * len(items)), int(args.letters * len(items))
     items += [("scribble", 0)] * scribbles
     items += [("letter", i % len(letter_bank)) for i in range(letter_count if letter_bank else 0)]
+
+    def scanned(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return scans.as_scanned(image, rng) if rng.random() < args.scans else image
 
     def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if kind == "mnist":
@@ -205,9 +211,9 @@ def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
             if rng.random() < args.traced:  # MNIST styles through the stroke renderer, as uploads go
                 traced = preprocessing.skeleton_strokes(image > 0.3)
                 image = render_pen(traced, rng) if traced else image
-            return image[..., None], one_hot(y_mnist[i])
+            return scanned(image, rng)[..., None], one_hot(y_mnist[i])
         if kind == "pen":
-            return render_pen(styled_pen(pen[i], rng, args), rng)[..., None], one_hot(pen[i]["label"])
+            return scanned(render_pen(styled_pen(pen[i], rng, args), rng), rng)[..., None], one_hot(pen[i]["label"])
         drawing = strokes.random_scribble(rng) if kind == "scribble" else letter_bank[i]
         return render_pen(drawing, rng)[..., None], FLAT
 

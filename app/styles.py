@@ -53,21 +53,41 @@ def slashed_zero(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke
 
 
 def continental_one(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
-    """A 1 with a long flag at the top (one stroke with the stem, or its own), with or without a foot."""
+    """A 1 with a long flag at the top, with or without a foot or a flick at the bottom.
+
+    The flag is drawn as people do: in one stroke with the stem, as its own stroke before it, or
+    added after the stem (either way along). The foot runs from narrow to as wide as the 1 is tall.
+    """
     stem = max(strokes, key=len)
     if stem[0, 1] > stem[-1, 1]:  # written bottom-up: the flag still hangs off the top
         stem = stem[::-1]
     height = max(float(np.ptp(stem[:, 1])), 1.0)
-    top = stem[0]
-    length, angle = height * rng.uniform(0.3, 0.75), np.deg2rad(rng.uniform(15, 60))
-    flag_start = top + length * np.array([-np.cos(angle), np.sin(angle)])
-    flag = _line(flag_start, top, 8)
-    out = [np.vstack([flag[:-1], stem])] if rng.random() < 0.75 else [flag, stem]
-    if rng.random() < 0.4:  # the foot: a short bar under the stem
-        half = height * rng.uniform(0.15, 0.35)
-        bottom = stem[np.argmax(stem[:, 1])]
-        out.append(_line(bottom - (half, 0), bottom + (half, rng.normal(0, 0.03) * height), 8))
+    top, bottom = stem[0], stem[-1]
+    ending = rng.random()
+    if ending < 0.15:  # a flick: the pen turns up and sideways as it leaves the paper
+        stem = np.vstack([stem, _flick(bottom, height, rng)[1:]])
+    length, angle = height * rng.uniform(0.3, 0.8), np.deg2rad(rng.uniform(10, 65))
+    flag = _with_noise(_line(top + length * np.array([-np.cos(angle), np.sin(angle)]), top, 8), rng, 0.01 * height)
+    order = rng.random()
+    if order < 0.6:
+        out = [np.vstack([flag[:-1], stem])]
+    elif order < 0.8:
+        out = [flag, stem]
+    else:  # the flag added once the stem is down, from the top or towards it
+        out = [stem, flag if rng.random() < 0.5 else flag[::-1]]
+    if ending > 0.6:  # the foot: a bar under the stem, from narrow to the width of the whole 1
+        half = height * rng.uniform(0.15, 0.5)
+        foot = _line(bottom - (half, 0), bottom + (half, rng.normal(0, 0.03) * height), 8)
+        out.append(foot if rng.random() < 0.7 else foot[::-1])
     return out
+
+
+def _flick(start: np.ndarray, height: float, rng: np.random.Generator) -> Stroke:
+    """A short hook off the bottom of a stroke, turning up to the right or the left."""
+    side = rng.choice([-1.0, 1.0])
+    size = height * rng.uniform(0.08, 0.25)
+    turn = np.linspace(0, np.pi / 2, 6)
+    return start + size * np.stack([side * (1 - np.cos(turn)), -np.sin(turn) * rng.uniform(0.2, 0.8)], axis=1)
 
 
 def crossed_seven(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:

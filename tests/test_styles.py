@@ -48,6 +48,26 @@ def test_a_continental_one_has_ink_left_of_its_stem(records):
     assert np.concatenate(drawn)[:, 0].min() < stem_left - 0.15 * height
 
 
+def test_continental_ones_draw_the_flag_in_every_order_and_feet_up_to_full_width(records):
+    one = next(r for r in records if r["label"] == 1)
+    height = np.ptp(np.concatenate(one["strokes"])[:, 1])
+    drawings = [styles.continental_one(one["strokes"], np.random.default_rng(seed)) for seed in range(300)]
+
+    def flag_after_stem(drawing):  # the first stroke spans the 1; the second is up top, left of it
+        first, second = drawing[0], drawing[1] if len(drawing) > 1 else None
+        return (second is not None and np.ptp(first[:, 1]) > 0.9 * height and np.ptp(second[:, 1]) < 0.7 * height
+                and second[:, 0].mean() < first[:, 0].min())
+
+    def foot_width(drawing):  # the widest flat stroke at the bottom
+        flat = [s for s in drawing if np.ptp(s[:, 1]) < 0.15 * height and np.ptp(s[:, 0]) > 0]
+        return max((np.ptp(s[:, 0]) for s in flat), default=0.0)
+
+    assert 0.1 < np.mean([flag_after_stem(d) for d in drawings]) < 0.35
+    feet = np.array([foot_width(d) for d in drawings]) / height
+    assert 0.25 < np.mean(feet > 0) < 0.55
+    assert feet.max() > 0.85 and feet[feet > 0].min() < 0.4
+
+
 def test_reversed_order_reverses_strokes_and_their_direction():
     drawing = [np.array([[0.0, 0], [1, 1]]), np.array([[5.0, 5], [6, 7], [8, 8]])]
     out = styles.reversed_order(drawing, np.random.default_rng(0))
