@@ -164,3 +164,23 @@ def test_the_trajectory_model_needs_pen_data(tmp_path, capsys):
     assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", "", "--model", "trajectory",
                        "--out", str(tmp_path)]) == 2
     assert "--pen-data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("share, expected", [(0.0, (0.0, 0.0)), (0.5, (0.35, 0.65)), (1.0, (0.95, 1.0))])
+def test_scans_send_their_share_of_training_digits_through_the_picture_path(mnist_small, share, expected):
+    import keras
+
+    def first_images(scans: float) -> tuple[np.ndarray, np.ndarray]:
+        # Batches of one: each draws from its own generator, so a scanned digit leaves the others as they were.
+        args = train.parse_args(["--scans", str(scans), "--traced", "0", "--scribbles", "0", "--letters", "0",
+                                 "--batch-size", "1", "--pen-repeat", "0"])
+        batches = train.make_batches(keras, x, y, [], [], args)
+        images, targets = zip(*(batches[i] for i in range(len(x))))
+        return np.concatenate(images), np.concatenate(targets)
+
+    x, y = train.to_images(mnist_small["x_train"][:120])[..., 0], mnist_small["y_train"][:120]
+    images, targets = first_images(share)
+    unscanned, same_targets = first_images(0.0)
+    np.testing.assert_array_equal(targets, same_targets)  # the labels stay
+    changed = np.abs(images - unscanned).reshape(len(images), -1).max(axis=1) > 0
+    assert expected[0] <= changed.mean() <= expected[1]
