@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="times each training-writer pen digit is drawn (freshly augmented) per epoch")
     parser.add_argument("--traced", type=float, default=0.2,
                         help="share of MNIST digits thinned, traced and redrawn as strokes (the upload path)")
-    parser.add_argument("--scans", type=float, default=0.1,
+    parser.add_argument("--scans", type=float, default=0.15,
                         help="share of MNIST and pen digits shrunk to a small scan (16x16 most often) and read "
                              "back through the server's picture path (app/scans.py)")
     parser.add_argument("--scribbles", type=float, default=0.05,
