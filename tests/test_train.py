@@ -105,7 +105,7 @@ def test_corrections_exported_from_the_app_teach_the_next_model(tmp_path):
         assert train.main(["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "512",
                            "--epochs", "2", "--validation", "88", "--corrections", str(exported),
                            "--corrections-weight", str(weight), "--out", str(out),
-                           "--letters", "0", "--styles", "0"]) == 0  # isolate them: letters include an X
+                           "--letters", "0", "--styles", "0", "--scans", "0"]) == 0  # isolate them (letters: an X)
         report = json.loads((out / "report.json").read_text())["corrections"]
         assert report["trained_on"] == 32 and report["held_out_newest"] == 8  # the newest 20% judge
         return report["held_out_accuracy"]
@@ -184,3 +184,39 @@ def test_scans_send_their_share_of_training_digits_through_the_picture_path(mnis
     np.testing.assert_array_equal(targets, same_targets)  # the labels stay
     changed = np.abs(images - unscanned).reshape(len(images), -1).max(axis=1) > 0
     assert expected[0] <= changed.mean() <= expected[1]
+
+
+def test_export_writes_a_quantized_tflite_that_answers_like_the_keras_model(tiny_run, mnist_small, tmp_path):
+    import shutil
+
+    import keras
+
+    from app import inference
+
+    _, out = tiny_run
+    for quantize in ("none", "dynamic"):
+        folder = tmp_path / quantize
+        folder.mkdir()
+        shutil.copy(out / "digit_cnn.keras", folder / "digit_cnn.keras")
+        shutil.copy(out / "report.json", folder / "report.json")
+        assert train.main(["--export", str(folder / "digit_cnn.keras"), "--quantize", quantize]) == 0
+        report = json.loads((folder / "report.json").read_text())
+        assert report["tflite_export"]["quantize"] == quantize
+        assert report["tflite_export"]["bytes"] == (folder / "digit_cnn.tflite").stat().st_size
+    float_size, int8_size = ((tmp_path / q / "digit_cnn.tflite").stat().st_size for q in ("none", "dynamic"))
+    assert int8_size < 0.4 * float_size  # int8 weights: about a quarter
+    images = train.to_images(mnist_small["x_test"][:64])
+    expected = keras.saving.load_model(out / "digit_cnn.keras").predict(images, verbose=0)
+    exact = inference.DigitModel(str(tmp_path / "none" / "digit_cnn.tflite")).predict(images)
+    quantized = inference.DigitModel(str(tmp_path / "dynamic" / "digit_cnn.tflite")).predict(images)
+    np.testing.assert_allclose(exact, expected, atol=1e-4)
+    assert np.abs(quantized - expected).max() < 0.05 and (quantized.argmax(1) == expected.argmax(1)).mean() >= 0.95
+
+
+def test_exporting_something_that_is_not_a_model_is_one_clear_line(tmp_path, capsys):
+    bad = tmp_path / "digit_cnn.keras"
+    bad.write_bytes(b"not a zip")
+    assert train.main(["--export", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: not a saved Keras model") and "Traceback" not in err
+    assert not (tmp_path / "digit_cnn.tflite").exists()
