@@ -1,4 +1,4 @@
-"""The shipped model: accurate on MNIST test digits, and the served TFLite file agrees with Keras."""
+"""The shipped model: accurate on MNIST test digits, and the served TFLite file answers like Keras."""
 
 import subprocess
 import sys
@@ -25,17 +25,22 @@ def test_shipped_model_classifies_the_fixture(keras_probabilities, mnist_small):
     assert accuracy >= 0.99
 
 
-def test_litert_matches_keras_on_every_fixture_image(app, keras_probabilities, mnist_small):
+def test_litert_answers_like_keras_on_every_fixture_image(app, keras_probabilities, mnist_small):
+    """The served file stores int8 weights (train.py --quantize dynamic): the same digits, nearly the same
+    probabilities, and a batch answers exactly as its images do one by one."""
     model = app.extensions["digit_model"]
     images = mnist_small["x_test"] / np.float32(255)
     one_by_one = np.stack([model.predict(image[None])[0] for image in images])
-    assert np.abs(one_by_one - keras_probabilities).max() < 1e-4
-    assert np.abs(model.predict(images) - keras_probabilities).max() < 1e-4  # batched too
+    assert (one_by_one.argmax(axis=1) == keras_probabilities.argmax(axis=1)).mean() >= 0.995
+    assert np.abs(one_by_one - keras_probabilities).max() < 0.05
+    assert np.median(np.abs(one_by_one - keras_probabilities).max(axis=1)) < 1e-3
+    np.testing.assert_allclose(model.predict(images), one_by_one, atol=1e-5)  # batched too
 
 
-def test_one_model_serves_many_threads_at_once(app, keras_probabilities, mnist_small):
+def test_one_model_serves_many_threads_at_once(app, mnist_small):
     model = app.extensions["digit_model"]
     images = mnist_small["x_test"][:120] / np.float32(255)
+    alone = [model.predict(images[i:i + 1 + i % 3]) for i in range(117)]
 
     def predict_in_turn(indices):  # single images and batches mixed, as the two routes and the CLI do
         return [model.predict(images[i:i + 1 + i % 3]) for i in indices]
@@ -44,7 +49,7 @@ def test_one_model_serves_many_threads_at_once(app, keras_probabilities, mnist_s
         results = list(pool.map(predict_in_turn, [range(k, 117, 6) for k in range(6)]))
     for k, answers in enumerate(results):
         for i, answer in zip(range(k, 117, 6), answers):
-            assert np.abs(answer - keras_probabilities[i:i + 1 + i % 3]).max() < 1e-4
+            np.testing.assert_array_equal(answer, alone[i])
 
 
 def test_describe_flags_flat_answers_unsure():
