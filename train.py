@@ -1,6 +1,6 @@
 """Train the Digit Canvas models on MNIST plus real pen digits; save each model, its TFLite export and a report.
 
-    python train.py --pen-data '' --letters 0 --epochs 20 --out models/base          # 1. the MNIST base
+    python train.py --pen-data '' --letters 0 --scans 0 --epochs 20 --out models/base  # 1. the MNIST base
     python train.py --init models/base/digit_cnn.keras --epochs 4 --lr 5e-4 --fold 0  # 2. + every pen writer
     python train.py --model trajectory --epochs 20 --fold 0                           # the pen-path model
     python train.py --evaluate models/digit_cnn.keras --data ../shared/data/mnist.npz
@@ -31,6 +31,7 @@ from app import letters, preprocessing, scans, strokes, styles, trajectory
 MODEL_NAME = "digit_cnn.keras"
 TFLITE_NAME = "digit_cnn.tflite"
 TRAJECTORY_NAME = "trajectory"  # trajectory.keras, trajectory.tflite, trajectory_report.json
+REPORT_NAMES = {MODEL_NAME: "report.json", f"{TRAJECTORY_NAME}.keras": f"{TRAJECTORY_NAME}_report.json"}
 
 
 class DataError(Exception):
@@ -290,7 +291,7 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
         "best_epoch": int(np.argmin(history["val_loss"])) + 1, "wall_seconds": round(wall_seconds, 1),
         "history": history, "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    (out / f"{TRAJECTORY_NAME}_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / REPORT_NAMES[f"{TRAJECTORY_NAME}.keras"]).write_text(json.dumps(report, indent=1) + "\n")
     print(f"trajectory validation {validation:.4f} | best epoch {report['best_epoch']}/{args.epochs} | "
           f"{wall_seconds / 60:.1f} min | saved to {out}/")
     return 0
@@ -392,10 +393,9 @@ def export_saved(path: str, quantize: str) -> int:
         return 2
     target = Path(path).with_suffix(".tflite")
     export_tflite(model, target, quantize)
-    # The report beside the model says which export it now has (train.py names it NAME_report.json,
-    # or report.json for the CNN).
-    report_path = target.parent / ("report.json" if target.stem == "digit_cnn" else f"{target.stem}_report.json")
-    if report_path.exists():
+    # The report train.py wrote beside the model says which export it now has.
+    report_path = target.parent / REPORT_NAMES.get(Path(path).name, "")
+    if report_path.is_file():
         import tensorflow as tf
 
         report = json.loads(report_path.read_text())
@@ -457,7 +457,7 @@ def save_plots(out: Path, history: dict, report: dict, x_test: np.ndarray, y_tes
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train (or, with --evaluate, report on) the digit model; returns the exit status."""
+    """Train a model (or, with --evaluate, report on one; with --export, re-export one); the exit status."""
     args = parse_args(argv)
     if args.export:
         return export_saved(args.export, args.quantize)
@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
                      "numpy": np.__version__, "opencv": cv2.__version__},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / REPORT_NAMES[MODEL_NAME]).write_text(json.dumps(report, indent=1) + "\n")
     print(f"test accuracy {report['test_accuracy']:.4f} | validation {report['validation_accuracy']:.4f} | "
           f"best epoch {best_epoch}/{args.epochs} | {wall_seconds / 60:.1f} min | saved to {out}/")
     return 0
