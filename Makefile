@@ -9,7 +9,9 @@ export PORT
 # train.py falls back to the Keras MNIST download (set either variable to point elsewhere).
 MNIST_PATH ?= $(wildcard ../shared/data/mnist.npz)
 PENDIGITS_PATH ?= $(wildcard ../shared/data/pendigits_train.json)
-export MNIST_PATH PENDIGITS_PATH
+UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
+MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
+export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
 .PHONY: run test lint train cv evaluate eval bench screenshot clean
 
@@ -33,11 +35,11 @@ lint: $(STAMP)
 # model is then fine-tuned from it with the pen digits, their styles and letters: every writer for
 # the shipped model, all but one fold's writers for each cross-validation model (make cv).
 BASE := models/base/digit_cnn.keras
-FINE_TUNE := --init $(BASE) --epochs 4 --lr 5e-4
-TRAJECTORY := --model trajectory --epochs 20
+FINE_TUNE := --init $(BASE) --epochs 3 --lr 5e-4
+TRAJECTORY := --model trajectory --epochs 12
 
 $(BASE): | $(STAMP)
-	$(BIN)/python train.py --pen-data '' --letters 0 --scans 0 --epochs 20 --out models/base
+	$(BIN)/python train.py --pen-data '' --unipen-data '' --letters 0 --scans 0 --epochs 20 --out models/base
 
 train: $(STAMP) $(BASE)  ## the default recipe: MNIST base fine-tuned with every pen writer, and the pen-path model -> models/
 	$(BIN)/python train.py $(FINE_TUNE) --fold 0 --out models

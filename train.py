@@ -26,16 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import letters, preprocessing, scans, strokes, styles, trajectory
+from app import preprocessing, trajectory
+from training import augment as strokes
+from training import data, letters, scans, styles
+from training.data import DataError, load_mnist
 
 MODEL_NAME = "digit_cnn.keras"
 TFLITE_NAME = "digit_cnn.tflite"
 TRAJECTORY_NAME = "trajectory"  # trajectory.keras, trajectory.tflite, trajectory_report.json
 REPORT_NAMES = {MODEL_NAME: "report.json", f"{TRAJECTORY_NAME}.keras": f"{TRAJECTORY_NAME}_report.json"}
-
-
-class DataError(Exception):
-    """The data file is missing, unreadable or not a Keras-layout MNIST file."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Keras-layout mnist.npz (default: $MNIST_PATH, else keras.datasets.mnist download)")
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None,
                         help="pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else none)")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None,
+                        help="UNIPEN-train JSON of more pen writers to mix in (default: $UNIPEN_PATH, else none)")
+    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH") or None,
+                        help="mnist_writers.npz: validation holds out whole MNIST writers (default: "
+                             "$MNIST_WRITERS_PATH, else random images)")
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training data")
     parser.add_argument("--batch-size", type=int, default=128, help="images per gradient step")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine decay)")
@@ -52,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="cnn: the image model (MNIST and pen digits); trajectory: the pen-path model (pen only)")
     parser.add_argument("--fold", type=int, default=0,
                         help="hold out this cross-validation fold's pen writers (1..--folds); 0: train on all")
-    parser.add_argument("--folds", type=int, default=strokes.FOLDS, help="cross-validation folds of pen writers")
+    parser.add_argument("--folds", type=int, default=data.FOLDS, help="cross-validation folds of pen writers")
     parser.add_argument("--init", default=None,
                         help="start from this saved model's weights (the fine-tuning stage) instead of at random")
     parser.add_argument("--styles", type=float, default=0.3,
@@ -86,53 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_mnist(path: str | None) -> tuple[dict[str, np.ndarray], str]:
-    """Load MNIST arrays and the file's sha256; raise DataError on anything malformed."""
-    if path is None:
-        import keras  # no local file: the Keras download, for machines with internet
-
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        data, digest = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras-download"
-    else:
-        try:
-            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-            with np.load(path, allow_pickle=False) as archive:
-                data = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file") from None
-        except KeyError as error:
-            raise DataError(f"{path}: missing array {error}") from None
-        except Exception as error:  # np.load raises many types for a corrupt archive
-            raise DataError(f"{path}: not a readable .npz file ({type(error).__name__})") from None
-    for part in ("train", "test"):
-        x, y = data[f"x_{part}"], data[f"y_{part}"]
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0 or y.shape != (len(x),):
-            raise DataError(f"{path}: x_{part} must be (N, 28, 28) with N labels, got {x.shape} and {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-            raise DataError(f"{path}: y_{part} must hold integer labels 0-9")
-    return data, digest
-
-
 def to_images(x: np.ndarray) -> np.ndarray:
     """uint8 MNIST digits to the model's input: (N, 28, 28, 1) float32 in 0..1."""
     return (x.astype(np.float32) / 255.0)[..., None]
-
-
-def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rotate, scale, shear and thin/thicken a 28x28 digit about its centre of mass (the MNIST frame)."""
-    angle, scale, shear = rng.uniform(-12, 12), rng.uniform(0.85, 1.1), rng.uniform(-0.25, 0.25)
-    c = preprocessing.CENTRE
-    matrix = cv2.getRotationMatrix2D((c, c), angle, scale)
-    matrix[:, :2] = matrix[:, :2] @ np.array([[1.0, shear], [0.0, 1.0]])
-    matrix[:, 2] = c - matrix[:, :2] @ [c, c] + rng.uniform(-0.7, 0.7, 2)  # keep the centre of mass
-    out = cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
-    pen = rng.random()
-    if pen < 0.15:
-        out = cv2.dilate(out, np.ones((2, 2), np.uint8))
-    elif pen < 0.3:
-        thinner = cv2.erode(out, np.ones((2, 2), np.uint8))
-        out = thinner if thinner.sum() > 0.5 * out.sum() else out
-    return out
 
 
 def render_pen(record_strokes: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
@@ -215,7 +175,7 @@ def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, args):
 
     def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if kind == "mnist":
-            image = augment_image(x_mnist[i], rng)
+            image = strokes.augment_image(x_mnist[i], rng)
             if rng.random() < args.traced:  # MNIST styles through the stroke renderer, as uploads go
                 traced = preprocessing.skeleton_strokes(image > 0.3)
                 image = render_pen(traced, rng) if traced else image
@@ -265,7 +225,7 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     """The pen-path model: load and split the pen writers, build, fit, evaluate on validation, save."""
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    held_out_writers, pen_train, pen_val = split_pen(pen, args, rng)
+    held_out, pen_train, pen_val = split_pen(pen, args, rng)
     pen_train += [{**r, "correction": True} for r in corrections]
     x_val = np.stack([trajectory.features(r["strokes"]) for r in pen_val])
     y_val = np.array([r["label"] for r in pen_val])
@@ -285,8 +245,7 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     validation = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     report = {
         "model": f"{TRAJECTORY_NAME}.keras", "tflite": f"{TRAJECTORY_NAME}.tflite", "args": vars(args),
-        "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest(),
-        "held_out_writers": sorted(held_out_writers), "training_letters": len(letter_bank),
+        **pen_sources(args), **held_out, "training_letters": len(letter_bank),
         "validation_accuracy": validation, "parameters": model.count_params(), "epochs": args.epochs,
         "best_epoch": int(np.argmin(history["val_loss"])) + 1, "wall_seconds": round(wall_seconds, 1),
         "history": history, "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
@@ -297,13 +256,19 @@ def train_trajectory(keras, tf, args, pen: list[dict], corrections: list[dict]) 
     return 0
 
 
-def split_pen(pen: list[dict], args, rng: np.random.Generator) -> tuple[frozenset[int], list[dict], list[dict]]:
-    """The fold's held-out writers, then the other writers' digits split into (training, 10% validation)."""
-    held_out_writers = strokes.fold_writers(pen, args.fold, args.folds)
-    pen_train, _ = strokes.split_by_writer(pen, held_out_writers)
+def split_pen(pen: list[dict], args, rng: np.random.Generator) -> tuple[dict[str, list], list[dict], list[dict]]:
+    """What the fold holds out (its pendigits writers and UNIPEN contributors), then the other digits
+    split into (training, 10% validation)."""
+    pen_train, held_out = data.split_fold(pen, args.fold, args.folds)
     order = rng.permutation(len(pen_train))
     cut = len(pen_train) // 10
-    return held_out_writers, [pen_train[i] for i in order[cut:]], [pen_train[i] for i in order[:cut]]
+    return data.held_out_names(held_out), [pen_train[i] for i in order[cut:]], [pen_train[i] for i in order[:cut]]
+
+
+def pen_sources(args) -> dict:
+    """The pen files trained on and their checksums, for the report."""
+    return {"pen_data_sha256": data.sha256(args.pen_data) if args.pen_data else None,
+            "unipen_data_sha256": data.sha256(args.unipen_data) if args.unipen_data else None}
 
 
 def fit_best(keras, model, batches, x_val: np.ndarray, y_val: np.ndarray, checkpoint: Path, args,
@@ -463,24 +428,24 @@ def main(argv: list[str] | None = None) -> int:
         return export_saved(args.export, args.quantize)
     try:
         # The trajectory model learns from pen paths only: no MNIST to load (nor to download).
-        data, data_sha256 = load_mnist(args.data) if args.model == "cnn" or args.evaluate else ({}, None)
-        pen = strokes.load_pendigits(args.pen_data) if args.pen_data and not args.evaluate else []
+        mnist, data_sha256 = load_mnist(args.data) if args.model == "cnn" or args.evaluate else ({}, None)
+        pen = data.load_pen(args.pen_data, args.unipen_data) if not args.evaluate else []
         corrections, corrections_val = (load_corrections(args.corrections) if args.corrections and not args.evaluate
                                         else ([], []))
     except DataError as error:
         print(f"error: {error}; pass a Keras-layout mnist.npz with --data (or set MNIST_PATH)", file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError, TypeError) as error:
-        print(f"error: {args.pen_data} or {args.corrections}: not a pendigits JSON file ({error}); "
-              "fix --pen-data or --corrections", file=sys.stderr)
+        print(f"error: {args.pen_data}, {args.unipen_data} or {args.corrections}: not a pen-digit JSON file "
+              f"({error}); fix --pen-data, --unipen-data or --corrections", file=sys.stderr)
         return 2
 
     import keras
     import tensorflow as tf
 
     if args.evaluate:
-        report = test_report(keras.saving.load_model(args.evaluate, compile=False), data["x_test"], data["y_test"])
-        print(f"test accuracy {report['test_accuracy']:.4f} on {len(data['y_test'])} images")
+        report = test_report(keras.saving.load_model(args.evaluate, compile=False), mnist["x_test"], mnist["y_test"])
+        print(f"test accuracy {report['test_accuracy']:.4f} on {len(mnist['y_test'])} images")
         print("per class", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class_accuracy"])))
         return 0
 
@@ -494,22 +459,22 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         return train_trajectory(keras, tf, args, pen, corrections)
-    if not 0 < args.validation < len(data["x_train"]):
+    if not 0 < args.validation < len(mnist["x_train"]):
         print(f"error: --validation {args.validation} must be between 1 and the training set size", file=sys.stderr)
         return 2
 
     # Load: hold a shuffled validation split out of the training images (and 10% of the pen digits).
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(data["x_train"]))
-    val_idx, train_idx = order[:args.validation], order[args.validation:]
+    writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"]))
+    val_idx, train_idx = data.validation_split(len(mnist["x_train"]), args.validation, writers, rng)
     if args.limit:
         train_idx = train_idx[:args.limit]
-    x_train, y_train = to_images(data["x_train"][train_idx]), data["y_train"][train_idx]
-    held_out_writers, pen_train, pen_val = split_pen(pen, args, rng)
-    x_val = np.concatenate([to_images(data["x_train"][val_idx]), *(render_pen(r["strokes"], None)[None, ..., None]
+    x_train, y_train = to_images(mnist["x_train"][train_idx]), mnist["y_train"][train_idx]
+    held_out, pen_train, pen_val = split_pen(pen, args, rng)
+    x_val = np.concatenate([to_images(mnist["x_train"][val_idx]), *(render_pen(r["strokes"], None)[None, ..., None]
                                                                    for r in pen_val)])
-    y_val = np.concatenate([data["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
+    y_val = np.concatenate([mnist["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
     pen_train += [{**r, "correction": True} for r in corrections]
     letter_bank = letters.training_letters() if args.letters else []
     batches = make_batches(keras, x_train[..., 0], y_train, pen_train, letter_bank, args)
@@ -528,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     def accuracy(x, y):
         return float((model.predict(x, batch_size=1000, verbose=0).argmax(axis=1) == y).mean())
 
-    report = test_report(model, data["x_test"], data["y_test"])
+    report = test_report(model, mnist["x_test"], mnist["y_test"])
     if args.corrections:  # the newest corrections, never trained on: does the model now get them right?
         x_corr = np.stack([render_pen(r["strokes"], None) for r in corrections_val])[..., None] if corrections_val \
             else np.zeros((0, 28, 28, 1), np.float32)
@@ -539,15 +504,15 @@ def main(argv: list[str] | None = None) -> int:
             if corrections_val else None}
         print(f"corrections: trained on {len(corrections)}, newest {len(corrections_val)} held out: accuracy "
               f"{report['corrections']['held_out_accuracy']}")
-    save_plots(out, history, report, data["x_test"], data["y_test"])
+    save_plots(out, history, report, mnist["x_test"], mnist["y_test"])
     report.pop("test_predictions")
 
     # Save: the Keras model (already written by the checkpoint), its TFLite export and the report.
     export_tflite(model, out / TFLITE_NAME, args.quantize)
     report = {
         "model": MODEL_NAME, "tflite": TFLITE_NAME, "args": vars(args), "data_sha256": data_sha256,
-        "pen_data_sha256": hashlib.sha256(Path(args.pen_data).read_bytes()).hexdigest() if args.pen_data else None,
-        "held_out_writers": sorted(held_out_writers), "training_letters": len(letter_bank),
+        **pen_sources(args), **held_out, "validation_by_writer": writers is not None,
+        "training_letters": len(letter_bank),
         "train_accuracy": accuracy(x_train, y_train), "validation_accuracy": accuracy(x_val, y_val),
         **report, "parameters": model.count_params(), "epochs": args.epochs, "best_epoch": best_epoch,
         "wall_seconds": round(wall_seconds, 1), "history": history,

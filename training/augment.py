@@ -1,49 +1,16 @@
-"""Pen-stroke data: the pendigits file, the writer split, stroke augmentation and random scribbles.
+"""Augmentation: pen strokes varied as people vary, MNIST images varied the same way, random scribbles.
 
-Used by train.py and bench/drawn_eval.py; pure numpy, so the evaluation needs no TensorFlow.
+Used by training and by bench/drawn_eval.py; pure numpy and OpenCV, so the evaluation needs no TensorFlow.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+import cv2
 import numpy as np
 
-# Cross-validation by writer: the 30 pendigits writers fall into FOLDS folds of 6 (writer w is in
-# fold (w - 1) % FOLDS + 1). Each fold's model never sees its writers; the shipped model sees all.
-FOLDS = 5
-# The last fold's writers: the whole-number evaluation and the tests' "unseen writers" digits.
-EVAL_WRITERS = frozenset({5, 10, 15, 20, 25, 30})
+from app import preprocessing
 
 Stroke = np.ndarray  # (n, 2) float64 x, y; y grows downward
-
-
-def load_pendigits(path: str | Path) -> list[dict]:
-    """Read pendigits JSON ({label, strokes, writer} records) with strokes as float arrays."""
-    with open(path, encoding="utf-8") as file:
-        records = json.load(file)
-    return [{"label": int(r["label"]), "writer": int(r["writer"]),
-             "strokes": [np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"]]}
-            for r in records]
-
-
-def fold_of(writer: int, folds: int = FOLDS) -> int:
-    """The cross-validation fold (1..folds) a writer is held out in."""
-    return (writer - 1) % folds + 1
-
-
-def split_by_writer(records: list[dict], held_out_writers: frozenset[int] | set[int] = EVAL_WRITERS,
-                    ) -> tuple[list[dict], list[dict]]:
-    """Split records into (training writers, held-out writers); no writer is in both."""
-    train = [r for r in records if r["writer"] not in held_out_writers]
-    held_out = [r for r in records if r["writer"] in held_out_writers]
-    return train, held_out
-
-
-def fold_writers(records: list[dict], fold: int, folds: int = FOLDS) -> frozenset[int]:
-    """The writers held out in one fold (fold 0: none, the shipped model's split)."""
-    return frozenset(r["writer"] for r in records if fold and fold_of(r["writer"], folds) == fold)
 
 
 def augment(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
@@ -106,3 +73,20 @@ def random_scribble(rng: np.random.Generator) -> list[Stroke]:
 def _rotation(angle: float) -> np.ndarray:
     """A 2x2 rotation matrix."""
     return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate, scale, shear and thin/thicken a 28x28 digit about its centre of mass (the MNIST frame)."""
+    angle, scale, shear = rng.uniform(-12, 12), rng.uniform(0.85, 1.1), rng.uniform(-0.25, 0.25)
+    c = preprocessing.CENTRE
+    matrix = cv2.getRotationMatrix2D((c, c), angle, scale)
+    matrix[:, :2] = matrix[:, :2] @ np.array([[1.0, shear], [0.0, 1.0]])
+    matrix[:, 2] = c - matrix[:, :2] @ [c, c] + rng.uniform(-0.7, 0.7, 2)  # keep the centre of mass
+    out = cv2.warpAffine(image, matrix, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
+    pen = rng.random()
+    if pen < 0.15:
+        out = cv2.dilate(out, np.ones((2, 2), np.uint8))
+    elif pen < 0.3:
+        thinner = cv2.erode(out, np.ones((2, 2), np.uint8))
+        out = thinner if thinner.sum() > 0.5 * out.sum() else out
+    return out
