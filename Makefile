@@ -31,24 +31,24 @@ test: $(STAMP)  ## the whole suite, browser test included
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Two stages. The base learns MNIST (with traced MNIST and scribbles) and sees no pen writer; each
-# model is then fine-tuned from it with the pen digits, their styles and letters: every writer for
-# the shipped model, all but one fold's writers for each cross-validation model (make cv).
+# Recipes (training/config.py). The CNN in two stages: the base learns MNIST (with traced MNIST and
+# scribbles) and sees no pen writer; each model is then fine-tuned from it with every pen source
+# (pendigits and UNIPEN-train), their styles, letters and small scans: every writer for the shipped
+# model, all but one fold's writers and contributors for each cross-validation model (make cv). The
+# trajectory model learns the pen paths from scratch. 2 CPU cores: fine-tune ~10 min, trajectory ~6 min.
 BASE := models/base/digit_cnn.keras
-FINE_TUNE := --init $(BASE) --epochs 3 --lr 5e-4
-TRAJECTORY := --model trajectory --epochs 12
 
 $(BASE): | $(STAMP)
-	$(BIN)/python train.py --pen-data '' --unipen-data '' --letters 0 --scans 0 --epochs 20 --out models/base
+	$(BIN)/python train.py --recipe base --out models/base
 
-train: $(STAMP) $(BASE)  ## the default recipe: MNIST base fine-tuned with every pen writer, and the pen-path model -> models/
-	$(BIN)/python train.py $(FINE_TUNE) --fold 0 --out models
-	$(BIN)/python train.py $(TRAJECTORY) --fold 0 --out models
+train: $(STAMP) $(BASE)  ## the shipped models: CNN fine-tuned with every pen writer, and the pen-path model -> models/
+	$(BIN)/python train.py --recipe fine-tune --fold 0 --out models
+	$(BIN)/python train.py --recipe trajectory --fold 0 --out models
 
-cv: $(STAMP) $(BASE)  ## the cross-validation models: one per fold of pen writers -> models/cv/foldK/ (make eval)
+cv: $(STAMP) $(BASE)  ## the cross-validation models: one per fold of writers and contributors -> models/cv/foldK/
 	for fold in 1 2 3 4 5; do \
-	  $(BIN)/python train.py $(FINE_TUNE) --fold $$fold --out models/cv/fold$$fold && \
-	  $(BIN)/python train.py $(TRAJECTORY) --fold $$fold --out models/cv/fold$$fold || exit 1; done
+	  $(BIN)/python train.py --recipe fine-tune --fold $$fold --out models/cv/fold$$fold && \
+	  $(BIN)/python train.py --recipe trajectory --fold $$fold --out models/cv/fold$$fold || exit 1; done
 
 evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras

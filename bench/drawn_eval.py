@@ -2,7 +2,7 @@
 
 Pen digits cross-validated by writer: each fold's model (make cv) is judged on the writers it never
 saw, placed on a 320 px canvas in several ways, uploaded as pictures, and redrawn in each style of
-app/styles.py. With the shipped model: MNIST test digits as images and as traced strokes, and how
+training/styles.py. With the shipped model: MNIST test digits as images and as traced strokes, and how
 often random scribbles and letters are flagged unsure. Prints one Markdown table and writes models/drawn_eval.json
 and models/drawn_mistakes.png.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, letters, preprocessing, strokes, styles
+from app import ROOT, preprocessing
 from bench import scratch_app
+from training import augment, data, letters, styles
 
 CANVAS = 320.0
 
@@ -46,7 +47,7 @@ def huge(points: list[np.ndarray]) -> list[np.ndarray]:
 
 def dense(points: list[np.ndarray]) -> list[np.ndarray]:
     """Natural placement, resampled to the smooth, dense path a 60 Hz pointer gives."""
-    return [strokes.smooth_resample(p, 6) for p in natural(points)]
+    return [augment.smooth_resample(p, 6) for p in natural(points)]
 
 
 PLACEMENTS = {
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
-    records = strokes.load_pendigits(args.pen_data)
+    records = data.load_pendigits(args.pen_data)
     folds, judged, models = {}, {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
     if not models:
         print(f"error: no fold*/digit_cnn.tflite under {args.cv_dir}; run make cv first", file=sys.stderr)
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         fold = int(model.parent.name.removeprefix("fold"))
         report = json.loads((model.parent / "report.json").read_text())
-        _, held_out = strokes.split_by_writer(records, frozenset(report["held_out_writers"]))
+        _, held_out = data.split_by_writer(records, frozenset(report["held_out_writers"]))
         if not held_out:  # a subset of the writers (the tests' fixture) may leave a fold empty
             continue
         app = scratch_app(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         [post_strokes(client, [s * CANVAS / 28 for s in t]) for t in traced], y_test)
 
     rng = np.random.default_rng(args.seed)
-    scribbles = [post_strokes(client, [s * CANVAS / 100 for s in strokes.random_scribble(rng)])
+    scribbles = [post_strokes(client, [s * CANVAS / 100 for s in augment.random_scribble(rng)])
                  for _ in range(args.scribbles)]
     scribble_unsure = float(np.mean([a["unsure"] for a in scribbles]))
     letter_answers = [post_strokes(client, [s * 2 for s in drawn]) for drawn in letters.eval_letters()]

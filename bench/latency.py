@@ -26,7 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, strokes
+from app import ROOT
+from training import data
 
 FIXTURE = ROOT / "tests" / "fixtures" / "pendigits_small.json"
 
@@ -158,7 +159,7 @@ def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
     from bench.number_eval import compose, group_by_writer
 
     rng = np.random.default_rng(seed)
-    by_writer = group_by_writer(strokes.load_pendigits(FIXTURE))
+    by_writer = group_by_writer(data.load_pendigits(FIXTURE))
     bodies = []
     while len(bodies) < count:
         points, truth, width, height = compose(by_writer[sorted(by_writer)[len(bodies) % len(by_writer)]], rng,

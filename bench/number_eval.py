@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, numbers, preprocessing, strokes
+from app import ROOT, numbers, preprocessing
 from bench import scratch_app
+from training import data
 
 HEIGHT = 80.0  # digit height on the canvas, CSS px
 GAPS = {  # the space before each digit, as a fraction of the digit height (negative: overlap of widths)
@@ -180,13 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pictures", action="store_true", help="strokes only (faster)")
     parser.add_argument("--fit-join", action="store_true",
                         help="fit app.numbers.JOIN_WEIGHTS on the training writers and print them")
-    parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{strokes.FOLDS}" / "digit_cnn.tflite"),
+    parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
                         help="the digit model: by default the cross-validation model that never saw these writers")
     parser.add_argument("--out", default=str(ROOT / "models"), help="where to write number_eval.json")
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
-    train, held_out = strokes.split_by_writer(strokes.load_pendigits(args.pen_data))
+    train, held_out = data.split_by_writer(data.load_pendigits(args.pen_data))
     if args.fit_join:
         fit_join_prior(train, args.model)
         return 0

@@ -16,6 +16,10 @@ from werkzeug.serving import make_server
 
 from app import create_app
 
+# Training runs in the tests name the small fixtures they use: make's exported full data sets must not leak in.
+for _variable in ("UNIPEN_PATH", "MNIST_WRITERS_PATH"):
+    os.environ.pop(_variable, None)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 MNIST_FIXTURE = FIXTURES / "mnist_small.npz"
 PEN_FIXTURE = FIXTURES / "pendigits_small.json"

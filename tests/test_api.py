@@ -10,7 +10,8 @@ import pytest
 from conftest import canvas_payload
 
 from app import inputs
-from app import strokes as pen_strokes
+from training import augment as pen_augment
+from training import data as pen_data
 
 SEVEN = [[[40, 40], [200, 40], [110, 260]]]
 
@@ -29,7 +30,7 @@ def assert_answer(response):
 
 
 def test_real_pen_digits_are_recognised(client, pen_digits):
-    held_out = [r for r in pen_digits if r["writer"] in pen_strokes.EVAL_WRITERS]
+    held_out = [r for r in pen_digits if r["writer"] in pen_data.EVAL_WRITERS]
     assert len(held_out) >= 50
     right = sum(assert_answer(client.post("/api/predict", json=canvas_payload(r["strokes"])))["digit"] == r["label"]
                 for r in held_out)
@@ -46,7 +47,7 @@ def test_placement_on_the_canvas_does_not_change_the_answer(client, pen_digits):
 
 def test_random_scribbles_are_flagged_unsure(client):
     rng = np.random.default_rng(2024)
-    flags = [client.post("/api/predict", json={"strokes": [(s * 3).tolist() for s in pen_strokes.random_scribble(rng)],
+    flags = [client.post("/api/predict", json={"strokes": [(s * 3).tolist() for s in pen_augment.random_scribble(rng)],
                                                "width": 300, "height": 300}).get_json()["unsure"]
              for _ in range(40)]
     assert sum(flags) >= 30

@@ -59,15 +59,35 @@ def test_describe_flags_flat_answers_unsure():
     assert flat["unsure"] and not sharp["unsure"] and sharp["digit"] == 3
 
 
-def test_serving_never_imports_tensorflow(tmp_path):
-    code = ("import sys; from app import create_app; "
-            f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/c.db'}}); "
-            "c = app.test_client(); r = c.post('/api/predict', json={'strokes': [[[0, 0], [0, 9]]], "
-            "'width': 10, 'height': 10}); assert r.status_code == 200, r.data; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+def test_serving_never_imports_tensorflow_or_training(tmp_path):
+    """Every endpoint and page served, then: nothing of TensorFlow, Keras or training/ was loaded."""
+    code = ("import io, sys; import numpy as np, cv2; from app import create_app; "
+            f"app = create_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/c.db'}}); c = app.test_client(); "
+            "seven = {'strokes': [[[0, 0], [9, 0], [3, 12]]], 'width': 20, 'height': 20}; "
+            "png = cv2.imencode('.png', np.pad(np.eye(40, dtype=np.uint8) * 255, 20))[1].tobytes(); "
+            "codes = [c.post('/api/predict', json=seven).status_code, c.post('/api/read', json=seven).status_code, "
+            "c.post('/api/predict/image', data={'image': (io.BytesIO(png), 'a.png')}).status_code, "
+            "c.post('/api/read/image', data={'image': (io.BytesIO(png), 'a.png')}).status_code, "
+            "c.get('/').status_code, c.get('/model').status_code]; "
+            "assert all(code < 500 for code in codes), codes; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'training')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_no_server_module_imports_training_code():
+    """app/ is what the server runs: training-only code lives in training/, and dependencies point one way."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("training", "tensorflow", "keras")]
+    assert offenders == []
+    assert not {"styles.py", "letters.py", "scans.py", "strokes.py"} & {p.name for p in (ROOT / "app").glob("*.py")}
 
 
 def test_command_line_predicts_image_files(tmp_path, mnist_small):

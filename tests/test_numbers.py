@@ -10,14 +10,14 @@ import pytest
 from conftest import PEN_FIXTURE
 from test_api import BAD_STROKES
 
-from app import strokes as pen_strokes
 from bench import number_eval
+from training import data as pen_data
 
 
 @pytest.fixture(scope="module")
 def writers():
     """The fixture's pen digits by writer, as float arrays."""
-    return number_eval.group_by_writer(pen_strokes.load_pendigits(PEN_FIXTURE))
+    return number_eval.group_by_writer(pen_data.load_pendigits(PEN_FIXTURE))
 
 
 def payload(points, width, height):
@@ -27,7 +27,7 @@ def payload(points, width, height):
 def test_numbers_by_real_writers_are_read_digit_by_digit(client, writers):
     rng = np.random.default_rng(0)
     right = total = 0
-    for writer in sorted(pen_strokes.EVAL_WRITERS & set(writers)):
+    for writer in sorted(pen_data.EVAL_WRITERS & set(writers)):
         for i in range(12):
             points, truth, width, height = number_eval.compose(writers[writer], rng, list(number_eval.GAPS)[i % 4])
             response = client.post("/api/read", json=payload(points, width, height))

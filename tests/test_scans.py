@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 from conftest import PEN_FIXTURE
 
-from app import preprocessing, scans, strokes
+from app import preprocessing
+from training import data, scans
 
 
 @pytest.fixture(scope="module")
 def digits():
     """The fixture's pen digits rendered the server's way."""
-    return [preprocessing.render_strokes(r["strokes"]) for r in strokes.load_pendigits(PEN_FIXTURE)]
+    return [preprocessing.render_strokes(r["strokes"]) for r in data.load_pendigits(PEN_FIXTURE)]
 
 
 def test_a_scan_is_small_square_and_mostly_dark_ink_on_light_paper(digits):

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import MNIST_FIXTURE, PEN_FIXTURE
 
-from app import styles
 from bench import drawn_eval, latency
+from training import styles
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 from conftest import PEN_FIXTURE
 
-from app import letters, preprocessing, strokes, styles
+from app import preprocessing
+from training import data, letters, styles
 
 
 @pytest.fixture(scope="module")
 def records():
     """The fixture's pen digits with strokes as arrays, as training reads them."""
-    return strokes.load_pendigits(PEN_FIXTURE)
+    return data.load_pendigits(PEN_FIXTURE)
 
 
 @pytest.mark.parametrize("name", list(styles.STYLES))
@@ -77,17 +78,6 @@ def test_reversed_order_reverses_strokes_and_their_direction():
 def test_a_style_applies_only_to_the_digits_written_that_way():
     assert not styles.applies("slashed or barred zero", 8) and styles.applies("slashed or barred zero", 0)
     assert styles.applies("mouse: sparse, cornered, shaky", 3)
-
-
-def test_every_writer_is_held_out_in_exactly_one_fold():
-    records = [{"writer": w, "label": 0, "strokes": []} for w in range(1, 31)]
-    held = [strokes.fold_writers(records, fold) for fold in range(1, strokes.FOLDS + 1)]
-    assert sorted(w for fold in held for w in fold) == list(range(1, 31))
-    assert all(len(fold) == 30 // strokes.FOLDS for fold in held)
-    assert strokes.fold_writers(records, 0) == frozenset()  # the shipped model holds out nobody
-    assert held[-1] == strokes.EVAL_WRITERS  # the whole-number evaluation's writers are the last fold
-    train, held_out = strokes.split_by_writer(records, held[0])
-    assert {r["writer"] for r in held_out} == held[0] and not {r["writer"] for r in train} & held[0]
 
 
 def test_training_letters_are_traced_and_never_the_judged_fonts():

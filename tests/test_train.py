@@ -9,6 +9,8 @@ import pytest
 from conftest import MNIST_FIXTURE, PEN_FIXTURE
 
 import train
+from training import batches
+from training.config import RECIPES
 
 REPORT_KEYS = {"args", "data_sha256", "pen_data_sha256", "train_accuracy", "validation_accuracy", "test_accuracy",
                "per_class_accuracy", "confusion_matrix", "parameters", "epochs", "best_epoch", "wall_seconds",
@@ -119,7 +121,7 @@ def test_fine_tuning_starts_from_the_given_model_and_holds_out_its_fold(tiny_run
     --fold K names exactly the fold's writers as held out."""
     import keras
 
-    from app import strokes
+    from training import data
 
     _, base = tiny_run
     out = tmp_path / "fold2"
@@ -127,7 +129,7 @@ def test_fine_tuning_starts_from_the_given_model_and_holds_out_its_fold(tiny_run
                        "--epochs", "1", "--validation", "88", "--lr", "1e-12", "--fold", "2",
                        "--init", str(base / "digit_cnn.keras"), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["held_out_writers"] == sorted({r["writer"] for r in pen_digits if strokes.fold_of(r["writer"]) == 2})
+    assert report["held_out_writers"] == sorted({r["writer"] for r in pen_digits if data.fold_of(r) == 2})
     assert report["held_out_writers"]  # the fixture has a writer in fold 2, so this test can fail
     assert report["training_letters"] > 100
     kernels = [keras.saving.load_model(path / "digit_cnn.keras").layers[1].get_weights()[0] for path in (base, out)]
@@ -172,13 +174,13 @@ def test_scans_send_their_share_of_training_digits_through_the_picture_path(mnis
 
     def first_images(scans: float) -> tuple[np.ndarray, np.ndarray]:
         # Batches of one: each draws from its own generator, so a scanned digit leaves the others as they were.
-        args = train.parse_args(["--scans", str(scans), "--traced", "0", "--scribbles", "0", "--letters", "0",
-                                 "--batch-size", "1", "--pen-repeat", "0"])
-        batches = train.make_batches(keras, x, y, [], [], args)
-        images, targets = zip(*(batches[i] for i in range(len(x))))
+        cfg = RECIPES["cnn"].with_overrides(scans=scans, traced=0.0, scribbles=0.0, letters=0.0, batch_size=1,
+                                            pen_repeat=0)
+        stream = batches.make_batches(keras, x, y, [], [], cfg)
+        images, targets = zip(*(stream[i] for i in range(len(x))))
         return np.concatenate(images), np.concatenate(targets)
 
-    x, y = train.to_images(mnist_small["x_train"][:120])[..., 0], mnist_small["y_train"][:120]
+    x, y = batches.to_images(mnist_small["x_train"][:120])[..., 0], mnist_small["y_train"][:120]
     images, targets = first_images(share)
     unscanned, same_targets = first_images(0.0)
     np.testing.assert_array_equal(targets, same_targets)  # the labels stay
@@ -205,7 +207,7 @@ def test_export_writes_a_quantized_tflite_that_answers_like_the_keras_model(tiny
         assert report["tflite_export"]["bytes"] == (folder / "digit_cnn.tflite").stat().st_size
     float_size, int8_size = ((tmp_path / q / "digit_cnn.tflite").stat().st_size for q in ("none", "dynamic"))
     assert int8_size < 0.4 * float_size  # int8 weights: about a quarter
-    images = train.to_images(mnist_small["x_test"][:64])
+    images = batches.to_images(mnist_small["x_test"][:64])
     expected = keras.saving.load_model(out / "digit_cnn.keras").predict(images, verbose=0)
     exact = inference.DigitModel(str(tmp_path / "none" / "digit_cnn.tflite")).predict(images)
     quantized = inference.DigitModel(str(tmp_path / "dynamic" / "digit_cnn.tflite")).predict(images)
@@ -220,3 +222,30 @@ def test_exporting_something_that_is_not_a_model_is_one_clear_line(tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}: not a saved Keras model") and "Traceback" not in err
     assert not (tmp_path / "digit_cnn.tflite").exists()
+
+
+def test_unipen_digits_are_trained_on_and_a_fold_holds_out_whole_contributors(tmp_path, pen_digits, monkeypatch):
+    """--unipen-data mixes UNIPEN digits in; --fold names the contributors it held out, and the recipe and
+    config are in the report."""
+    monkeypatch.delenv("MNIST_PATH", raising=False)
+    unipen = tmp_path / "unipen.json"
+    contributors = ["syn", "apb", "ced", "app", "apa"]  # one per fold
+    unipen.write_text(json.dumps([{"label": r["label"], "writer": f"{contributors[i % 5]}/w{i % 7}",
+                                   "strokes": [[[x * 0.03, y * 0.03] for x, y in s] for s in r["strokes"]]}
+                                  for i, r in enumerate(pen_digits)]))
+    out = tmp_path / "trajectory"
+    assert train.main(["--recipe", "trajectory", "--pen-data", str(PEN_FIXTURE), "--unipen-data", str(unipen),
+                       "--epochs", "1", "--fold", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "trajectory_report.json").read_text())
+    assert report["held_out_contributors"] == ["apb"] and report["held_out_writers"] == [2]  # fixture: 2, 5, 10
+    assert report["recipe"] == "trajectory" and report["config"]["epochs"] == 1 and report["config"]["fold"] == 2
+    assert len(report["unipen_data_sha256"]) == 64 and report["best_epoch"] == 1
+
+
+def test_recipes_set_the_options_and_flags_override_them():
+    base = train.make_config(train.parse_args(["--recipe", "base"]))
+    assert not base.pen and base.scans == 0 and base.letters == 0 and base.init is None
+    tuned = train.make_config(train.parse_args(["--recipe", "fine-tune", "--epochs", "7", "--fold", "3"]))
+    assert tuned.init == "models/base/digit_cnn.keras" and tuned.epochs == 7 and tuned.fold == 3
+    assert tuned.lr == RECIPES["fine-tune"].lr and tuned.model == "cnn"
+    assert train.make_config(train.parse_args(["--recipe", "trajectory"])).model == "trajectory"

@@ -201,3 +201,14 @@ def split_by_writer(records: list[dict], held_out_writers: frozenset | set = EVA
     train = [r for r in records if r["writer"] not in held_out_writers]
     held_out = [r for r in records if r["writer"] in held_out_writers]
     return train, held_out
+
+
+def load_corrections(path: str) -> tuple[list[dict], list[dict]]:
+    """Exported corrections as pen records, split by time: (older 80% to train on, newest 20% to judge)."""
+    with open(path, encoding="utf-8") as file:
+        records = json.load(file)
+    records.sort(key=lambda r: (r.get("created", ""), r.get("id", 0)))
+    corrections = [{"label": int(r["label"]), "strokes": [np.asarray(s, np.float64).reshape(-1, 2)
+                                                          for s in r["strokes"]]} for r in records]
+    cut = len(corrections) - int(np.ceil(0.2 * len(corrections)))
+    return corrections[:cut], corrections[cut:]

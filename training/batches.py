@@ -1,0 +1,118 @@
+"""Training batches: an epoch-long stream of freshly augmented examples for each model.
+
+The CNN sees MNIST (augmented, some traced into strokes), pen digits (some redrawn in styles the data
+lacks, some read back from small scans), corrections and flat-target scribbles and letters; the
+trajectory model sees the pen paths and the same outliers. Rendering goes through app.preprocessing,
+the server's own code: no train/serve skew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app import preprocessing, trajectory
+from training import augment, scans, styles
+
+
+def to_images(x: np.ndarray) -> np.ndarray:
+    """uint8 MNIST digits to the model's input: (N, 28, 28, 1) float32 in 0..1."""
+    return (x.astype(np.float32) / 255.0)[..., None]
+
+
+def render_pen(record_strokes: list[np.ndarray], rng: np.random.Generator | None) -> np.ndarray:
+    """Render a pen digit the server's way; with rng, freshly augmented and at a varied width."""
+    if rng is None:
+        return preprocessing.render_strokes(record_strokes)
+    width = preprocessing.STROKE_WIDTH * rng.uniform(0.8, 1.2)
+    return preprocessing.render_strokes(augment.augment(record_strokes, rng), width)
+
+
+def epoch_stream(keras, items: list[tuple[str, int]], example, cfg):
+    """An epoch-long stream of batches over items, reshuffled every epoch; example(kind, i, rng) gives
+    one freshly augmented (input, target)."""
+
+    class Stream(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+            self.rng = np.random.default_rng(cfg.seed)
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(items) / cfg.batch_size))
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(items))
+
+        def __getitem__(self, index):
+            # One generator per batch, seeded by epoch order and index: reproducible in any thread.
+            rng = np.random.default_rng([cfg.seed, int(self.order[0]), index])
+            picks = self.order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
+            inputs, targets = zip(*(example(*items[p], rng) for p in picks))
+            return np.stack(inputs), np.stack(targets)
+
+    return Stream()
+
+
+def pen_items(pen: list[dict], cfg) -> list[tuple[str, int]]:
+    """Each pen digit pen_repeat times an epoch (a correction corrections_weight times)."""
+    return [("pen", i) for i in range(len(pen))
+            for _ in range(cfg.corrections_weight if pen[i].get("correction") else cfg.pen_repeat)]
+
+
+def styled_pen(record: dict, rng: np.random.Generator, cfg) -> list[np.ndarray]:
+    """A pen digit's strokes, redrawn in a style the data lacks with probability --styles."""
+    if rng.random() < cfg.styles:
+        return styles.random_style(record["strokes"], record["label"], rng)
+    return record["strokes"]
+
+
+def one_hot(label: int) -> np.ndarray:
+    """The training target of a digit."""
+    return np.eye(10, dtype=np.float32)[label]
+
+
+FLAT = np.full(10, 0.1, np.float32)  # outlier exposure: a non-digit should look like no digit
+
+
+def make_batches(keras, x_mnist, y_mnist, pen, letter_bank, cfg):
+    """An epoch-long stream of augmented batches: MNIST, pen digits (corrections among them, weighted;
+    some redrawn in styles the data lacks; some read back from small scans) and flat-target scribbles and letters."""
+    items = [("mnist", i) for i in range(len(x_mnist))] + pen_items(pen, cfg)
+    scribbles, letter_count = int(cfg.scribbles * len(items)), int(cfg.letters * len(items))
+    items += [("scribble", 0)] * scribbles
+    items += [("letter", i % len(letter_bank)) for i in range(letter_count if letter_bank else 0)]
+
+    def scanned(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # No draw at all with --scans 0: the base's batches stay exactly what they were before scans.
+        return scans.as_scanned(image, rng) if cfg.scans and rng.random() < cfg.scans else image
+
+    def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if kind == "mnist":
+            image = augment.augment_image(x_mnist[i], rng)
+            if rng.random() < cfg.traced:  # MNIST styles through the stroke renderer, as uploads go
+                traced = preprocessing.skeleton_strokes(image > 0.3)
+                image = render_pen(traced, rng) if traced else image
+            return scanned(image, rng)[..., None], one_hot(y_mnist[i])
+        if kind == "pen":
+            return scanned(render_pen(styled_pen(pen[i], rng, cfg), rng), rng)[..., None], one_hot(pen[i]["label"])
+        drawing = augment.random_scribble(rng) if kind == "scribble" else letter_bank[i]
+        return render_pen(drawing, rng)[..., None], FLAT
+
+    return epoch_stream(keras, items, example, cfg)
+
+
+def make_trajectory_batches(keras, pen, letter_bank, cfg):
+    """An epoch-long stream of pen paths (augmented, some in styles the data lacks) and flat-target outliers."""
+    items = pen_items(pen, cfg)
+    items += [("outlier", i) for i in range(int((cfg.scribbles + cfg.letters) * len(items)))]
+
+    def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if kind == "pen":
+            return trajectory.features(augment.augment(styled_pen(pen[i], rng, cfg), rng)), one_hot(pen[i]["label"])
+        if letter_bank and rng.random() < cfg.letters / (cfg.scribbles + cfg.letters):
+            drawing = letter_bank[rng.integers(len(letter_bank))]
+        else:
+            drawing = augment.random_scribble(rng)
+        return trajectory.features(augment.augment(drawing, rng)), FLAT
+
+    return epoch_stream(keras, items, example, cfg)

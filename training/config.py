@@ -1,0 +1,57 @@
+"""How each model is trained: one frozen config per recipe, named by the Makefile (train.py --recipe NAME).
+
+Every option of train.py that shapes training is a field here; the command line starts from a recipe
+and overrides the fields it names. The report records the config it ran with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+from training.data import FOLDS
+
+# Files each model writes into its --out folder: model, export, report.
+FILES = {"cnn": ("digit_cnn.keras", "digit_cnn.tflite", "report.json"),
+         "trajectory": ("trajectory.keras", "trajectory.tflite", "trajectory_report.json")}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's settings (data paths aside)."""
+
+    model: Literal["cnn", "trajectory"] = "cnn"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    fold: int = 0
+    folds: int = FOLDS
+    init: str | None = None
+    pen: bool = True
+    styles: float = 0.3
+    letters: float = 0.03
+    pen_repeat: int = 2
+    traced: float = 0.2
+    scans: float = 0.15
+    scribbles: float = 0.05
+    validation: int = 5000
+    corrections_weight: int = 20
+    seed: int = 1
+    limit: int = 0
+    quantize: Literal["dynamic", "none"] = "dynamic"
+
+    def with_overrides(self, **overrides) -> TrainConfig:
+        """This config with the given fields replaced (None: keep the recipe's)."""
+        names = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if k in names and v is not None})
+
+
+# Two stages for the CNN: the base learns MNIST (with traced MNIST and scribbles) and sees no pen
+# writer; "fine-tune" starts from it with every pen source, styles, letters and small scans. The
+# trajectory model learns pen paths only, from scratch. "cnn" is the one-stage run from random weights.
+RECIPES = {
+    "cnn": TrainConfig(),
+    "base": TrainConfig(epochs=20, pen=False, letters=0.0, scans=0.0),
+    "fine-tune": TrainConfig(init="models/base/digit_cnn.keras", epochs=3, lr=5e-4),
+    "trajectory": TrainConfig(model="trajectory", epochs=12),
+}

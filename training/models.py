@@ -1,0 +1,41 @@
+"""Every model builder: the image CNN and the pen-path (trajectory) model. Short Keras functions;
+keras is passed in so that importing training/ never loads TensorFlow."""
+
+from __future__ import annotations
+
+from app import trajectory
+
+
+def build_trajectory_model(keras) -> object:
+    """A small 1-D CNN over the resampled pen path: two conv pairs, then average and max over time."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel):
+        x = layers.Conv1D(filters, kernel, padding="same", use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    inputs = keras.Input((trajectory.POINTS, trajectory.FEATURES), name="path")
+    x = layers.MaxPooling1D()(conv(conv(inputs, 64, 5), 64, 5))
+    x = conv(layers.MaxPooling1D()(conv(conv(x, 128, 3), 128, 3)), 192, 3)
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.3)(x))
+    return keras.Model(inputs, outputs, name="trajectory")
+
+
+def build_cnn(keras) -> object:
+    """A small batch-normalised CNN: 5x5 stem, two 3x3 blocks, one dense layer."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel=3):
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = layers.MaxPooling2D()(conv(inputs, 32, 5))
+    x = layers.Dropout(0.2)(layers.MaxPooling2D()(conv(conv(x, 48), 48)))
+    # The dense layer sees the whole 7x7 map. Pooling it to 3x3 first cut the weights from 2.4 to
+    # 0.4 MB and 0.1 ms per request, but lost accuracy: validation 99.54% against 99.68% (30 epochs).
+    x = layers.Flatten()(conv(x, 96))
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Dense(128, use_bias=False)(x)))
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.4)(x))
+    return keras.Model(inputs, outputs, name="digit_cnn")
