@@ -190,11 +190,47 @@ def markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def contributor_answers(client, records: list[dict]) -> dict[str, tuple[list[dict], list[int]]]:
+    """UNIPEN digits (normalised into the 500 box) posted as the page would: contributor -> (answers, labels)."""
+    out: dict[str, tuple[list[dict], list[int]]] = {}
+    for record in records:
+        answers, labels = out.setdefault(record["contributor"], ([], []))
+        answers.append(post_strokes(client, natural(record["strokes"])))
+        labels.append(record["label"])
+    return out
+
+
+def other_institutions(answers: dict[str, tuple[list[dict], list[int]]]) -> dict:
+    """Leave-contributors-out figures: each contributor's accuracy by the model that never saw it, their
+    mean, spread and worst, and the digits pooled."""
+    rows = {name: score(*answers[name]) for name in sorted(answers)}
+    accuracies = [row["accuracy"] for row in rows.values()]
+    pooled = score([a for name in answers for a in answers[name][0]], [n for name in answers for n in answers[name][1]])
+    return {"contributors": rows, "mean": float(np.mean(accuracies)), "sd": float(np.std(accuracies)),
+            "worst": float(min(accuracies)), "worst_contributor": min(rows, key=lambda n: rows[n]["accuracy"]),
+            "pooled": pooled}
+
+
+def contributor_markdown(block: dict) -> str:
+    """The other-institutions table: a row per contributor, then mean ± sd, worst and pooled."""
+    lines = ["| contributor (held out) | n | accuracy | unsure | " + " | ".join(str(d) for d in range(10)) + " |",
+             "|---|---:|---:|---:|" + "---:|" * 10]
+    for name, row in [*block["contributors"].items(), ("all, pooled", block["pooled"])]:
+        classes = " | ".join("–" if a is None else f"{a:.1%}" for a in row["per_class"])
+        lines.append(f"| {name} | {row['count']} | **{row['accuracy']:.2%}** | {row['unsure']:.1%} | {classes} |")
+    lines.append(f"\nContributors: mean **{block['mean']:.2%}** ± {block['sd']:.2%}, worst **{block['worst']:.2%}** "
+                 f"({block['worst_contributor']}).")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every test, print the table, save JSON and the mistakes picture."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or "../shared/data/pendigits_train.json",
                         help="pendigits JSON; each fold's model is judged on its own held-out writers")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or "../shared/data/unipen_train.json",
+                        help="UNIPEN-train JSON; each fold's model is judged on the contributors it never saw "
+                             "(empty: no other-institutions block)")
     parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
                         help="Keras-layout mnist.npz, for the MNIST rows")
     parser.add_argument("--cv-dir", default=str(ROOT / "models" / "cv"),
@@ -210,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
     records = data.load_pendigits(args.pen_data)
-    folds, judged, models = {}, {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
+    unipen = data.load_unipen(args.unipen_data) if args.unipen_data else []
+    folds, judged, contributors, models = {}, {}, {}, sorted(Path(args.cv_dir).glob("fold*/digit_cnn.tflite"))
     if not models:
         print(f"error: no fold*/digit_cnn.tflite under {args.cv_dir}; run make cv first", file=sys.stderr)
         return 2
@@ -218,14 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         fold = int(model.parent.name.removeprefix("fold"))
         report = json.loads((model.parent / "report.json").read_text())
         _, held_out = data.split_by_writer(records, frozenset(report["held_out_writers"]))
-        if not held_out:  # a subset of the writers (the tests' fixture) may leave a fold empty
-            continue
+        held_contributors = set(report.get("held_out_contributors", []))
         app = scratch_app(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
                           **weight)
-        folds[fold] = pen_answers(app.test_client(), held_out, args.seed)
-        judged[fold] = held_out
-        print(f"fold {fold}: writers {report['held_out_writers']} done ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr)
+        if held_out:  # a subset of the writers (the tests' fixture) may leave a fold empty
+            folds[fold] = pen_answers(app.test_client(), held_out, args.seed)
+            judged[fold] = held_out
+        contributors.update(contributor_answers(app.test_client(),
+                                                [r for r in unipen if r["contributor"] in held_contributors]))
+        print(f"fold {fold}: writers {report['held_out_writers']}, contributors {sorted(held_contributors)} done "
+              f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     rows = cross_validated(folds)
 
     app = scratch_app(**weight)  # the shipped models (trained on every writer): MNIST, scribbles and letters
@@ -260,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "letters": len(letter_answers), "letters_unsure": letter_unsure,
         "unsure_threshold": app.config["UNSURE_THRESHOLD"], "trajectory_weight": app.config["TRAJECTORY_WEIGHT"],
         "rows": rows,
+        "other_institutions": other_institutions(contributors) if contributors else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
     out = Path(args.out)
@@ -268,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     mistakes_picture(out / "drawn_mistakes.png", [r for fold in folds for r in judged[fold]],
                      [a for answers in folds.values() for a in answers["pen, natural size and place"][0]])
     print(markdown(rows))
+    if contributors:
+        print("\nOther institutions: UNIPEN-train, each contributor judged by the fold model that never saw it "
+              "(leave-contributors-out; the pen digits posted as the page would, 192 px tall).\n")
+        print(contributor_markdown(summary["other_institutions"]))
     print(f"\nPen and style rows: {len(folds)}-fold cross-validation by writer (each fold's model judged on the "
           f"writers it never saw; accuracy pooled over all {summary['pen_digits']} digits). MNIST rows, scribbles "
           "and letters: the shipped model.")

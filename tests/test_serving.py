@@ -8,7 +8,7 @@ import pytest
 from conftest import MNIST_FIXTURE, PEN_FIXTURE
 
 from bench import drawn_eval, latency
-from training import styles
+from training import data, styles
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
@@ -73,9 +73,15 @@ def test_bench_payloads_look_like_real_drawings():
         assert all(0 <= v <= 320 for s in payload["strokes"] for p in s for v in p)
 
 
-def test_drawn_eval_reports_every_placement(tmp_path, capsys):
+def test_drawn_eval_reports_every_placement_and_every_contributor(tmp_path, capsys):
+    # A small UNIPEN-layout file in device units (the pen fixture's digits, scaled down, under each contributor).
+    contributors = sorted(data.CONTRIBUTOR_FOLDS)
+    unipen = tmp_path / "unipen.json"
+    unipen.write_text(json.dumps([{"label": r["label"], "writer": f"{contributors[i % len(contributors)]}/w",
+                                   "strokes": [[[x / 20, y / 20] for x, y in s] for s in r["strokes"]]}
+                                  for i, r in enumerate(json.loads(PEN_FIXTURE.read_text())[:45])]))
     assert drawn_eval.main(["--pen-data", str(PEN_FIXTURE), "--data", str(MNIST_FIXTURE), "--mnist-limit", "60",
-                            "--scribbles", "40", "--out", str(tmp_path)]) == 0
+                            "--unipen-data", str(unipen), "--scribbles", "40", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "drawn_eval.json").read_text())
     # Every writer is held out by one fold's model, so every fixture digit is judged, once.
     assert summary["pen_digits"] == len(json.loads(PEN_FIXTURE.read_text()))
@@ -87,3 +93,8 @@ def test_drawn_eval_reports_every_placement(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| pen, huge, touching the edges |" in table and "MNIST test digits traced into strokes" in table
     assert (tmp_path / "drawn_mistakes.png").stat().st_size > 1000
+    # Other institutions: every contributor judged once, by the fold model that held it out.
+    block = summary["other_institutions"]
+    assert sorted(block["contributors"]) == contributors and block["pooled"]["count"] == 45
+    assert block["worst"] == min(row["accuracy"] for row in block["contributors"].values()) <= block["mean"]
+    assert "| all, pooled | 45 |" in table
