@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import body, corrections, inference, offload, ratelimit, routes, security, static_files
+from app import body, corrections, inference, numbers, offload, ratelimit, routes, security, static_files
 from app.corrections.store import CorrectionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                   else None)
     app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
                                                                float(app.config["TRAJECTORY_WEIGHT"]))
+    numbers.join_prior()  # the whole-number reader's fitted join prior (models/join_prior.json), read once
     app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])

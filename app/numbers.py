@@ -11,9 +11,12 @@ units (see picture_candidates).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,12 +32,8 @@ MAX_SEGMENTS = 120
 MAX_CENTRE_LINE = 12  # pixels of centre line per pixel of the picture's longer side (a 10-digit number: ~5)
 # The prior that a unit joins the run before it (one digit) rather than starting the next digit:
 # logistic regression on join_features, fitted on numbers composed from the training writers' pen
-# digits (`python -m bench.number_eval --fit-join`; never the held-out writers).
-JOIN_WEIGHTS = (1.131, 2.296, -1.743, -2.774, -1.435, -1.753, 2.812, 2.19,  # intercept, geometry
-                -0.218, -0.407, -0.255, -0.679, 2.613, 1.02, -0.527, 0.753, -0.807, -0.361)  # merged reads as 0..9
-JOIN_TEMPERATURE = 2.0  # > 1 softens the prior: styles the training writers rarely used (a 4 in two
-# strokes with a gap) must stay possible when the classifier is sure of them
-JOIN_FLOOR = 0.02  # the geometry advises, the classifier decides
+# digits and written to this file by `python -m training.join_prior` (never the held-out writers).
+JOIN_PRIOR_PATH = Path(__file__).resolve().parent.parent / "models" / "join_prior.json"
 # Tried and dropped against split 4s (a 4's first stroke often reads as a confident 6): a cost per
 # digit (0.5 changed nothing on the training writers, 1.0 merged real digits) and a bias on the prior.
 # Joins less likely than this are never tried: 8 images to classify for a 4-digit number instead of 14,
@@ -193,12 +192,22 @@ def join_features(unit: tuple, run: tuple, scale: float, merged: np.ndarray | No
             min(max(centre, -2.0), 3.0), unit[3] / scale, min(tops, 1.0), min(bottoms, 1.0), *reads]
 
 
-def _join_probability(unit: tuple, run: tuple, scale: float, floor: float = JOIN_FLOOR,
+@functools.cache
+def join_prior(path: Path = JOIN_PRIOR_PATH) -> tuple[tuple[float, ...], float, float]:
+    """The fitted join prior: (weights, intercept first; temperature; floor), read once from its JSON file."""
+    prior = json.loads(Path(path).read_text())
+    return tuple(float(w) for w in prior["weights"]), float(prior["temperature"]), float(prior["floor"])
+
+
+def _join_probability(unit: tuple, run: tuple, scale: float, floor: float | None = None,
                       merged: np.ndarray | None = None) -> float:
-    """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor)."""
+    """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor; by default
+    the fitted floor)."""
+    weights, temperature, fitted_floor = join_prior()
+    floor = fitted_floor if floor is None else floor
     features = join_features(unit, run, scale, merged)
-    z = JOIN_WEIGHTS[0] + sum(w * f for w, f in zip(JOIN_WEIGHTS[1:], features))
-    value = 1 / (1 + math.exp(-min(max(z / JOIN_TEMPERATURE, -30.0), 30.0)))
+    z = weights[0] + sum(w * f for w, f in zip(weights[1:], features))
+    value = 1 / (1 + math.exp(-min(max(z / temperature, -30.0), 30.0)))
     return min(max(value, floor), 1 - floor)
 
 

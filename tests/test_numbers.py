@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import cv2
 import numpy as np
@@ -160,3 +161,16 @@ def test_command_line_reads_numbers_in_pictures(tmp_path, writers):
     assert result.returncode == 0, result.stderr
     read = [line.split(": ", 1)[1].split()[0] for line in result.stdout.strip().splitlines()]
     assert sum(r == t for r, t in zip(read, truths)) >= 2 and all(r.isdigit() for r in read)
+
+
+def test_the_join_prior_is_a_fitted_file_the_reader_loads(tmp_path):
+    """The join prior's weights come from models/join_prior.json (written by training.join_prior), one per
+    feature after the intercept, and reading a number follows them."""
+    from app import numbers
+
+    weights, temperature, floor = numbers.join_prior()
+    features = numbers.join_features((10, 0, 5, 40), (0, 0, 12, 40), 40.0)
+    assert len(weights) == 1 + len(features) and temperature > 0 and 0 <= floor < 0.5
+    never = tmp_path / "never.json"
+    never.write_text(json.dumps({"weights": [-40.0] + [0.0] * len(features), "temperature": 1.0, "floor": 0.0}))
+    assert numbers.join_prior(never)[0][0] == -40.0
