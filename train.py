@@ -3,6 +3,7 @@
     python train.py --recipe base --out models/base                 # 1. the CNN's MNIST base (no pen writer)
     python train.py --recipe fine-tune --fold 0 --out models        # 2. + every pen writer and contributor
     python train.py --recipe trajectory --fold 0 --out models       # the pen-path model
+    python train.py --recipe line --out models                      # the line reader for pictures of numbers
     python train.py --evaluate models/digit_cnn.keras               # a saved CNN's MNIST test accuracy
     python train.py --export models/trajectory.keras                # its TFLite file again
 
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--export", metavar="MODEL",
                         help="write a saved .keras model's TFLite file beside it (per --quantize) instead of training")
     recipe = "default: the recipe's"
-    parser.add_argument("--model", choices=("cnn", "trajectory"),
+    parser.add_argument("--model", choices=("cnn", "trajectory", "line"),
                         help=f"cnn: the image model; trajectory: the pen-path model (pen data only) ({recipe})")
     parser.add_argument("--epochs", type=int, help=f"passes over the training data ({recipe})")
     parser.add_argument("--batch-size", type=int, help=f"examples per gradient step ({recipe})")
@@ -67,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--corrections-weight", type=int, help=f"times each correction is drawn per epoch ({recipe})")
     parser.add_argument("--seed", type=int, help=f"random seed ({recipe})")
     parser.add_argument("--limit", type=int, help=f"train on this many MNIST images only; 0: all ({recipe})")
+    parser.add_argument("--pictures", type=int, help=f"the line model: number pictures synthesised an epoch ({recipe})")
     parser.add_argument("--quantize", choices=("dynamic", "none"),
                         help=f"TFLite weights: dynamic: int8 (a quarter of the size, about 5x faster on a CPU); "
                              f"none: float32 ({recipe})")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import preprocessing, trajectory
-from training import augment, scans, styles
+from app import line, preprocessing, trajectory
+from training import augment, lines, scans, styles
 
 
 def to_images(x: np.ndarray) -> np.ndarray:
@@ -116,3 +116,57 @@ def make_trajectory_batches(keras, pen, letter_bank, cfg):
         return trajectory.features(augment.augment(drawing, rng)), FLAT
 
     return epoch_stream(keras, items, example, cfg)
+
+
+def line_example(writers: list, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One synthesised number picture by a random writer, as the line model reads it (app.line.line_strip),
+    and its digits; drawn again until the strip has room for the digits (CTC needs a column per digit
+    and a blank between repeats)."""
+    while True:
+        grey, label, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
+        try:
+            strip = line.line_strip(grey).image
+        except line.NoInkError:
+            continue
+        if strip.shape[1] // line.STRIDE >= 2 * len(label) + 1:
+            return strip, label
+
+
+def line_batch(pairs: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Strips padded to the batch's widest (empty paper), and targets [length, digits..., 0-padded]."""
+    width = max(strip.shape[1] for strip, _ in pairs)
+    images = np.zeros((len(pairs), line.HEIGHT, width, 1), np.float32)
+    targets = np.zeros((len(pairs), 1 + lines.MAX_DIGITS), np.float32)
+    for k, (strip, label) in enumerate(pairs):
+        images[k, :, :strip.shape[1], 0] = strip
+        targets[k, 0] = len(label)
+        targets[k, 1:1 + len(label)] = [int(c) for c in label]
+    return images, targets
+
+
+def make_line_batches(keras, writers: list, cfg):
+    """An epoch of cfg.pictures freshly synthesised number pictures, in batches."""
+
+    class Stream(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+            self.epoch = 0
+
+        def __len__(self):
+            return int(np.ceil(cfg.pictures / cfg.batch_size))
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+        def __getitem__(self, index):
+            rng = np.random.default_rng([cfg.seed, self.epoch, index])
+            return line_batch([line_example(writers, rng) for _ in range(cfg.batch_size)])
+
+    return Stream()
+
+
+def fixed_line_batches(writers: list, count: int, batch_size: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A fixed set of synthesised batches (validation): the same pictures every epoch."""
+    rng = np.random.default_rng(seed)
+    pairs = [line_example(writers, rng) for _ in range(count)]
+    return [line_batch(pairs[i:i + batch_size]) for i in range(0, count, batch_size)]

@@ -13,14 +13,15 @@ from training.data import FOLDS
 
 # Files each model writes into its --out folder: model, export, report.
 FILES = {"cnn": ("digit_cnn.keras", "digit_cnn.tflite", "report.json"),
-         "trajectory": ("trajectory.keras", "trajectory.tflite", "trajectory_report.json")}
+         "trajectory": ("trajectory.keras", "trajectory.tflite", "trajectory_report.json"),
+         "line": ("line.keras", "line.tflite", "line_report.json")}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run's settings (data paths aside)."""
 
-    model: Literal["cnn", "trajectory"] = "cnn"
+    model: Literal["cnn", "trajectory", "line"] = "cnn"
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
@@ -39,6 +40,7 @@ class TrainConfig:
     seed: int = 1
     limit: int = 0
     quantize: Literal["dynamic", "none"] = "dynamic"
+    pictures: int = 20_000  # the line model: number pictures synthesised per epoch
 
     def with_overrides(self, **overrides) -> TrainConfig:
         """This config with the given fields replaced (None: keep the recipe's)."""
@@ -54,4 +56,7 @@ RECIPES = {
     "base": TrainConfig(epochs=20, pen=False, letters=0.0, scans=0.0),
     "fine-tune": TrainConfig(init="models/base/digit_cnn.keras", epochs=3, lr=5e-4),
     "trajectory": TrainConfig(model="trajectory", epochs=12),
+    # The line reader holds out the last fold (pendigits writers 5, 10, ...; UNIPEN apa and imp) and the
+    # MNIST test writers: the number evaluation composes its numbers from those, never from a training writer.
+    "line": TrainConfig(model="line", epochs=6, batch_size=48, lr=2e-3, fold=FOLDS, pictures=12_000),
 }

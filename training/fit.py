@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from training.config import FILES, TrainConfig
 
 
@@ -36,20 +34,38 @@ def digit_accuracy_metric(keras):
     return DigitAccuracy()
 
 
-def fit_best(keras, model, batches, x_val: np.ndarray, y_val: np.ndarray, checkpoint: Path, cfg: TrainConfig,
-             monitor: str = "val_accuracy"):
+def ctc_loss(keras):
+    """CTC over the line model's column probabilities; targets are [length, digits..., padding]."""
+    ops = keras.ops
+
+    def loss(y_true, y_pred):
+        lengths = ops.cast(y_true[:, 0], "int32")
+        labels = ops.cast(y_true[:, 1:], "int32")
+        columns = ops.full((ops.shape(y_pred)[0],), ops.shape(y_pred)[1], dtype="int32")
+        # log of a softmax is a valid logit: CTC's own log-softmax leaves it unchanged
+        return ops.ctc_loss(labels, ops.log(y_pred + 1e-7), lengths, columns, mask_index=10)
+
+    return loss
+
+
+def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConfig, monitor: str = "val_accuracy"):
     """Compile (Adam, warm-up then cosine decay), fit, and return the checkpointed best model,
-    its history and the fit's wall time in seconds."""
+    its history and the fit's wall time in seconds. validation: (inputs, labels) for the classifiers,
+    a dataset of batches for the line model (trained with CTC)."""
     steps = cfg.epochs * len(batches)
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
         warmup_target=cfg.lr, warmup_steps=steps // 10)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
-                  metrics=[digit_accuracy_metric(keras)])
+    if cfg.model == "line":
+        model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0), loss=ctc_loss(keras))
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",
+                      metrics=[digit_accuracy_metric(keras)])
+        validation = (validation[0], keras.utils.to_categorical(validation[1], 10))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     fitted = model.fit(batches, epochs=cfg.epochs, verbose=2 if os.environ.get("CI") else 1,
-                       validation_data=(x_val, keras.utils.to_categorical(y_val, 10)),
+                       validation_data=validation,
                        callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
                                                                   mode="min" if "loss" in monitor else "max",
                                                                   save_best_only=True)])

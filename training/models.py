@@ -39,3 +39,29 @@ def build_cnn(keras) -> object:
     x = layers.ReLU()(layers.BatchNormalization()(layers.Dense(128, use_bias=False)(x)))
     outputs = layers.Dense(10, activation="softmax", name="probabilities")(layers.Dropout(0.4)(x))
     return keras.Model(inputs, outputs, name="digit_cnn")
+
+
+def build_line(keras) -> object:
+    """The line reader: a CNN over a (32, width) strip that pools the height away, a few 1-D
+    convolutions along the line for context, and per-column probabilities of ten digits and a blank
+    (one column per 4 strip pixels), trained with CTC. No recurrent layer: it exports cleanly to LiteRT
+    and runs in a few milliseconds on a CPU."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel=(3, 3), pool=None):
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        return layers.MaxPooling2D(pool)(x) if pool else x
+
+    inputs = keras.Input((32, None, 1), name="strip")
+    x = conv(inputs, 24, pool=(2, 2))  # 16 x W/2
+    x = conv(conv(x, 48), 48, pool=(2, 2))  # 8 x W/4
+    x = conv(conv(x, 96), 96, pool=(2, 1))  # 4 x W/4
+    x = conv(x, 128, pool=(4, 1))  # 1 x W/4
+    x = layers.Reshape((-1, 128))(x)
+    for _ in range(2):  # context along the line: a digit and its neighbours (about 3 digit widths)
+        x = layers.Conv1D(160, 5, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(11, activation="softmax", name="columns")(x)
+    return keras.Model(inputs, outputs, name="line")

@@ -90,5 +90,6 @@ def write_report(run, cfg: TrainConfig, checksums: dict, out: Path, args: dict) 
 def summary_line(written: dict, out: Path) -> str:
     """One line for the console: the figures that matter and where the files went."""
     test = f"test accuracy {written['test_accuracy']:.4f} | " if "test_accuracy" in written else ""
-    return (f"{written['model']}: {test}validation {written['validation_accuracy']:.4f} | best epoch "
+    validation = written.get("validation_accuracy", written.get("validation_exact", 0.0))
+    return (f"{written['model']}: {test}validation {validation:.4f} | best epoch "
             f"{written['best_epoch']}/{written['epochs']} | {written['wall_seconds'] / 60:.1f} min | saved to {out}/")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import trajectory
-from training import batches, data, fit, letters, models, report
+from app import line, trajectory
+from training import batches, data, fit, letters, lines, models, report
 from training.config import FILES, TrainConfig
 
 
@@ -58,7 +58,7 @@ class Run:
 def load_data(cfg: TrainConfig, sources: Sources) -> Data:
     """Load the sources a config uses (the trajectory model needs no MNIST); DataError or OSError/ValueError
     on a bad file."""
-    mnist, mnist_sha256 = data.load_mnist(sources.mnist) if cfg.model == "cnn" else ({}, None)
+    mnist, mnist_sha256 = data.load_mnist(sources.mnist) if cfg.model in ("cnn", "line") else ({}, None)
     pen = data.load_pen(sources.pendigits, sources.unipen) if cfg.pen else []
     corrections, corrections_val = data.load_corrections(sources.corrections) if sources.corrections else ([], [])
     writers = data.load_mnist_writers(sources.mnist_writers, len(mnist["x_train"])) if mnist else None
@@ -85,20 +85,23 @@ def train(cfg: TrainConfig, loaded: Data, out: Path) -> Run:
 
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    letter_bank = letters.training_letters() if cfg.letters else []
-    setup = _cnn_inputs if cfg.model == "cnn" else _trajectory_inputs
-    held_out, stream, x_val, y_val, extra = setup(keras, cfg, loaded, rng, letter_bank)
-    model = (keras.saving.load_model(cfg.init, compile=False) if cfg.init
-             else (models.build_cnn if cfg.model == "cnn" else models.build_trajectory_model)(keras))
-    print(f"{cfg.model}: {model.count_params():,} parameters; {extra.pop('describe')}; validation {len(x_val):,}")
-    # The CNN keeps its best validation accuracy. The trajectory model keeps its lowest validation
-    # loss: pen paths of known writers reach 100% within a few epochs, and the first epoch there is not the best.
+    letter_bank = letters.training_letters() if cfg.letters and cfg.model != "line" else []
+    setup = {"cnn": _cnn_inputs, "trajectory": _trajectory_inputs, "line": _line_inputs}[cfg.model]
+    held_out, stream, validation, extra = setup(keras, cfg, loaded, rng, letter_bank)
+    builders = {"cnn": models.build_cnn, "trajectory": models.build_trajectory_model, "line": models.build_line}
+    model = keras.saving.load_model(cfg.init, compile=False) if cfg.init else builders[cfg.model](keras)
+    print(f"{cfg.model}: {model.count_params():,} parameters; {extra.pop('describe')}")
+    # The CNN keeps its best validation accuracy. The other models keep their lowest validation loss:
+    # pen paths of known writers reach 100% within a few epochs, and the first epoch there is not the best.
     monitor = "val_accuracy" if cfg.model == "cnn" else "val_loss"
-    model, history, wall_seconds = fit.fit_best(keras, model, stream, x_val, y_val, out / FILES[cfg.model][0], cfg,
+    model, history, wall_seconds = fit.fit_best(keras, model, stream, validation, out / FILES[cfg.model][0], cfg,
                                                 monitor=monitor)
     pick = np.argmax(history["val_accuracy"]) if cfg.model == "cnn" else np.argmin(history["val_loss"])
     run = Run(model, history, wall_seconds, int(pick) + 1, {**held_out, "training_letters": len(letter_bank)})
-    run.metrics["validation_accuracy"] = _accuracy(model, x_val, y_val)
+    if cfg.model == "line":
+        run.metrics["validation_exact"] = _exact_numbers(model, validation)
+        return run
+    run.metrics["validation_accuracy"] = _accuracy(model, *validation)
     if cfg.model == "cnn":
         run.metrics["train_accuracy"] = _accuracy(model, *extra["train"])
         run.test = report.test_report(model, loaded.mnist["x_test"], loaded.mnist["y_test"])
@@ -123,8 +126,8 @@ def _cnn_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator,
     pen_train += [{**r, "correction": True} for r in loaded.corrections]
     stream = batches.make_batches(keras, x_train[..., 0], y_train, pen_train, letter_bank, cfg)
     held_out["validation_by_writer"] = loaded.mnist_writers is not None
-    describe = f"{len(x_train):,} MNIST + {len(pen_train):,} pen digits x{cfg.pen_repeat}"
-    return held_out, stream, x_val, y_val, {"train": (x_train, y_train), "describe": describe}
+    describe = f"{len(x_train):,} MNIST + {len(pen_train):,} pen digits x{cfg.pen_repeat}; validation {len(x_val):,}"
+    return held_out, stream, (x_val, y_val), {"train": (x_train, y_train), "describe": describe}
 
 
 def _trajectory_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator, letter_bank: list):
@@ -136,7 +139,62 @@ def _trajectory_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Gen
     x_val = np.stack([trajectory.features(r["strokes"]) for r in pen_val])
     y_val = np.array([r["label"] for r in pen_val])
     stream = batches.make_trajectory_batches(keras, pen_train, letter_bank, cfg)
-    return held_out, stream, x_val, y_val, {"describe": f"{len(pen_train):,} pen digits x{cfg.pen_repeat}"}
+    describe = f"{len(pen_train):,} pen digits x{cfg.pen_repeat}; validation {len(x_val):,}"
+    return held_out, stream, (x_val, y_val), {"describe": describe}
+
+
+def _line_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator, letter_bank: list):
+    """The line model's held-out names, picture stream and fixed validation pictures. Numbers are composed
+    from one writer's digits: MNIST training writers (whole writers validate) and the fold's training pen
+    writers; the fold's pen writers and contributors and every MNIST test writer are never used."""
+    mnist = loaded.mnist
+    if loaded.mnist_writers is None:
+        raise ValueError("the line model composes numbers from one writer's digits: pass --mnist-writers "
+                         "(or set MNIST_WRITERS_PATH)")
+    val_idx, train_idx = data.validation_split(len(mnist["x_train"]), cfg.validation, loaded.mnist_writers, rng)
+    if cfg.limit:
+        train_idx = train_idx[:cfg.limit]
+    pen_train, held_out = data.split_fold(loaded.pen, cfg.fold, cfg.folds)
+    pen_writers = lines.pen_writers(pen_train)
+    cut = max(1, len(pen_writers) // 10) if len(pen_writers) > 1 else 0
+    order = rng.permutation(len(pen_writers))
+
+    def by_writer(idx):
+        return lines.mnist_writers(mnist["x_train"][idx], mnist["y_train"][idx], loaded.mnist_writers[idx])
+    training = by_writer(train_idx) + [pen_writers[i] for i in order[cut:]]
+    validating = by_writer(val_idx) + [pen_writers[i] for i in order[:cut]]
+    stream = batches.make_line_batches(keras, training, cfg)
+    validation = _fixed(keras, batches.fixed_line_batches(validating, max(cfg.batch_size, cfg.pictures // 20),
+                                                          cfg.batch_size, cfg.seed + 1))
+    describe = (f"{len(training):,} writers ({cfg.pictures:,} pictures an epoch); validation {len(validating)} "
+                f"writers")
+    return {**data.held_out_names(held_out), "mnist_test_writers_held_out": True}, stream, validation, \
+        {"describe": describe}
+
+
+def _fixed(keras, fixed: list):
+    """A list of ready batches as a Keras dataset (the line model's validation)."""
+
+    class Fixed(keras.utils.PyDataset):
+        def __len__(self):
+            return len(fixed)
+
+        def __getitem__(self, index):
+            return fixed[index]
+
+    return Fixed()
+
+
+def _exact_numbers(model, validation) -> float:
+    """Share of validation pictures whose greedy-decoded digits are exactly right."""
+    right = total = 0
+    for k in range(len(validation)):
+        images, targets = validation[k]
+        for columns, target in zip(model.predict(images, verbose=0), targets):
+            read = "".join(str(e.probabilities.argmax()) for e in line.greedy_decode(columns))
+            right += read == "".join(str(int(d)) for d in target[1:1 + int(target[0])])
+            total += 1
+    return right / max(total, 1)
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:

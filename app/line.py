@@ -1,0 +1,186 @@
+"""The sequence reader for a picture of a whole number: no cutting, a network reads the whole line.
+
+A picture is reduced and normalised into a short, wide strip (`line_strip`: the same function makes
+the training strips, so there is no train/serve skew); the line model (a CNN, trained with CTC) gives
+each column of the strip a probability for the ten digits and a blank; greedy decoding reads the number
+(a repeated digit, as in 2000, needs a blank between its copies, so it survives). Each digit's
+probabilities come from the column where it is emitted; its box from the columns between its
+neighbours' and the ink inside them. Pure numpy and OpenCV; the model runs with LiteRT.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+HEIGHT = 32  # strip height the model reads
+STRIDE = 4  # strip pixels per output column
+MIN_WIDTH, MAX_WIDTH = 48, 448  # a wider strip is squeezed: bounds the work for any picture
+LONGEST = 1024  # a picture is reduced to this longer side before anything else (cost bound)
+BLANK = 10
+MARGIN = 0.2  # of the ink band's height, kept round the ink when the strip is cut out
+MISSED = 0.3  # a blank column with a digit this likely: a digit may have been missed (unsure)
+
+
+class NoInkError(ValueError):
+    """The picture has no ink to read."""
+
+
+@dataclass(frozen=True)
+class Strip:
+    """A picture as the line model reads it, and how to map its columns back to the picture."""
+
+    image: np.ndarray  # (HEIGHT, width) float32, ink bright on black, 0..1
+    left: float  # picture x of the strip's column 0
+    top: float  # picture y of the strip's row 0
+    x_scale: float  # picture pixels per strip pixel, across
+    y_scale: float  # picture pixels per strip pixel, down
+    ink: np.ndarray  # (HEIGHT, width) bool: the strip's ink, for the boxes
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """Ink strength 0..1 of a grey picture (dark ink on lighter paper, or the reverse): the paper is
+    estimated by a max filter wider than a pen stroke and subtracted, so uneven light is not ink."""
+    grey = grey.astype(np.float32)
+    if np.median(grey) < 110:  # light ink on dark paper (a board, an inverted scan)
+        grey = 255 - grey
+    size = max(7, int(round(min(grey.shape) / 6)) | 1)
+    paper = cv2.dilate(grey, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    paper = cv2.GaussianBlur(paper, (0, 0), size / 3)
+    ink = np.clip(paper - grey, 0, None)
+    top = float(np.percentile(ink, 99.5))
+    return np.clip(ink / max(top, 24.0), 0, 1)  # a faint picture is not stretched into ink
+
+
+def _reduce(grey: np.ndarray) -> np.ndarray:
+    """The picture with its longer side at most LONGEST (area averaging)."""
+    longest = max(grey.shape)
+    if longest <= LONGEST:
+        return grey
+    factor = LONGEST / longest
+    size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
+def _writing(mask: np.ndarray) -> np.ndarray:
+    """The mask without long straight rules (ruled lines, underlines, grid and box edges): where the
+    writing is, for cutting the strip; the strip itself keeps them (the model learned to ignore them)."""
+    h, w = mask.shape
+    rows = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, max(15, w // 4)), np.uint8))
+    cols = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((max(15, int(h * 0.8)), 1), np.uint8))
+    return mask & ~rows & ~cols
+
+
+def _band(profile: np.ndarray, share: float = 0.01) -> tuple[int, int]:
+    """The range holding all but `share` of the profile's mass at each end."""
+    cumulative = np.cumsum(profile) / max(profile.sum(), 1e-9)
+    return int(np.searchsorted(cumulative, share)), int(np.searchsorted(cumulative, 1 - share)) + 1
+
+
+def line_strip(grey: np.ndarray) -> Strip:
+    """A grey picture of a number -> the strip the line model reads: the writing's band cut out with a
+    margin, scaled to HEIGHT rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns). NoInkError if blank."""
+    reduced = _reduce(grey)
+    factor = grey.shape[1] / reduced.shape[1]
+    ink = ink_map(reduced)
+    mask = (ink > 0.35).astype(np.uint8)
+    writing = _writing(mask).astype(bool)
+    if writing.sum() < 0.2 * mask.sum():  # a tight crop of a 1 or a 7 is all long lines: keep the ink
+        writing = mask.astype(bool)
+    if writing.sum() < 4:
+        raise NoInkError("no ink")
+    top, bottom = _band(writing.sum(axis=1))
+    left, right = _band(writing.sum(axis=0), 0.002)
+    height = max(bottom - top, 4)
+    pad = MARGIN * height + 2
+    y0, y1 = max(0, int(top - pad)), min(ink.shape[0], int(bottom + pad))
+    x0, x1 = max(0, int(left - pad)), min(ink.shape[1], int(right + pad))
+    crop = ink[y0:y1, x0:x1]
+    width = int(np.clip(round(crop.shape[1] * HEIGHT / crop.shape[0]), 1, MAX_WIDTH))
+    strip = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA)
+    padded = np.zeros((HEIGHT, _padded_width(width)), np.float32)
+    padded[:, :width] = strip
+    return Strip(padded, x0 * factor, y0 * factor, crop.shape[1] / width * factor, crop.shape[0] / HEIGHT * factor,
+                 padded > 0.35)
+
+
+def _padded_width(width: int) -> int:
+    """Strip widths come in steps of 32 (few shapes for the interpreter), at least MIN_WIDTH."""
+    return int(max(MIN_WIDTH, int(np.ceil(width / 32)) * 32))
+
+
+class LineModel:
+    """The exported line model: a (HEIGHT, width) strip -> (width / STRIDE, 11) column probabilities."""
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self._interpreter = Interpreter(model_path=self.path, num_threads=1)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._width = 0
+        self._lock = threading.Lock()
+        self.columns(np.zeros((HEIGHT, MIN_WIDTH), np.float32))  # a broken file fails at start
+
+    def columns(self, strip: np.ndarray) -> np.ndarray:
+        """Per-column probabilities (blank last) for one strip."""
+        batch = np.ascontiguousarray(strip, np.float32)[None, :, :, None]
+        with self._lock:
+            if batch.shape[2] != self._width:  # widths step by 32: a handful of shapes, resized as needed
+                self._interpreter.resize_tensor_input(self._input, batch.shape)
+                self._interpreter.allocate_tensors()
+                self._width = batch.shape[2]
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output)[0].copy()
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """One digit the decoder read: its column span, the column it peaked in, and its probabilities."""
+
+    start: int
+    end: int
+    peak: int
+    probabilities: np.ndarray  # over the ten digits, summing to 1
+
+
+def greedy_decode(columns: np.ndarray) -> list[Emitted]:
+    """Best class per column; runs of one digit are one digit, blanks separate (so 2000 keeps its zeros)."""
+    best = columns.argmax(axis=1)
+    out, start = [], 0
+    for i in range(1, len(best) + 1):
+        if i == len(best) or best[i] != best[start]:
+            if best[start] != BLANK:
+                peak = start + int(columns[start:i, best[start]].argmax())
+                digits = columns[peak, :BLANK]
+                out.append(Emitted(start, i, peak, digits / max(float(digits.sum()), 1e-9)))
+            start = i
+    return out
+
+
+def missed_digit(columns: np.ndarray) -> bool:
+    """Whether a column the decoder left blank still gives some digit a fair chance (a digit lost)."""
+    blank = columns.argmax(axis=1) == BLANK
+    return bool(blank.any() and columns[blank, :BLANK].max() > MISSED)
+
+
+def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
+    """Each digit's box in the picture (x, y, w, h): the strip columns between its neighbours' peaks,
+    narrowed to the ink inside them."""
+    peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
+    edges = [0.0] + [(a + b) / 2 for a, b in zip(peaks, peaks[1:])] + [float(strip.image.shape[1])]
+    boxes = []
+    for left, right in zip(edges, edges[1:]):
+        part = strip.ink[:, int(left):max(int(np.ceil(right)), int(left) + 1)]
+        ys, xs = np.nonzero(part)
+        if len(xs):
+            x0, x1, y0, y1 = left + xs.min(), left + xs.max() + 1, ys.min(), ys.max() + 1
+        else:
+            x0, x1, y0, y1 = left, right, 0, HEIGHT
+        boxes.append([round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
+                      round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)])
+    return boxes
