@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import body, corrections, inference, numbers, offload, ratelimit, routes, security, static_files
+from app import body, corrections, inference, line, numbers, offload, ratelimit, routes, security, static_files
 from app.corrections.store import CorrectionStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRAJECTORY_MODEL_PATH=str(ROOT / "models" / "trajectory.tflite"),
         TRAJECTORY_WEIGHT=0.5,  # its share of the fused answer (make eval compares 0 and 0.5)
         REPORT_PATH=str(ROOT / "models" / "report.json"),
+        # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing
+        # file) falls back to cutting the ink into digits and classifying each (app/numbers.py).
+        LINE_MODEL_PATH=str(ROOT / "models" / "line.tflite"),
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # uploads; the JSON endpoint has its own, smaller limit
         MAX_JSON_BYTES=512 * 1024,
         MAX_STROKES=200,
@@ -53,6 +56,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                   else None)
     app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
                                                                float(app.config["TRAJECTORY_WEIGHT"]))
+    line_path = app.config["LINE_MODEL_PATH"]
+    app.extensions["line_reader"] = (line.LineReader(line.LineModel(line_path))
+                                     if line_path and os.path.exists(line_path) else None)
     numbers.join_prior()  # the whole-number reader's fitted join prior (models/join_prior.json), read once
     app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])

@@ -101,7 +101,7 @@ def line_strip(grey: np.ndarray) -> Strip:
     x0, x1 = max(0, int(left - pad)), min(ink.shape[1], int(right + pad))
     crop = ink[y0:y1, x0:x1]
     width = int(np.clip(round(crop.shape[1] * HEIGHT / crop.shape[0]), 1, MAX_WIDTH))
-    strip = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA)
+    strip = np.clip(cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA), 0, 1)
     padded = np.zeros((HEIGHT, _padded_width(width)), np.float32)
     padded[:, :width] = strip
     return Strip(padded, x0 * factor, y0 * factor, crop.shape[1] / width * factor, crop.shape[0] / HEIGHT * factor,
@@ -184,3 +184,26 @@ def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
         boxes.append([round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
                       round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)])
     return boxes
+
+
+@dataclass(frozen=True)
+class LineDigit:
+    """One digit the line reader read: probabilities over the ten digits, and its box in the picture."""
+
+    probabilities: np.ndarray
+    box: list[float]  # x, y, w, h in the grey picture's pixels
+
+
+class LineReader:
+    """A grey picture of a number -> its digits, left to right (all CPU work: run it off the event loop)."""
+
+    def __init__(self, model: LineModel) -> None:
+        self.model = model
+
+    def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
+        """The digits, and whether a digit may have been missed (a near-miss column); NoInkError if blank."""
+        strip = line_strip(grey)
+        columns = self.model.columns(strip.image)
+        emitted = greedy_decode(columns)
+        boxes = digit_boxes(strip, emitted)
+        return [LineDigit(e.probabilities, box) for e, box in zip(emitted, boxes)], missed_digit(columns)

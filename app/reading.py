@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app import inference, inputs, numbers, pictures, preprocessing
+from app import inference, inputs, line, numbers, pictures, preprocessing
 
 
 def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, tiny: float) -> dict | None:
@@ -48,6 +48,28 @@ def read_picture(model, candidates: numbers.PictureCandidates | None, scale: flo
         left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
         digit["box"] = [left, top, round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
     return number_answer(digits)
+
+
+def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, unsure_threshold: float) -> dict | None:
+    """The answer for a number in a picture, read by the sequence reader (decode, strip, model, decode:
+    all the CPU work; run it in the decode pool); boxes in the picture's pixels. None when blank."""
+    grey, size = pictures.decode_picture(data, max_pixels)
+    factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
+    try:
+        read, doubtful = reader.read(grey)
+    except line.NoInkError:
+        return None
+    if not read:
+        return None
+    digits = []
+    for digit in read:
+        x, y, w, h = (v * factor for v in digit.box)
+        left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
+        box = [round(left, 1), round(top, 1), round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
+        digits.append({**inference.summarize(digit.probabilities, unsure_threshold), "box": box})
+    answer = number_answer(digits)
+    answer["unsure"] = answer["unsure"] or doubtful  # a column that nearly read a digit: maybe one is missing
+    return answer
 
 
 def describe(group: numbers.Group, unsure_threshold: float, scale: float) -> dict:

@@ -122,10 +122,14 @@ def read_number():
 @bp.post("/api/read/image", provide_automatic_options=False)
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
-    candidates, scale, size = current_app.extensions["offloader"].run(
-        reading.picture_candidates, payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"])
-    answer = reading.read_picture(current_app.extensions["digit_model"], candidates, scale, size,
-                                  current_app.config["UNSURE_THRESHOLD"])
+    config, extensions = current_app.config, current_app.extensions
+    if extensions["line_reader"] is not None:  # the sequence reader: the whole reading in the decode pool
+        answer = extensions["offloader"].run(reading.read_picture_line, extensions["line_reader"], payloads.picture(),
+                                             config["MAX_IMAGE_PIXELS"], config["UNSURE_THRESHOLD"])
+    else:  # cut-and-classify: candidates in the pool, then one batched CNN call
+        candidates, scale, size = extensions["offloader"].run(reading.picture_candidates, payloads.picture(),
+                                                              config["MAX_IMAGE_PIXELS"])
+        answer = reading.read_picture(extensions["digit_model"], candidates, scale, size, config["UNSURE_THRESHOLD"])
     if answer is None:
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
     return jsonify(answer)

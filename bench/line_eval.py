@@ -1,0 +1,158 @@
+"""Pictures of whole numbers by writers no model trained on, read through POST /api/read/image (make eval).
+
+Numbers of 1 to 8 digits are composed from ONE held-out writer's digits (MNIST test writers, the last
+fold's pendigits writers, the UNIPEN contributors the line model never saw) on every kind of paper
+(training/lines.py, with its own seed), and read by the sequence (line) reader and by the
+cut-and-classify segmenter for comparison. Prints exact-number rates by source, length, gap and paper,
+digit accuracy inside numbers, and how often right and wrong numbers are flagged unsure; writes
+line_eval.json to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app import ROOT
+from bench import scratch_app
+from training import data, lines
+
+READERS = {"line reader": {}, "cut and classify": {"LINE_MODEL_PATH": ""}}
+
+
+def held_out_writers(mnist_path: str, writers_path: str, pen_path: str | None, unipen_path: str | None,
+                     fold: int) -> dict[str, list[lines.Writer]]:
+    """Writers by source whose digits no model trained on: MNIST test writers, the fold's pen writers and
+    contributors."""
+    with np.load(mnist_path) as mnist, np.load(writers_path) as writers:
+        sources = {"MNIST test writers": lines.mnist_writers(mnist["x_test"], mnist["y_test"], writers["test_writer"])}
+    if pen_path:
+        _, held = data.split_fold(data.load_pendigits(pen_path), fold)
+        sources["pendigits, held-out writers"] = lines.pen_writers(held)
+    if unipen_path:
+        _, held = data.split_fold(data.load_unipen(unipen_path), fold)
+        sources["UNIPEN, held-out contributors"] = lines.pen_writers(held)
+    return {name: writers for name, writers in sources.items() if writers}
+
+
+def compose_set(sources: dict[str, list[lines.Writer]], count: int, seed: int) -> list[dict]:
+    """count pictures, spread evenly over sources, lengths 1-8, gaps and papers (every kind equally)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(sources)
+    out = []
+    for i in range(count):
+        source = names[i % len(names)]
+        writer = sources[source][int(rng.integers(len(sources[source])))]
+        length = 1 + (i // len(names)) % lines.MAX_DIGITS
+        gap = list(lines.GAPS)[(i // (len(names) * lines.MAX_DIGITS)) % len(lines.GAPS)]
+        paper = lines.PAPERS[int(rng.integers(len(lines.PAPERS)))]
+        grey, truth, _ = lines.picture(writer, rng, length=length, gap=gap, paper=paper)
+        png = cv2.imencode(".png", grey)[1].tobytes()
+        out.append({"png": png, "truth": truth, "source": source, "length": length, "gap": gap, "paper": paper})
+    return out
+
+
+def read_all(client, pictures: list[dict]) -> list[dict]:
+    """Post every picture; the answer's number ('' when none was found) and unsure flag, and its time."""
+    answers = []
+    for picture in pictures:
+        started = time.perf_counter()
+        response = client.post("/api/read/image", data={"image": (io.BytesIO(picture["png"]), "number.png")})
+        seconds = time.perf_counter() - started
+        body = response.get_json()
+        answers.append({"number": body.get("number", "") if response.status_code == 200 else "",
+                        "unsure": bool(body.get("unsure", True)), "seconds": seconds})
+    return answers
+
+
+def summarise(pictures: list[dict], answers: list[dict]) -> dict:
+    """Exact rates overall and by source, length, gap and paper; digits inside numbers; unsure on right and wrong."""
+    tallies = defaultdict(lambda: [0, 0])
+    digits = [0, 0]
+    unsure = {"right": [0, 0], "wrong": [0, 0]}
+    for picture, answer in zip(pictures, answers):
+        exact = answer["number"] == picture["truth"]
+        for key in ("all", f"source: {picture['source']}", f"length {picture['length']}", f"gap: {picture['gap']}",
+                    f"paper: {picture['paper']}"):
+            tallies[key][0] += exact
+            tallies[key][1] += 1
+        if len(answer["number"]) == len(picture["truth"]):
+            digits[0] += sum(a == b for a, b in zip(answer["number"], picture["truth"]))
+        digits[1] += len(picture["truth"])
+        flag = unsure["right" if exact else "wrong"]
+        flag[0] += answer["unsure"]
+        flag[1] += 1
+    return {"exact": {key: right / total for key, (right, total) in tallies.items()},
+            "count": len(pictures), "digits_in_numbers": digits[0] / max(digits[1], 1),
+            "unsure_when_right": unsure["right"][0] / max(unsure["right"][1], 1),
+            "unsure_when_wrong": unsure["wrong"][0] / max(unsure["wrong"][1], 1),
+            "wrong": unsure["wrong"][1],
+            "p50_ms": float(np.median([a["seconds"] for a in answers]) * 1000)}
+
+
+def table(results: dict[str, dict]) -> str:
+    """The Markdown table: one column per reader."""
+    readers = list(results)
+    keys = list(next(iter(results.values()))["exact"])
+    order = sorted(keys, key=lambda k: (k != "all", not k.startswith("source"), not k.startswith("length"),
+                                        not k.startswith("gap"), k))
+    lines_out = ["| pictures of numbers, held-out writers | " + " | ".join(readers) + " |",
+                 "|---|" + "---:|" * len(readers)]
+    for key in order:
+        name = f"**exact, {results[readers[0]]['count']} numbers**" if key == "all" else f"exact, {key}"
+        lines_out.append(f"| {name} | " + " | ".join(f"{results[r]['exact'][key]:.2%}" for r in readers) + " |")
+    for label, field in (("digits inside numbers", "digits_in_numbers"), ("right numbers flagged unsure",
+                                                                           "unsure_when_right"),
+                         ("wrong numbers flagged unsure", "unsure_when_wrong")):
+        lines_out.append(f"| {label} | " + " | ".join(f"{results[r][field]:.2%}" for r in readers) + " |")
+    lines_out.append("| p50 per picture (test client, ms) | " + " | ".join(f"{results[r]['p50_ms']:.1f}"
+                                                                            for r in readers) + " |")
+    return "\n".join(lines_out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compose the pictures, read them with each reader, print and save the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
+                        help="Keras-layout mnist.npz (its test writers' digits)")
+    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH")
+                        or "../shared/data/mnist_writers.npz", help="mnist_writers.npz")
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
+    parser.add_argument("--fold", type=int, default=data.FOLDS,
+                        help="the pen fold held out of the line model's training (its report names it)")
+    parser.add_argument("--numbers", type=int, default=2240, help="pictures to compose")
+    parser.add_argument("--seed", type=int, default=20261130, help="composition seed (training used others)")
+    parser.add_argument("--readers", default=",".join(READERS), help="comma-separated readers to compare")
+    parser.add_argument("--out", default=str(ROOT / "models"), help="where to write line_eval.json")
+    args = parser.parse_args(argv)
+    for path in (args.data, args.mnist_writers):
+        if not Path(path).is_file():
+            print(f"error: {path}: no such file (pass --data / --mnist-writers)", file=sys.stderr)
+            return 2
+    sources = held_out_writers(args.data, args.mnist_writers, args.pen_data, args.unipen_data, args.fold)
+    pictures = compose_set(sources, args.numbers, args.seed)
+    results = {}
+    for name in args.readers.split(","):
+        client = scratch_app(**READERS[name]).test_client()
+        results[name] = summarise(pictures, read_all(client, pictures))
+        print(f"{name}: {results[name]['exact']['all']:.2%} exact", file=sys.stderr)
+    print(table(results))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    Path(args.out, "line_eval.json").write_text(json.dumps(
+        {"sources": {name: len(w) for name, w in sources.items()}, "seed": args.seed, "results": results},
+        indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
