@@ -38,6 +38,11 @@ def drawing_extent(strokes: list[np.ndarray]) -> float:
     return float(np.ptp(points, axis=0).max())
 
 
+def largest_stroke(strokes: list[np.ndarray]) -> float:
+    """The longer side of the biggest single stroke's bounding box: taps and dots far apart stay small."""
+    return max(float(np.ptp(stroke, axis=0).max()) for stroke in strokes)
+
+
 def _number(value: object, name: str) -> float:
     """A finite JSON number (bools are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -10,16 +10,20 @@ from app import inference, inputs, line, numbers, pictures, preprocessing
 
 
 def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, tiny: float) -> dict | None:
-    """The answer for a number drawn as strokes (canvas units), or None when it renders without ink."""
-    groups = numbers.read_strokes(model, strokes)
+    """The answer for a number drawn as strokes (canvas units), or None when it holds no digit: taps and
+    dots (strokes under `tiny` across) are never digits, and are left out before any work is done."""
+    kept = [i for i, stroke in enumerate(strokes) if float(np.ptp(stroke, axis=0).max()) >= tiny]
+    if not kept:
+        return None
+    groups = numbers.read_strokes(model, [strokes[i] for i in kept])
     if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
         return None
     digits = []
     for group in groups:
         digit = describe(group, unsure_threshold, scale=1.0)
-        digit["strokes"] = group.units
-        if inputs.drawing_extent([strokes[i] for i in group.units]) < tiny:
-            digit["unsure"] = True  # a tap or a tiny tick alone is not a digit
+        digit["strokes"] = [kept[u] for u in group.units]  # indices into the request's strokes
+        if inputs.drawing_extent([strokes[i] for i in digit["strokes"]]) < tiny:
+            digit["unsure"] = True  # a tiny tick alone is not a digit
         digits.append(digit)
     return number_answer(digits)
 

@@ -103,8 +103,8 @@ def predict_strokes():
     image = payloads.drawn_image(strokes)
     answer = inference.describe(current_app.extensions["drawing_reader"].predict(strokes, image), image,
                                 current_app.config["UNSURE_THRESHOLD"])
-    if inputs.drawing_extent(strokes) < payloads.tiny_extent(payload):
-        answer["unsure"] = True  # a tap or a tiny tick is not a digit, whatever the model makes of it
+    if inputs.largest_stroke(strokes) < payloads.tiny_extent(payload):
+        answer["unsure"] = True  # taps and tiny ticks (one, or several far apart) are not a digit
     return jsonify(answer)
 
 

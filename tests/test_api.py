@@ -272,8 +272,10 @@ def test_a_drawing_of_vanishing_size_is_a_dot_answered_unsure(client, gap, recwa
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-@pytest.mark.parametrize("strokes", [[[[150, 150]]], [[[150, 150], [153, 151]]], [[[10, 10], [12, 14]], [[11, 11]]]])
+@pytest.mark.parametrize("strokes", [[[[150, 150]]], [[[150, 150], [153, 151]]], [[[10, 10], [12, 14]], [[11, 11]]],
+                                     [[[10, 10]], [[300, 300]]], [[[10, 10]], [[300, 12]], [[150, 310], [151, 312]]]])
 def test_a_tap_or_a_tiny_tick_is_unsure(client, strokes):
+    """Taps are never a digit: one, or several far apart (the drawing is big, its ink is not)."""
     assert assert_answer(client.post("/api/predict", json={"strokes": strokes, "width": 320,
                                                            "height": 320}))["unsure"] is True
 

@@ -75,6 +75,23 @@ def test_a_dot_is_not_a_digit(client, writers):
     assert len(body["number"]) == len(truth)
 
 
+@pytest.mark.parametrize("taps", [[[[150, 150]]], [[[x, 100]] for x in range(5, 305, 3)][:100],
+                                  [[[x, 100], [x + 1, 101]] for x in range(0, 320, 2)]])
+def test_taps_alone_are_no_number(client, taps):
+    response = client.post("/api/read", json={"strokes": taps, "width": 320, "height": 320})
+    assert response.status_code == 422 and "error" in response.get_json()
+
+
+def test_taps_among_digits_are_left_out_and_the_stroke_indices_stay_right(client, writers):
+    points, truth, width, height = number_eval.compose(writers[10], np.random.default_rng(4), "wide")
+    taps = [np.array([[5.0, 5.0]]), np.array([[width - 5, height - 5]])]
+    drawn = [taps[0], *points, taps[1]]
+    body = client.post("/api/read", json=payload(drawn, width, height)).get_json()
+    assert body["number"] == truth
+    used = sorted(i for d in body["digits"] for i in d["strokes"])
+    assert used == list(range(1, len(points) + 1))  # every real stroke, by its index in the request; no tap
+
+
 @pytest.mark.parametrize("body, status, message", BAD_STROKES)
 def test_read_errors_are_those_of_predict(client, body, status, message):
     response = client.post("/api/read", json=body)
