@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import body, corrections, inference, line, numbers, offload, ratelimit, routes, security, static_files
 from app.corrections.store import CorrectionStore
+from app.number_reader import NumberReader
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing
         # file) falls back to cutting the ink into digits and classifying each (app/numbers.py).
         LINE_MODEL_PATH=str(ROOT / "models" / "line.tflite"),
+        # Drawn numbers: "segmenter" (grouping + DP), "line" (the sequence reader on the rendered
+        # strokes) or "fused" (both; see app/reading.py). Chosen on held-out writers (make eval).
+        NUMBER_STROKE_READER="segmenter",
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # uploads; the JSON endpoint has its own, smaller limit
         MAX_JSON_BYTES=512 * 1024,
         MAX_STROKES=200,
@@ -56,11 +60,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                   else None)
     app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
                                                                float(app.config["TRAJECTORY_WEIGHT"]))
-    line_path = app.config["LINE_MODEL_PATH"]
-    app.extensions["line_reader"] = (line.LineReader(line.LineModel(line_path))
-                                     if line_path and os.path.exists(line_path) else None)
-    numbers.join_prior()  # the whole-number reader's fitted join prior (models/join_prior.json), read once
     app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
+    numbers.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
+    line_path = app.config["LINE_MODEL_PATH"]
+    app.extensions["number_reader"] = NumberReader(
+        app.extensions["digit_model"],
+        line.LineReader(line.LineModel(line_path)) if line_path and os.path.exists(line_path) else None,
+        app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"], app.config["NUMBER_STROKE_READER"],
+        app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
     app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread

@@ -207,3 +207,37 @@ class LineReader:
         emitted = greedy_decode(columns)
         boxes = digit_boxes(strip, emitted)
         return [LineDigit(e.probabilities, box) for e, box in zip(emitted, boxes)], missed_digit(columns)
+
+
+STROKE_HEIGHT = 64  # px: a drawing's writing height when it is rendered for the line reader
+STROKE_PEN = 0.09  # pen width, as a share of that height (the middle of the training pens)
+
+
+def strokes_picture(strokes: list[np.ndarray]) -> tuple[np.ndarray, float, np.ndarray]:
+    """A drawn number rendered as a picture for the line reader: dark ink on white, its writing
+    STROKE_HEIGHT px high; also the canvas units per picture pixel and the canvas point at pixel (0, 0)."""
+    points = np.concatenate(strokes)
+    low, span = points.min(axis=0), np.maximum(np.ptp(points, axis=0), 1e-6)
+    # The tallest thing written sets the scale; a very wide, flat drawing is not enlarged past MAX_WIDTH.
+    scale = min(STROKE_HEIGHT / span[1], 8 * LONGEST / span[0]) if span[1] > 1e-3 else 8 * LONGEST / span[0]
+    pen = max(2, int(round(STROKE_PEN * STROKE_HEIGHT)))
+    margin = pen + 8
+    size = (int(span[0] * scale) + 2 * margin + 1, int(span[1] * scale) + 2 * margin + 1)
+    picture = np.full((size[1], size[0]), 255, np.uint8)
+    shift = 4
+    for stroke in strokes:
+        path = ((stroke - low) * scale + margin) * (1 << shift)
+        cv2.polylines(picture, [np.round(path).astype(np.int32)], False, 0, pen, cv2.LINE_AA, shift)
+    return picture, 1 / scale, low - margin / scale
+
+
+def strokes_of_digits(strokes: list[np.ndarray], boxes: list[list[float]]) -> list[list[int]]:
+    """Which strokes make each digit: a stroke goes to the digit whose span holds most of its points
+    (spans split halfway between neighbouring boxes)."""
+    centres = [x + w / 2 for x, _, w, _ in boxes]
+    edges = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
+    owners: list[list[int]] = [[] for _ in boxes]
+    for i, stroke in enumerate(strokes):
+        counts = np.bincount(np.searchsorted(edges, stroke[:, 0]), minlength=len(boxes))
+        owners[int(counts.argmax())].append(i)
+    return owners

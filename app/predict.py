@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
-from app import ROOT, inference, inputs, pictures, reading
+from app import ROOT, inference, inputs, line, pictures
+from app.number_reader import NumberReader
 
 MAX_PIXELS = 40_000_000
 
@@ -21,12 +23,22 @@ def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) ->
 
 def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
     """'2026' for a picture of a number, with the doubtful digits named."""
-    candidates, scale, size = reading.picture_candidates(data, MAX_PIXELS)
-    answer = reading.read_picture(model, candidates, scale, size, unsure_below)
-    if answer is None:
+    try:
+        answer = number_reader(model, unsure_below).picture(data)
+    except inputs.InputError as error:
+        if error.status != 422:
+            raise
         return "no digit found"
     doubtful = [f"{i + 1}: {d['digit']} {d['confidence']:.0%}" for i, d in enumerate(answer["digits"]) if d["unsure"]]
     return answer["number"] + (f" (unsure digits {', '.join(doubtful)})" if doubtful else "")
+
+
+@functools.cache
+def number_reader(model: inference.DigitModel, unsure_below: float) -> NumberReader:
+    """The server's number reader (the line model when it is shipped), run in this process."""
+    path = ROOT / "models" / "line.tflite"
+    reader = line.LineReader(line.LineModel(str(path))) if path.is_file() else None
+    return NumberReader(model, reader, unsure_below, MAX_PIXELS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,53 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
+def read_strokes_line(reader: line.LineReader, strokes: Sequence[np.ndarray], unsure_threshold: float,
+                      tiny: float) -> dict | None:
+    """The answer for a drawn number read by the sequence reader on the rendered strokes (taps left
+    out first, as in read_strokes); each digit's strokes are those under its span. None when no digit."""
+    kept = [i for i, stroke in enumerate(strokes) if float(np.ptp(stroke, axis=0).max()) >= tiny]
+    if not kept:
+        return None
+    picture, units, origin = line.strokes_picture([strokes[i] for i in kept])
+    try:
+        read, doubtful = reader.read(picture)
+    except line.NoInkError:
+        return None
+    if not read:
+        return None
+    boxes = [[round(float(origin[0] + x * units), 1), round(float(origin[1] + y * units), 1),
+              round(w * units, 1), round(h * units, 1)] for x, y, w, h in (d.box for d in read)]
+    owners = line.strokes_of_digits([strokes[i] for i in kept], boxes)
+    digits = []
+    for digit, box, owned in zip(read, boxes, owners):
+        answer = {**inference.summarize(digit.probabilities, unsure_threshold), "box": box,
+                  "strokes": [kept[u] for u in owned]}
+        answer["unsure"] = answer["unsure"] or not owned  # a digit read where no stroke of its own is
+        digits.append(answer)
+    result = number_answer(digits)
+    result["unsure"] = result["unsure"] or doubtful
+    return result
+
+
+def read_strokes_fused(model, reader: line.LineReader | None, strokes: Sequence[np.ndarray],
+                       unsure_threshold: float, tiny: float) -> dict | None:
+    """Both readers on a drawn number: the segmenter's grouping (its stroke indices are exact) when the
+    sequence reader agrees or has nothing; when they disagree, the reading whose least sure digit is
+    surer, flagged unsure (two readers that disagree are a doubt worth showing)."""
+    grouped = read_strokes(model, strokes, unsure_threshold, tiny)
+    if grouped is None or reader is None:
+        return grouped
+    sequenced = read_strokes_line(reader, strokes, unsure_threshold, tiny)
+    if sequenced is None or sequenced["number"] == grouped["number"]:
+        return grouped
+
+    def least_sure(answer: dict) -> float:
+        return min(d["confidence"] for d in answer["digits"])
+
+    chosen = sequenced if least_sure(sequenced) > least_sure(grouped) else grouped
+    return {**chosen, "unsure": True}
+
+
 def picture_candidates(data: bytes, max_pixels: int) -> tuple[numbers.PictureCandidates | None, float, tuple[int, int]]:
     """Decode a picture of a number and cut it into candidate digits (all the CPU work: run it in the
     decode pool); also the picture's pixels per mask pixel and its size. 422 for far too much ink."""

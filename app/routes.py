@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, payloads, pictures, reading
+from app import body, inference, inputs, payloads, pictures
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -112,27 +112,13 @@ def predict_strokes():
 def read_number():
     """Strokes of a whole number -> its digits, left to right, each with its probabilities and box."""
     payload, strokes = payloads.drawing()
-    answer = reading.read_strokes(current_app.extensions["digit_model"], strokes,
-                                  current_app.config["UNSURE_THRESHOLD"], payloads.tiny_extent(payload))
-    if answer is None:
-        raise inputs.InputError("no ink: draw a digit first", 422)
-    return jsonify(answer)
+    return jsonify(current_app.extensions["number_reader"].strokes(strokes, payloads.tiny_extent(payload)))
 
 
 @bp.post("/api/read/image", provide_automatic_options=False)
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
-    config, extensions = current_app.config, current_app.extensions
-    if extensions["line_reader"] is not None:  # the sequence reader: the whole reading in the decode pool
-        answer = extensions["offloader"].run(reading.read_picture_line, extensions["line_reader"], payloads.picture(),
-                                             config["MAX_IMAGE_PIXELS"], config["UNSURE_THRESHOLD"])
-    else:  # cut-and-classify: candidates in the pool, then one batched CNN call
-        candidates, scale, size = extensions["offloader"].run(reading.picture_candidates, payloads.picture(),
-                                                              config["MAX_IMAGE_PIXELS"])
-        answer = reading.read_picture(extensions["digit_model"], candidates, scale, size, config["UNSURE_THRESHOLD"])
-    if answer is None:
-        raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    return jsonify(answer)
+    return jsonify(current_app.extensions["number_reader"].picture(payloads.picture()))
 
 
 @bp.post("/api/predict/image", provide_automatic_options=False)
