@@ -56,6 +56,7 @@ evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
 eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements; whole numbers
 	$(BIN)/python -m bench.drawn_eval
 	$(BIN)/python -m bench.number_eval
+	$(BIN)/python -m bench.line_eval
 
 bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
 	$(BIN)/python -m bench.latency

@@ -1,5 +1,5 @@
-"""Whole numbers by writers the model never saw (make eval): exact-number accuracy through /api/read
-(strokes, as the page sends them) and /api/read/image (the same numbers as photos).
+"""Whole numbers by writers the models never saw (make eval): exact-number accuracy through /api/read
+(strokes, as the page sends them) and /api/read/image (the same numbers as photos), reader by reader.
 
 Numbers of 2 to 5 digits are composed from one held-out writer's pen digits, stroke order kept:
 a common height with jitter, gaps from overlapping (a digit reaching up to 15% of its neighbour's
@@ -40,52 +40,71 @@ def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.
     return cv2.imencode(".jpg", np.clip(paper, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def evaluate(client, records: list[dict], count: int, seed: int, pictures: bool) -> dict:
-    """Exact-number accuracy by length and gap, digit accuracy inside numbers, for strokes and pictures."""
+# The readers compared: (what is posted, the app's config). The old cut-and-classify picture reader
+# stays as the comparison row until the sequence reader wins everywhere.
+READERS = {
+    "strokes: segmenter": ("strokes", {"NUMBER_STROKE_READER": "segmenter"}),
+    "strokes: line": ("strokes", {"NUMBER_STROKE_READER": "line"}),
+    "strokes: fused": ("strokes", {"NUMBER_STROKE_READER": "fused"}),
+    "photos: line reader": ("pictures", {}),
+    "photos: cut and classify": ("pictures", {"LINE_MODEL_PATH": ""}),
+}
+
+
+def evaluate(clients: dict[str, tuple[str, object]], records: list[dict], count: int, seed: int) -> dict:
+    """Exact-number accuracy by length and gap, digit accuracy inside numbers and the unsure rate on
+    right and wrong numbers, for every reader (name -> (kind, test client))."""
     rng = np.random.default_rng(seed)
     by_writer = group_by_writer(records)
     writers = sorted(by_writer)
-    tallies = {kind: defaultdict(lambda: [0, 0]) for kind in ("strokes", "pictures")}
-    digit_tally = {"strokes": [0, 0], "pictures": [0, 0]}
+    tallies = {name: defaultdict(lambda: [0, 0]) for name in clients}
+    extra = {name: {"digits": [0, 0], "unsure_right": [0, 0], "unsure_wrong": [0, 0]} for name in clients}
     failures = []
     for i in range(count):
         gap = list(GAPS)[i % len(GAPS)]
         writer = writers[int(rng.integers(len(writers)))]  # not i % len: no writer tied to one gap kind
         points, truth, width, height = compose(by_writer[writer], rng, gap)
         body = {"strokes": [np.round(s, 1).tolist() for s in points], "width": width, "height": height}
-        answers = {"strokes": client.post("/api/read", json=body).get_json()}
-        if pictures:
-            data = {"image": (io.BytesIO(photo(points, width, height, rng)), "number.jpg")}
-            answers["pictures"] = client.post("/api/read/image", data=data).get_json()
-        for kind, answer in answers.items():
+        picture = photo(points, width, height, rng) if any(k == "pictures" for k, _ in clients.values()) else b""
+        for name, (kind, client) in clients.items():
+            if kind == "strokes":
+                response = client.post("/api/read", json=body)
+            else:
+                response = client.post("/api/read/image", data={"image": (io.BytesIO(picture), "number.jpg")})
+            answer = response.get_json() if response.status_code == 200 else {"number": "", "unsure": True}
             read = answer.get("number", "")
             for key in ("all", f"length {len(truth)}", f"gap: {gap}"):
-                tallies[kind][key][0] += read == truth
-                tallies[kind][key][1] += 1
-            digit_tally[kind][0] += sum(a == b for a, b in zip(read, truth)) if len(read) == len(truth) else 0
-            digit_tally[kind][1] += len(truth)
-            if read != truth and len(failures) < 40:
-                failures.append({"kind": kind, "truth": truth, "read": read, "gap": gap})
-    return {kind: {key: right / total for key, (right, total) in sorted(table.items())}
-            for kind, table in tallies.items() if table} | {
-        "digits_in_numbers": {k: v[0] / v[1] for k, v in digit_tally.items() if v[1]},
-        "counts": {kind: table["all"][1] for kind, table in tallies.items() if table},
-        "failures": failures}
+                tallies[name][key][0] += read == truth
+                tallies[name][key][1] += 1
+            tally = extra[name]
+            tally["digits"][0] += sum(a == b for a, b in zip(read, truth)) if len(read) == len(truth) else 0
+            tally["digits"][1] += len(truth)
+            flags = tally["unsure_right" if read == truth else "unsure_wrong"]
+            flags[0] += bool(answer.get("unsure"))
+            flags[1] += 1
+            if read != truth and len(failures) < 60:
+                failures.append({"reader": name, "truth": truth, "read": read, "gap": gap})
+    return {name: {key: right / total for key, (right, total) in sorted(table.items())}
+            for name, table in tallies.items()} | {
+        "digits_in_numbers": {n: t["digits"][0] / max(t["digits"][1], 1) for n, t in extra.items()},
+        "unsure_when_right": {n: t["unsure_right"][0] / max(t["unsure_right"][1], 1) for n, t in extra.items()},
+        "unsure_when_wrong": {n: t["unsure_wrong"][0] / max(t["unsure_wrong"][1], 1) for n, t in extra.items()},
+        "counts": {name: table["all"][1] for name, table in tallies.items()},
+        "readers": list(clients), "failures": failures}
 
 
 def table(summary: dict) -> str:
-    """The Markdown table make eval prints."""
-    kinds = [k for k in ("strokes", "pictures") if k in summary]
-    rows = ["| numbers by held-out writers | " + " | ".join(f"{k} (/api/read{'/image' if k == 'pictures' else ''})"
-                                                          for k in kinds) + " |",
-            "|---|" + "---:|" * len(kinds)]
-    keys = ["all"] + [k for k in summary[kinds[0]] if k.startswith("length")] + \
-        [f"gap: {g}" for g in GAPS]
+    """The Markdown table make eval prints: one column per reader."""
+    names = summary["readers"]
+    rows = ["| numbers by held-out writers | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    keys = ["all"] + [k for k in summary[names[0]] if k.startswith("length")] + [f"gap: {g}" for g in GAPS]
     for key in keys:
-        name = f"**exact, {summary['counts'][kinds[0]]} numbers**" if key == "all" else f"exact, {key}"
-        rows.append(f"| {name} | " + " | ".join(f"{summary[k][key]:.2%}" for k in kinds) + " |")
-    rows.append("| digits inside numbers | " + " | ".join(f"{summary['digits_in_numbers'][k]:.2%}" for k in kinds)
-                + " |")
+        label = f"**exact, {summary['counts'][names[0]]} numbers**" if key == "all" else f"exact, {key}"
+        rows.append(f"| {label} | " + " | ".join(f"{summary[n][key]:.2%}" for n in names) + " |")
+    for label, field in (("digits inside numbers", "digits_in_numbers"),
+                         ("right numbers flagged unsure", "unsure_when_right"),
+                         ("wrong numbers flagged unsure", "unsure_when_wrong")):
+        rows.append(f"| {label} | " + " | ".join(f"{summary[field][n]:.2%}" for n in names) + " |")
     return "\n".join(rows)
 
 
@@ -98,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="composition seed")
     parser.add_argument("--writers", choices=("held-out", "training"), default="held-out",
                         help="whose digits: the held-out writers (the figure) or the training writers (tuning)")
-    parser.add_argument("--no-pictures", action="store_true", help="strokes only (faster)")
+    parser.add_argument("--readers", default=",".join(READERS),
+                        help=f"comma-separated readers to compare (of: {', '.join(READERS)})")
     parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
                         help="the digit model: by default the cross-validation model that never saw these writers")
     parser.add_argument("--out", default=str(ROOT / "models"), help="where to write number_eval.json")
@@ -107,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
     train, held_out = data.split_by_writer(data.load_pendigits(args.pen_data))
     records = held_out if args.writers == "held-out" else train
-    client = scratch_app(MODEL_PATH=args.model).test_client()
-    summary = evaluate(client, records, args.numbers, args.seed, not args.no_pictures)
+    clients = {name: (READERS[name][0], scratch_app(MODEL_PATH=args.model, **READERS[name][1]).test_client())
+               for name in args.readers.split(",")}
+    summary = evaluate(clients, records, args.numbers, args.seed)
     summary["writers"] = sorted({r["writer"] for r in records})
     print(table(summary))
     if args.writers == "held-out":
