@@ -34,6 +34,8 @@
   let answered = null; // what the shown answer is about: {strokes, width, height} or {file}, for a correction
   let numberMode = false; // several digits left to right: /api/read instead of /api/predict
   let reading = null; // the last number read: {answer, asked, selected}
+  let picture = null; // the picture last sent ({bitmap, width, height}), shown on the canvas until the pen draws
+  let pictureFit = null; // where it is drawn: {scale, dx, dy} from its pixels to canvas CSS pixels
 
   // --- canvas -------------------------------------------------------------------------------
 
@@ -59,24 +61,38 @@
     ctx.lineJoin = "round";
     ctx.lineWidth = BRUSH;
     ctx.strokeStyle = ctx.fillStyle = getComputedStyle(canvas).color;
+    drawPicture();
     strokes.forEach(drawStroke);
     drawBoxes();
-    hint.hidden = strokes.length > 0;
+    hint.hidden = strokes.length > 0 || picture !== null;
     document.body.dataset.strokes = String(strokes.length); // for tests and curious people
   }
 
-  // Number mode: a box around each digit read (in canvas units, as the server gives them).
+  // An uploaded picture, fitted into the canvas (aspect kept, centred), until the pen draws or Clear.
+  function drawPicture() {
+    pictureFit = null;
+    if (!picture || strokes.length) return;
+    const scale = Math.min(cssSize.width / picture.width, cssSize.height / picture.height);
+    pictureFit = { scale, dx: (cssSize.width - picture.width * scale) / 2, dy: (cssSize.height - picture.height * scale) / 2 };
+    ctx.drawImage(picture.bitmap, pictureFit.dx, pictureFit.dy, picture.width * scale, picture.height * scale);
+  }
+
+  // Number mode: a box around each digit read (canvas units for a drawing; for a picture, its pixels,
+  // drawn where the picture is shown).
   function drawBoxes() {
-    const boxes = reading && !reading.asked.file ? reading.answer.digits : [];
+    const onPicture = Boolean(reading && reading.asked.file && pictureFit);
+    const boxes = reading && (!reading.asked.file || onPicture) ? reading.answer.digits : [];
     document.body.dataset.boxes = String(boxes.length);
+    const fit = onPicture ? pictureFit : { scale: 1, dx: 0, dy: 0 };
+    const pad = onPicture ? 3 : BRUSH / 2 + 2; // round a drawing's boxes: half the brush the page draws with
+    const colours = getComputedStyle(document.documentElement);
     boxes.forEach((digit, i) => {
-      const [x, y, w, h] = digit.box;
+      const [x, y, w, h] = digit.box.map((v) => v * fit.scale);
       ctx.save();
       ctx.lineWidth = i === reading.selected ? 3 : 1.5;
       ctx.setLineDash(digit.unsure ? [6, 4] : []);
-      ctx.strokeStyle = digit.unsure ? getComputedStyle(document.documentElement).getPropertyValue("--unsure")
-        : getComputedStyle(document.documentElement).getPropertyValue("--accent");
-      ctx.strokeRect(x - BRUSH / 2 - 2, y - BRUSH / 2 - 2, w + BRUSH + 4, h + BRUSH + 4);
+      ctx.strokeStyle = colours.getPropertyValue(digit.unsure ? "--unsure" : "--accent");
+      ctx.strokeRect(fit.dx + x - pad, fit.dy + y - pad, w + 2 * pad, h + 2 * pad);
       ctx.restore();
     });
   }
@@ -108,6 +124,7 @@
     event.preventDefault();
     activePointer = event.pointerId;
     strokes.push([pointFrom(event)]);
+    picture = null; // drawing replaces a shown picture
     drawing++;
     redraw(); // no request yet: moving or lifting the pen asks
   });
@@ -462,7 +479,15 @@
     redraw();
     showEmpty();
     statusEl.textContent = `Reading ${file.name}…`;
-    uploadPicture(await shrink(file));
+    const sent = await shrink(file);
+    try { // shown on the canvas (with the digits' boxes in Number mode) until the pen draws or Clear
+      const bitmap = await createImageBitmap(sent, { imageOrientation: "from-image" });
+      picture = { bitmap, width: bitmap.width, height: bitmap.height };
+    } catch {
+      picture = null; // a format this browser cannot show: the answer still comes
+    }
+    redraw();
+    uploadPicture(sent);
   }
 
   // XMLHttpRequest, not fetch: it reports upload progress.
@@ -508,6 +533,7 @@
   function clear() {
     endStroke();
     strokes = [];
+    picture = null;
     drawing++;
     redraw();
     showEmpty();

@@ -320,3 +320,28 @@ def test_a_digit_of_a_number_can_be_corrected(page, app):
     rows = app.extensions["corrections"].all()
     assert len(rows) == before + 1 and rows[-1]["label"] == 3
     assert len(json.loads(rows[-1]["strokes"])) == 1  # only the first digit's stroke
+
+
+def test_a_photo_of_a_number_is_shown_with_its_boxes_until_the_pen_draws(page, tmp_path, mnist_small):
+    """Number mode: the uploaded picture stays on the canvas with a box per digit read; drawing or Clear removes it."""
+    digits = [mnist_small["x_test"][i] for i in (0, 1, 2)]
+    row = np.hstack([np.pad(d, ((6, 6), (4, 4))) for d in digits])
+    path = tmp_path / "number.png"
+    cv2.imwrite(str(path), 255 - cv2.resize(row, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR))
+    page.click("#mode")
+    page.set_input_files("#file", str(path))
+    sync_api.expect(page.locator("#number-digits button")).not_to_have_count(0)
+    shown = page.locator("#number-digits button").count()
+    assert page.evaluate("document.body.dataset.boxes") == str(shown)
+    assert page.locator("#hint").is_hidden()
+    # the picture is on the canvas: its dark ink shows in the middle of the pad
+    dark = page.evaluate("""() => { const c = document.getElementById('pad');
+        const d = c.getContext('2d').getImageData(0, c.height * 0.3, c.width, c.height * 0.4).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && d[i] < 100) n++; return n; }""")
+    assert dark > 500
+    draw(page, [[(0.1, 0.2), (0.1, 0.8)]])  # the pen draws: the picture and its boxes go
+    sync_api.expect(page.locator("#digit")).not_to_have_text("")
+    assert page.evaluate("document.body.dataset.boxes") in ("0", "1")
+    assert page.locator("#hint").is_hidden()
+    page.click("#clear")
+    assert page.evaluate("document.body.dataset.boxes") == "0" and page.locator("#hint").is_visible()
