@@ -81,5 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     static_files.register(app)
     if app.config["TRUSTED_PROXIES"]:
         proxies = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        # Only the headers the proxy sets and overwrites (deploy/nginx.conf: X-Forwarded-For, -Proto and
+        # Host): a client's own X-Forwarded-Host passes through nginx untouched, so it is never trusted.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
     return app

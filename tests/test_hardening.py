@@ -222,3 +222,21 @@ def test_an_upload_of_a_picture_still_answers(server):
     status, _, answer = exchange(server[0], multipart(cv2.imencode(".png", 255 - digit)[1].tobytes(), "d.png"))
     assert status == 200 and json.loads(answer)["digit"] == 3
 
+
+
+def test_behind_the_proxy_a_client_sent_forwarded_host_is_not_trusted(tmp_path):
+    """nginx sets X-Forwarded-For and -Proto and Host, and passes a client's X-Forwarded-Host through:
+    the app must build its URLs from Host, never from X-Forwarded-Host."""
+    from flask import url_for
+
+    from app import create_app
+
+    app = create_app({"TESTING": True, "TRUSTED_PROXIES": 1, "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
+
+    @app.get("/whoami")
+    def whoami():
+        return url_for("digits.index", _external=True)
+
+    body = app.test_client().get("/whoami", headers={"Host": "digits.example", "X-Forwarded-Host": "evil.example",
+                                                     "X-Forwarded-Proto": "https"}).get_data(as_text=True)
+    assert body == "https://digits.example/"
