@@ -38,6 +38,7 @@ class NumberReader:
     unsure_threshold: float
     max_pixels: int
     stroke_way: StrokeWay = "segmenter"
+    cnn_check: bool = False  # pictures: the single-digit CNN reads each digit's box too (a disagreement: unsure)
     run: Callable[..., object] = _inline  # where the CPU work runs (the server: its decode pool, off the loop)
 
     def strokes(self, strokes: Sequence[np.ndarray], tiny: float) -> dict:
@@ -58,7 +59,7 @@ class NumberReader:
         """A number in a picture's bytes (boxes in the picture's pixels)."""
         if self.line_reader is not None:
             answer = self.run(reading.read_picture_line, self.line_reader, data, self.max_pixels,
-                              self.unsure_threshold)
+                              self.unsure_threshold, self.digit_model if self.cnn_check else None)
         else:
             candidates, scale, size = self.run(reading.picture_candidates, data, self.max_pixels)
             answer = reading.read_picture(self.digit_model, candidates, scale, size, self.unsure_threshold)

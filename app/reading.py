@@ -28,6 +28,14 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
+def _crop(grey: np.ndarray, box: list[float], margin: float = 0.1) -> np.ndarray:
+    """The picture inside a digit's box, with a little paper round it."""
+    x, y, w, h = box
+    pad = margin * max(w, h)
+    x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
+    return grey[y0:int(np.ceil(y + h + pad)), x0:int(np.ceil(x + w + pad))]
+
+
 def read_strokes_line(reader: line.LineReader, strokes: Sequence[np.ndarray], unsure_threshold: float,
                       tiny: float) -> dict | None:
     """The answer for a drawn number read by the sequence reader on the rendered strokes (taps left
@@ -101,9 +109,11 @@ def read_picture(model, candidates: numbers.PictureCandidates | None, scale: flo
     return number_answer(digits)
 
 
-def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, unsure_threshold: float) -> dict | None:
+def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, unsure_threshold: float,
+                      checker: inference.DigitModel | None = None) -> dict | None:
     """The answer for a number in a picture, read by the sequence reader (decode, strip, model, decode:
-    all the CPU work; run it in the decode pool); boxes in the picture's pixels. None when blank."""
+    all the CPU work; run it in the decode pool); boxes in the picture's pixels. None when blank. With a
+    checker, the single-digit CNN also reads each digit's box: a digit it reads otherwise is unsure."""
     grey, size = pictures.decode_picture(data, max_pixels)
     factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
     try:
@@ -118,6 +128,10 @@ def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, uns
         left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
         box = [round(left, 1), round(top, 1), round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
         digits.append({**inference.summarize(digit.probabilities, unsure_threshold), "box": box})
+    if checker is not None:
+        crops = np.stack([preprocessing.image_to_mnist(_crop(grey, d.box)) for d in read])
+        for answer, checked in zip(digits, checker.predict(crops)):
+            answer["unsure"] = answer["unsure"] or int(checked.argmax()) != answer["digit"]
     answer = number_answer(digits)
     answer["unsure"] = answer["unsure"] or doubtful  # a column that nearly read a digit: maybe one is missing
     return answer

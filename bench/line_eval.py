@@ -26,7 +26,8 @@ from app import ROOT
 from bench import scratch_app
 from training import data, lines
 
-READERS = {"line reader": {}, "cut and classify": {"LINE_MODEL_PATH": ""}}
+READERS = {"line reader": {"LINE_CNN_CHECK": False}, "line reader, CNN check": {"LINE_CNN_CHECK": True},
+           "cut and classify": {"LINE_MODEL_PATH": ""}}
 
 
 def held_out_writers(mnist_path: str, writers_path: str, pen_path: str | None, unipen_path: str | None,
