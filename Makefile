@@ -13,7 +13,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: run test lint train cv evaluate eval bench screenshot clean
+.PHONY: run test lint train cv line join-prior evaluate eval bench screenshot clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ cv: $(STAMP) $(BASE)  ## the cross-validation models: one per fold of writers an
 	for fold in 1 2 3 4 5; do \
 	  $(BIN)/python train.py --recipe fine-tune --fold $$fold --out models/cv/fold$$fold && \
 	  $(BIN)/python train.py --recipe trajectory --fold $$fold --out models/cv/fold$$fold || exit 1; done
+
+line: $(STAMP)  ## the line reader for pictures of numbers (CTC), then its unsure thresholds -> models/line.*
+	$(BIN)/python train.py --recipe line --out models
+	$(BIN)/python train.py --recipe line-more --out models
+	$(BIN)/python -m training.line_calibration --model models/line.tflite
+
+join-prior: $(STAMP)  ## refit the segmenter's join prior on the training writers -> models/join_prior.json
+	$(BIN)/python -m training.join_prior
 
 evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras

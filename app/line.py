@@ -10,8 +10,10 @@ neighbours' and the ink inside them. Pure numpy and OpenCV; the model runs with 
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,7 +26,7 @@ LONGEST = 768  # a picture is reduced to this longer side before anything else (
 PAPER_SIDE = 128  # the paper's light is estimated on a copy this size
 BLANK = 10
 MARGIN = 0.2  # of the ink band's height, kept round the ink when the strip is cut out
-MISSED = 0.3  # a blank column with a digit this likely: a digit may have been missed (unsure)
+CALIBRATION_NAME = "line_calibration.json"  # beside the model: the fitted unsure thresholds
 
 
 class NoInkError(ValueError):
@@ -154,6 +156,7 @@ class Emitted:
     end: int
     peak: int
     probabilities: np.ndarray  # over the ten digits, summing to 1
+    peak_probability: float  # the digit's own probability in its peak column (blank included in the softmax)
 
 
 def greedy_decode(columns: np.ndarray) -> list[Emitted]:
@@ -165,15 +168,33 @@ def greedy_decode(columns: np.ndarray) -> list[Emitted]:
             if best[start] != BLANK:
                 peak = start + int(columns[start:i, best[start]].argmax())
                 digits = columns[peak, :BLANK]
-                out.append(Emitted(start, i, peak, digits / max(float(digits.sum()), 1e-9)))
+                out.append(Emitted(start, i, peak, digits / max(float(digits.sum()), 1e-9),
+                                   float(columns[peak, best[start]])))
             start = i
     return out
 
 
-def missed_digit(columns: np.ndarray) -> bool:
-    """Whether a column the decoder left blank still gives some digit a fair chance (a digit lost)."""
+def missed_digit(columns: np.ndarray) -> float:
+    """The best chance any digit has in a column the decoder left blank (high: a digit may be lost)."""
     blank = columns.argmax(axis=1) == BLANK
-    return bool(blank.any() and columns[blank, :BLANK].max() > MISSED)
+    return float(columns[blank, :BLANK].max()) if blank.any() else 0.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """When a reading is unsure, fitted on validation writers' pictures (python -m training.line_calibration)."""
+
+    digit_unsure: float = 0.9  # a digit whose peak-column probability is under this is unsure
+    missed: float = 0.3  # a blank column giving a digit more than this: the number is unsure
+
+    @classmethod
+    def beside(cls, model_path: str) -> Calibration:
+        """The calibration file next to the model, or the defaults when there is none."""
+        path = Path(model_path).with_name(CALIBRATION_NAME)
+        if not path.is_file():
+            return cls()
+        fitted = json.loads(path.read_text())
+        return cls(float(fitted["digit_unsure"]), float(fitted["missed"]))
 
 
 def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
@@ -196,17 +217,20 @@ def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
 
 @dataclass(frozen=True)
 class LineDigit:
-    """One digit the line reader read: probabilities over the ten digits, and its box in the picture."""
+    """One digit the line reader read: probabilities over the ten digits, its box in the picture, and
+    whether it is unsure (its peak column under the calibrated threshold)."""
 
     probabilities: np.ndarray
     box: list[float]  # x, y, w, h in the grey picture's pixels
+    unsure: bool
 
 
 class LineReader:
     """A grey picture of a number -> its digits, left to right (all CPU work: run it off the event loop)."""
 
-    def __init__(self, model: LineModel) -> None:
+    def __init__(self, model: LineModel, calibration: Calibration | None = None) -> None:
         self.model = model
+        self.calibration = calibration or Calibration.beside(model.path)
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
         """The digits, and whether a digit may have been missed (a near-miss column); NoInkError if blank."""
@@ -214,7 +238,9 @@ class LineReader:
         columns = self.model.columns(strip.image)
         emitted = greedy_decode(columns)
         boxes = digit_boxes(strip, emitted)
-        return [LineDigit(e.probabilities, box) for e, box in zip(emitted, boxes)], missed_digit(columns)
+        digits = [LineDigit(e.probabilities, box, e.peak_probability < self.calibration.digit_unsure)
+                  for e, box in zip(emitted, boxes)]
+        return digits, missed_digit(columns) > self.calibration.missed
 
 
 STROKE_HEIGHT = 64  # px: a drawing's writing height when it is rendered for the line reader

@@ -57,7 +57,7 @@ def read_strokes_line(reader: line.LineReader, strokes: Sequence[np.ndarray], un
     for digit, box, owned in zip(read, boxes, owners):
         answer = {**inference.summarize(digit.probabilities, unsure_threshold), "box": box,
                   "strokes": [kept[u] for u in owned]}
-        answer["unsure"] = answer["unsure"] or not owned  # a digit read where no stroke of its own is
+        answer["unsure"] = digit.unsure or not owned  # a digit read where no stroke of its own is
         digits.append(answer)
     result = number_answer(digits)
     result["unsure"] = result["unsure"] or doubtful
@@ -127,7 +127,9 @@ def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, uns
         x, y, w, h = (v * factor for v in digit.box)
         left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
         box = [round(left, 1), round(top, 1), round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
-        digits.append({**inference.summarize(digit.probabilities, unsure_threshold), "box": box})
+        # unsure from the line model's own posteriors, with its calibrated threshold
+        digits.append({**inference.summarize(digit.probabilities, unsure_threshold), "box": box,
+                       "unsure": digit.unsure})
     if checker is not None:
         crops = np.stack([preprocessing.image_to_mnist(_crop(grey, d.box)) for d in read])
         for answer, checked in zip(digits, checker.predict(crops)):

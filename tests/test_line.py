@@ -1,5 +1,7 @@
 """The sequence reader for pictures of numbers: strips, CTC decoding, boxes, and the synthesised training pictures."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -30,9 +32,16 @@ def test_greedy_decoding_merges_runs_and_keeps_repeats_split_by_blanks(sequence,
 
 def test_a_blank_column_that_nearly_read_a_digit_is_doubtful():
     columns = _columns("-5-")
-    assert not line.missed_digit(columns)
+    assert line.missed_digit(columns) < 0.05
     columns[1, 8], columns[1, line.BLANK] = 0.4, 0.5
-    assert line.missed_digit(columns)
+    assert line.missed_digit(columns) == pytest.approx(0.4)
+
+
+def test_the_calibration_beside_the_model_sets_when_a_reading_is_unsure(tmp_path):
+    model = tmp_path / "line.tflite"
+    assert line.Calibration.beside(str(model)) == line.Calibration()  # no file: the defaults
+    (tmp_path / line.CALIBRATION_NAME).write_text(json.dumps({"digit_unsure": 0.97, "missed": 0.12}))
+    assert line.Calibration.beside(str(model)) == line.Calibration(0.97, 0.12)
 
 
 def _number_picture(digits: list[np.ndarray], gap: int = 12, paper: int = 230, ink: int = 30) -> np.ndarray:
@@ -75,7 +84,7 @@ def test_digit_boxes_split_between_the_peaks_and_hug_the_ink():
     image[8:24, 6:14] = 1  # a digit in columns 6..13
     image[6:26, 40:52] = 1  # another in 40..51
     strip = line.Strip(image, 100.0, 50.0, 2.0, 2.0, image > 0.35)
-    emitted = [line.Emitted(2, 3, 2, np.eye(10)[1]), line.Emitted(11, 12, 11, np.eye(10)[7])]
+    emitted = [line.Emitted(2, 3, 2, np.eye(10)[1], 0.9), line.Emitted(11, 12, 11, np.eye(10)[7], 0.9)]
     boxes = line.digit_boxes(strip, emitted)
     assert boxes == [[112.0, 66.0, 16.0, 32.0], [180.0, 62.0, 24.0, 40.0]]
 

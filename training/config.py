@@ -59,4 +59,7 @@ RECIPES = {
     # The line reader holds out the last fold (pendigits writers 5, 10, ...; UNIPEN apa and imp) and the
     # MNIST test writers: the number evaluation composes its numbers from those, never from a training writer.
     "line": TrainConfig(model="line", epochs=6, batch_size=48, lr=2e-3, fold=FOLDS, pictures=12_000),
+    # ... then more epochs from it, at a lower peak rate (the Makefile's line target runs both).
+    "line-more": TrainConfig(model="line", init="models/line.keras", epochs=6, batch_size=48, lr=1e-3, fold=FOLDS,
+                             pictures=12_000, seed=2),
 }

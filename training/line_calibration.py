@@ -1,0 +1,90 @@
+"""Fit when the line reader says "unsure" and write models/line_calibration.json (app/line.py loads it).
+
+    python -m training.line_calibration --model models/line.tflite
+
+Pictures of numbers are synthesised from the MNIST validation writers the line model never trained on
+(the split train.py makes with the same seed; no evaluation writer), read by the exported model, and
+two thresholds are chosen: a digit is unsure under `digit_unsure` (its peak column's probability), a
+number is unsure when a column left blank gives some digit more than `missed`. Of the pairs that flag
+at most --right-flagged of the right numbers, the one that flags most wrong numbers wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app import ROOT, line
+from training import data, lines
+from training.config import RECIPES
+
+
+def readings(model: line.LineModel, writers: list[lines.Writer], count: int, seed: int) -> tuple[np.ndarray, ...]:
+    """For count synthesised pictures: whether the read was exact, its least sure digit, its best missed column."""
+    rng = np.random.default_rng(seed)
+    exact, least, missed = [], [], []
+    for _ in range(count):
+        grey, truth, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
+        columns = model.columns(line.line_strip(grey).image)
+        emitted = line.greedy_decode(columns)
+        exact.append("".join(str(e.probabilities.argmax()) for e in emitted) == truth)
+        least.append(min((e.peak_probability for e in emitted), default=0.0))
+        missed.append(line.missed_digit(columns))
+    return np.array(exact), np.array(least), np.array(missed)
+
+
+def choose(exact: np.ndarray, least: np.ndarray, missed: np.ndarray, right_flagged: float) -> dict:
+    """The thresholds flagging the most wrong numbers while flagging at most right_flagged of the right ones."""
+    best = {"digit_unsure": 0.0, "missed": 1.0, "wrong_flagged": 0.0, "right_flagged": 0.0}
+    for digit_unsure in np.linspace(0.3, 0.995, 140):
+        for miss in np.linspace(0.05, 1.0, 96):
+            flagged = (least < digit_unsure) | (missed > miss)
+            right = float(flagged[exact].mean()) if exact.any() else 0.0
+            wrong = float(flagged[~exact].mean()) if (~exact).any() else 0.0
+            if right <= right_flagged and wrong > best["wrong_flagged"]:
+                best = {"digit_unsure": round(float(digit_unsure), 4), "missed": round(float(miss), 4),
+                        "wrong_flagged": round(wrong, 4), "right_flagged": round(right, 4)}
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Synthesise, read, choose, write."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "line.tflite"), help="the exported line model")
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None, help="mnist.npz (default: $MNIST_PATH)")
+    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH") or None,
+                        help="mnist_writers.npz (default: $MNIST_WRITERS_PATH)")
+    parser.add_argument("--pictures", type=int, default=2000, help="pictures to synthesise")
+    parser.add_argument("--right-flagged", type=float, default=0.02, help="most right numbers to flag unsure")
+    parser.add_argument("--seed", type=int, default=4242, help="synthesis seed")
+    args = parser.parse_args(argv)
+    if not (args.data and Path(args.data).is_file() and args.mnist_writers and Path(args.mnist_writers).is_file()):
+        print("error: pass --data mnist.npz and --mnist-writers mnist_writers.npz (or set MNIST_PATH and "
+              "MNIST_WRITERS_PATH)", file=sys.stderr)
+        return 2
+    mnist, _ = data.load_mnist(args.data)
+    writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"]))
+    recipe = RECIPES["line"]
+    # The very split the line recipe validated on: these writers were never trained on.
+    val_idx, _ = data.validation_split(len(mnist["x_train"]), recipe.validation, writers,
+                                       np.random.default_rng(recipe.seed))
+    validating = lines.mnist_writers(mnist["x_train"][val_idx], mnist["y_train"][val_idx], writers[val_idx])
+    exact, least, missed = readings(line.LineModel(args.model), validating, args.pictures, args.seed)
+    fitted = choose(exact, least, missed, args.right_flagged)
+    fitted["fitted_on"] = {"pictures": args.pictures, "exact": round(float(exact.mean()), 4),
+                           "writers": len(validating), "model_sha256": data.sha256(args.model), "seed": args.seed}
+    out = Path(args.model).with_name(line.CALIBRATION_NAME)
+    out.write_text(json.dumps(fitted, indent=1) + "\n")
+    print(f"digit unsure under {fitted['digit_unsure']}, missed over {fitted['missed']}: flags "
+          f"{fitted['wrong_flagged']:.1%} of wrong and {fitted['right_flagged']:.1%} of right numbers "
+          f"({exact.mean():.1%} exact of {args.pictures}); written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
