@@ -114,8 +114,12 @@ def line_strip(grey: np.ndarray) -> Strip:
     strip = np.clip(cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA), 0, 1)
     padded = np.zeros((HEIGHT, _padded_width(width)), np.float32)
     padded[:, :width] = strip
+    # The boxes look at the writing only: ruled lines, grids and box edges are not a digit's ink.
+    written = np.zeros_like(padded, dtype=bool)
+    written[:, :width] = cv2.resize(writing[y0:y1, x0:x1].astype(np.float32), (width, HEIGHT),
+                                    interpolation=cv2.INTER_AREA) > 0.3
     return Strip(padded, x0 * factor, y0 * factor, crop.shape[1] / width * factor, crop.shape[0] / HEIGHT * factor,
-                 padded > 0.35)
+                 written)
 
 
 def _padded_width(width: int) -> int:
@@ -198,18 +202,23 @@ class Calibration:
 
 
 def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
-    """Each digit's box in the picture (x, y, w, h): the strip columns between its neighbours' peaks,
-    narrowed to the ink inside them."""
+    """Each digit's box in the picture (x, y, w, h): the pieces of writing near its peak column, within
+    the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit)."""
     peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
     edges = [0.0] + [(a + b) / 2 for a, b in zip(peaks, peaks[1:])] + [float(strip.image.shape[1])]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
+    crossing = (stats[:, cv2.CC_STAT_TOP] == 0) & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= HEIGHT)
+    thin = stats[:, cv2.CC_STAT_WIDTH] <= 2
     boxes = []
-    for left, right in zip(edges, edges[1:]):
-        part = strip.ink[:, int(left):max(int(np.ceil(right)), int(left) + 1)]
+    for peak, left, right in zip(peaks, edges, edges[1:]):
+        near = labels[:, max(0, int(peak - 0.3 * HEIGHT)):int(peak + 0.3 * HEIGHT) + 1]
+        keep = [k for k in np.unique(near) if k and not (crossing[k] and thin[k])]
+        part = np.isin(labels[:, int(left):max(int(np.ceil(right)), int(left) + 1)], keep)
         ys, xs = np.nonzero(part)
         if len(xs):
             x0, x1, y0, y1 = left + xs.min(), left + xs.max() + 1, ys.min(), ys.max() + 1
         else:
-            x0, x1, y0, y1 = left, right, 0, HEIGHT
+            x0, x1, y0, y1 = max(left, peak - HEIGHT / 3), min(right, peak + HEIGHT / 3), 0, HEIGHT
         boxes.append([round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
                       round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)])
     return boxes

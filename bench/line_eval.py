@@ -120,6 +120,31 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines_out)
 
 
+def example_sheet(client, pictures: list[dict], path: str, count: int = 6) -> None:
+    """A PNG of a few held-out pictures as read: each digit's box (dashed red: unsure) and the number read."""
+    tiles = []
+    for picture in pictures[:count]:
+        grey = cv2.imdecode(np.frombuffer(picture["png"], np.uint8), cv2.IMREAD_GRAYSCALE)
+        response = client.post("/api/read/image", data={"image": (io.BytesIO(picture["png"]), "number.png")})
+        answer = response.get_json() if response.status_code == 200 else {"number": "", "digits": []}
+        shown = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        for digit in answer["digits"]:
+            x, y, w, h = (int(round(v)) for v in digit["box"])
+            cv2.rectangle(shown, (x, y), (x + w, y + h), (0, 0, 230) if digit["unsure"] else (200, 90, 0), 2)
+        scale = 120 / shown.shape[0]
+        shown = cv2.resize(shown, (max(1, int(shown.shape[1] * scale)), 120), interpolation=cv2.INTER_AREA)
+        label = np.full((36, max(shown.shape[1], 360), 3), 255, np.uint8)
+        cv2.putText(label, f"read {answer['number'] or '-'} (true {picture['truth']}, {picture['paper']})", (6, 25),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        tile = np.full((156, label.shape[1], 3), 255, np.uint8)
+        tile[:120, :shown.shape[1]] = shown
+        tile[120:] = label
+        tiles.append(tile)
+    width = max(t.shape[1] for t in tiles)
+    cv2.imwrite(path, np.vstack([np.pad(t, ((4, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255)
+                                 for t in tiles]))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Compose the pictures, read them with each reader, print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -135,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261130, help="composition seed (training used others)")
     parser.add_argument("--readers", default=",".join(READERS), help="comma-separated readers to compare")
     parser.add_argument("--out", default=str(ROOT / "models"), help="where to write line_eval.json")
+    parser.add_argument("--example", default=None,
+                        help="also write a PNG of a few pictures with the line reader's boxes (docs/number-read.png)")
     args = parser.parse_args(argv)
     for path in (args.data, args.mnist_writers):
         if not Path(path).is_file():
@@ -148,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = summarise(pictures, read_all(client, pictures))
         print(f"{name}: {results[name]['exact']['all']:.2%} exact", file=sys.stderr)
     print(table(results))
+    if args.example:
+        example_sheet(scratch_app().test_client(), pictures[::max(1, len(pictures) // 7)][1:], args.example)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "line_eval.json").write_text(json.dumps(
         {"sources": {name: len(w) for name, w in sources.items()}, "seed": args.seed, "results": results},
