@@ -251,6 +251,28 @@ def _pattern(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return canvas.astype(np.float32) / 255
 
 
+def _tilt(layers: list[np.ndarray], boxes: list, rng: np.random.Generator) -> tuple[list[np.ndarray], list]:
+    """The page as a hand-held camera sees it: the ink layers (writing, printed lines) turned a few
+    degrees and sometimes seen at a slant (perspective); the digits' boxes follow. The caller leaves
+    room round the writing, so nothing leaves the frame."""
+    h, w = layers[0].shape
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    angle = np.deg2rad(rng.uniform(-5, 5))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    moved = (corners - [w / 2, h / 2]) @ rotation.T + [w / 2, h / 2]
+    if rng.random() < 0.4:  # seen at an angle: each corner drawn in towards the centre a little
+        moved = moved + np.sign([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * rng.uniform(0, 0.05, (4, 2)) * [w, h]
+    warp = cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
+    layers = [cv2.warpPerspective(layer, warp, (w, h), flags=cv2.INTER_LINEAR) for layer in layers]
+    out = []
+    for x, y, bw, bh in boxes:
+        box = np.float32([[[x, y]], [[x + bw, y]], [[x + bw, y + bh]], [[x, y + bh]]])
+        points = cv2.perspectiveTransform(box, warp)[:, 0]
+        low, high = points.min(axis=0), points.max(axis=0)
+        out.append((float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])))
+    return layers, out
+
+
 def picture(writer: Writer, rng: np.random.Generator, length: int | None = None, gap: str | None = None,
             paper: str | None = None) -> tuple[np.ndarray, str, list[tuple[int, int, int, int]]]:
     """A grey uint8 picture of a number by one writer, the digit string and each digit's box in the picture."""
@@ -264,12 +286,18 @@ def picture(writer: Writer, rng: np.random.Generator, length: int | None = None,
     tight = rng.random() < 0.1  # cropped close to the ink, as a careful user crops
     margin_y, margin_x = (int(rng.uniform(0.0, 0.1) * DIGIT if tight else rng.uniform(0.15, 1.2) * DIGIT)
                           for _ in range(2))
+    tilted = not tight and rng.random() < 0.75  # a hand-held photo: room round the writing to turn it in
+    if tilted:
+        room = int(0.06 * (ink.shape[0] + ink.shape[1])) + 2
+        margin_y, margin_x = margin_y + room, margin_x + room
     h, w = ink.shape[0] + 2 * margin_y, ink.shape[1] + 2 * margin_x
     placed = np.zeros((h, w), np.float32)
     placed[margin_y:margin_y + ink.shape[0], margin_x:margin_x + ink.shape[1]] = ink
     boxes = [(x + margin_x, y + margin_y, bw, bh) for x, y, bw, bh in boxes]
     ink_box = (margin_x, margin_y, margin_x + ink.shape[1], margin_y + ink.shape[0])
     light, printed = _paper((h, w), rng, paper, ink_box, boxes)
+    if tilted:
+        (placed, printed), boxes = _tilt([placed, printed], boxes, rng)
     pen_level = rng.uniform(0, 90) if rng.random() > 0.15 else rng.uniform(90, 150)  # low contrast sometimes
     pen_level = min(pen_level, float(np.median(light)) - 35)
     print_level = rng.uniform(60, 200)
