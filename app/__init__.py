@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Drawn numbers: "segmenter" (grouping + DP), "line" (the sequence reader on the rendered
         # strokes) or "fused" (both; see app/reading.py). Chosen on held-out writers (make eval).
         NUMBER_STROKE_READER="segmenter",
+        NUMBER_MAX_STROKES=60,  # strokes in one number (taps aside): about 20 digits; more is refused (422)
         LINE_CNN_CHECK=False,  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # uploads; the JSON endpoint has its own, smaller limit
         MAX_JSON_BYTES=512 * 1024,
@@ -68,7 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.extensions["digit_model"],
         line.LineReader(line.LineModel(line_path)) if line_path and os.path.exists(line_path) else None,
         app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"], app.config["NUMBER_STROKE_READER"],
-        bool(app.config["LINE_CNN_CHECK"]), app.extensions["offloader"].run)
+        int(app.config["NUMBER_MAX_STROKES"]), bool(app.config["LINE_CNN_CHECK"]), app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
     app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread

@@ -38,11 +38,15 @@ class NumberReader:
     unsure_threshold: float
     max_pixels: int
     stroke_way: StrokeWay = "segmenter"
+    max_strokes: int = 60  # a number's strokes (taps aside): about 20 digits; past it the reading costs grow
     cnn_check: bool = False  # pictures: the single-digit CNN reads each digit's box too (a disagreement: unsure)
     run: Callable[..., object] = _inline  # where the CPU work runs (the server: its decode pool, off the loop)
 
     def strokes(self, strokes: Sequence[np.ndarray], tiny: float) -> dict:
         """A number drawn as strokes (canvas units; taps under `tiny` are not digits)."""
+        written = sum(float(np.ptp(stroke, axis=0).max()) >= tiny for stroke in strokes)
+        if written > self.max_strokes:  # refused before any work: the cost of a reading stays bounded
+            raise InputError(f"too many strokes to read as one number: at most {self.max_strokes}", 422)
         way = self.stroke_way if self.line_reader is not None else "segmenter"
         if way == "line":
             answer = self.run(reading.read_strokes_line, self.line_reader, strokes, self.unsure_threshold, tiny)

@@ -82,6 +82,14 @@ def test_taps_alone_are_no_number(client, taps):
     assert response.status_code == 422 and "error" in response.get_json()
 
 
+def test_more_strokes_than_a_number_has_are_refused_before_any_reading(client):
+    ticks = [[[x, 100], [x + 8, 130]] for x in range(0, 305, 5)]  # 61 short strokes, none a tap
+    response = client.post("/api/read", json={"strokes": ticks, "width": 320, "height": 320})
+    assert response.status_code == 422 and "too many strokes" in response.get_json()["error"]
+    response = client.post("/api/read", json={"strokes": ticks[:60], "width": 320, "height": 320})
+    assert response.status_code == 200
+
+
 def test_taps_among_digits_are_left_out_and_the_stroke_indices_stay_right(client, writers):
     points, truth, width, height = number_eval.compose(writers[10], np.random.default_rng(4), "wide")
     taps = [np.array([[5.0, 5.0]]), np.array([[width - 5, height - 5]])]
