@@ -26,7 +26,7 @@ from app import ROOT
 from bench import scratch_app
 from training import data, lines
 
-READERS = {"line reader": {"LINE_CNN_CHECK": False}, "line reader, CNN check": {"LINE_CNN_CHECK": True},
+READERS = {"line reader": {"LINE_CNN_CHECK": False}, "line reader + CNN check": {"LINE_CNN_CHECK": True},
            "cut and classify": {"LINE_MODEL_PATH": ""}}
 
 
