@@ -38,6 +38,11 @@ def drawing_extent(strokes: list[np.ndarray]) -> float:
     return float(np.ptp(points, axis=0).max())
 
 
+def written_strokes(strokes: list[np.ndarray], tiny: float) -> list[int]:
+    """Indices of the strokes at least `tiny` across: the rest are taps and dots, never part of a digit."""
+    return [i for i, stroke in enumerate(strokes) if float(np.ptp(stroke, axis=0).max()) >= tiny]
+
+
 def largest_stroke(strokes: list[np.ndarray]) -> float:
     """The longer side of the biggest single stroke's bounding box: taps and dots far apart stay small."""
     return max(float(np.ptp(stroke, axis=0).max()) for stroke in strokes)

@@ -23,6 +23,7 @@ HEIGHT = 32  # strip height the model reads
 STRIDE = 4  # strip pixels per output column
 MIN_WIDTH, MAX_WIDTH = 48, 448  # a wider strip is squeezed: bounds the work for any picture
 LONGEST = 768  # a picture is reduced to this longer side before anything else (cost bound)
+MAX_INK = 0.45  # a share of the picture, rules aside: writing on paper covers far less (noise, print: more)
 PAPER_SIDE = 128  # the paper's light is estimated on a copy this size
 BLANK = 10
 MARGIN = 0.2  # of the ink band's height, kept round the ink when the strip is cut out
@@ -31,6 +32,10 @@ CALIBRATION_NAME = "line_calibration.json"  # beside the model: the fitted unsur
 
 class NoInkError(ValueError):
     """The picture has no ink to read."""
+
+
+class TooMuchInkError(ValueError):
+    """The picture is mostly "ink" (noise, hatching, a page of print): no number to read."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ def line_strip(grey: np.ndarray) -> Strip:
     ink = ink_map(reduced)
     mask = (ink > 0.35).astype(np.uint8)
     writing = _writing(mask).astype(bool)
+    if writing.mean() > MAX_INK:  # ruled lines and grids aside
+        raise TooMuchInkError(f"{writing.mean():.0%} of the picture is ink")
     if writing.sum() < 0.2 * mask.sum():  # a tight crop of a 1 or a 7 is all long lines: keep the ink
         writing = mask.astype(bool)
     if writing.sum() < 4:
@@ -206,13 +213,13 @@ def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
     the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit)."""
     peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
     edges = [0.0] + [(a + b) / 2 for a, b in zip(peaks, peaks[1:])] + [float(strip.image.shape[1])]
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
     crossing = (stats[:, cv2.CC_STAT_TOP] == 0) & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= HEIGHT)
     thin = stats[:, cv2.CC_STAT_WIDTH] <= 2
     boxes = []
     for peak, left, right in zip(peaks, edges, edges[1:]):
         near = labels[:, max(0, int(peak - 0.3 * HEIGHT)):int(peak + 0.3 * HEIGHT) + 1]
-        keep = [k for k in np.unique(near) if k and not (crossing[k] and thin[k])]
+        keep = [k for k in np.unique(near) if k and not (crossing[k] and thin[k]) and left <= centroids[k][0] < right]
         part = np.isin(labels[:, int(left):max(int(np.ceil(right)), int(left) + 1)], keep)
         ys, xs = np.nonzero(part)
         if len(xs):

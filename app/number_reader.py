@@ -16,12 +16,12 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from app import inference, line, reading
-from app.inputs import InputError
+from app.inputs import InputError, written_strokes
 
 T = TypeVar("T")
 StrokeWay = Literal["segmenter", "line", "fused"]
 NO_DIGIT_DRAWN = "no ink: draw a digit first"
-NO_DIGIT_IN_PICTURE = "no digit found in the image: it looks blank"
+NO_DIGIT_IN_PICTURE = "no digit found in the image: send a picture of a written number"
 
 
 def _inline(job: Callable[..., T], *args: object) -> T:
@@ -44,8 +44,8 @@ class NumberReader:
 
     def strokes(self, strokes: Sequence[np.ndarray], tiny: float) -> dict:
         """A number drawn as strokes (canvas units; taps under `tiny` are not digits)."""
-        written = sum(float(np.ptp(stroke, axis=0).max()) >= tiny for stroke in strokes)
-        if written > self.max_strokes:  # refused before any work: the cost of a reading stays bounded
+        # Refused before any work: the cost of a reading stays bounded.
+        if len(written_strokes(strokes, tiny)) > self.max_strokes:
             raise InputError(f"too many strokes to read as one number: at most {self.max_strokes}", 422)
         way = self.stroke_way if self.line_reader is not None else "segmenter"
         if way == "line":

@@ -12,7 +12,7 @@ from app import inference, inputs, line, numbers, pictures, preprocessing
 def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, tiny: float) -> dict | None:
     """The answer for a number drawn as strokes (canvas units), or None when it holds no digit: taps and
     dots (strokes under `tiny` across) are never digits, and are left out before any work is done."""
-    kept = [i for i, stroke in enumerate(strokes) if float(np.ptp(stroke, axis=0).max()) >= tiny]
+    kept = inputs.written_strokes(strokes, tiny)
     if not kept:
         return None
     groups = numbers.read_strokes(model, [strokes[i] for i in kept])
@@ -28,6 +28,18 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
+def _line_read(reader: line.LineReader, grey: np.ndarray) -> tuple[list[line.LineDigit], bool] | None:
+    """The line reader's digits and doubt, or None when the picture holds no ink or no digit."""
+    try:
+        read, doubtful = reader.read(grey)
+    except line.NoInkError:
+        return None
+    except line.TooMuchInkError as error:
+        raise inputs.InputError(f"too much ink to read as a number ({error}): send a picture of a written number",
+                                422) from None
+    return (read, doubtful) if read else None
+
+
 def _crop(grey: np.ndarray, box: list[float], margin: float = 0.1) -> np.ndarray:
     """The picture inside a digit's box, with a little paper round it."""
     x, y, w, h = box
@@ -40,16 +52,14 @@ def read_strokes_line(reader: line.LineReader, strokes: Sequence[np.ndarray], un
                       tiny: float) -> dict | None:
     """The answer for a drawn number read by the sequence reader on the rendered strokes (taps left
     out first, as in read_strokes); each digit's strokes are those under its span. None when no digit."""
-    kept = [i for i, stroke in enumerate(strokes) if float(np.ptp(stroke, axis=0).max()) >= tiny]
+    kept = inputs.written_strokes(strokes, tiny)
     if not kept:
         return None
     picture, units, origin = line.strokes_picture([strokes[i] for i in kept])
-    try:
-        read, doubtful = reader.read(picture)
-    except line.NoInkError:
+    reading = _line_read(reader, picture)
+    if reading is None:
         return None
-    if not read:
-        return None
+    read, doubtful = reading
     boxes = [[round(float(origin[0] + x * units), 1), round(float(origin[1] + y * units), 1),
               round(w * units, 1), round(h * units, 1)] for x, y, w, h in (d.box for d in read)]
     owners = line.strokes_of_digits([strokes[i] for i in kept], boxes)
@@ -116,12 +126,10 @@ def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, uns
     checker, the single-digit CNN also reads each digit's box: a digit it reads otherwise is unsure."""
     grey, size = pictures.decode_picture(data, max_pixels)
     factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
-    try:
-        read, doubtful = reader.read(grey)
-    except line.NoInkError:
+    reading = _line_read(reader, grey)
+    if reading is None:
         return None
-    if not read:
-        return None
+    read, doubtful = reading
     digits = []
     for digit in read:
         x, y, w, h = (v * factor for v in digit.box)
