@@ -70,10 +70,11 @@ class Connection:
     and it would shrink the measured gap between the two servers. Both servers get this client.
     """
 
-    def __init__(self, port: int, timeout: float = 30, path: str = "/api/predict") -> None:
+    def __init__(self, port: int, timeout: float = 30, path: str = "/api/predict",
+                 content_type: str = "application/json") -> None:
         self.port, self.timeout, self.sock = port, timeout, None
         self.head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                     "Content-Type: application/json\r\nContent-Length: ").encode()
+                     f"Content-Type: {content_type}\r\nContent-Length: ").encode()
 
     def post(self, body: bytes) -> float:
         """One POST /api/predict; returns seconds from sending to the whole answer read."""
@@ -170,9 +171,31 @@ def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
     return bodies
 
 
-def sequential(port: int, bodies: list[bytes], path: str = "/api/predict") -> list[float]:
+BOUNDARY = "digitcanvasbench"
+
+
+def number_pictures(count: int, digits: int = 6, height: int = 64, seed: int = 0) -> list[bytes]:
+    """Pictures of `digits`-digit numbers (one pen writer each, plain paper), `height` px high, as
+    multipart /api/read/image bodies."""
+    from training import lines
+
+    rng = np.random.default_rng(seed)
+    writers = lines.pen_writers(data.load_pendigits(FIXTURE))
+    bodies = []
+    for i in range(count):
+        grey, _, _ = lines.picture(writers[i % len(writers)], rng, length=digits, gap="normal", paper="plain")
+        grey = cv2.resize(grey, (max(1, round(grey.shape[1] * height / grey.shape[0])), height),
+                          interpolation=cv2.INTER_AREA)
+        png = cv2.imencode(".png", grey)[1].tobytes()
+        bodies.append((f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"n.png\"\r\n"
+                       f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode())
+    return bodies
+
+
+def sequential(port: int, bodies: list[bytes], path: str = "/api/predict",
+               content_type: str = "application/json") -> list[float]:
     """Latency of each request in turn on one kept-alive connection (concurrency 1)."""
-    connection = Connection(port, path=path)
+    connection = Connection(port, path=path, content_type=content_type)
     try:
         return [connection.post(body) for body in bodies]
     finally:
@@ -347,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         numbers = number_payloads(300)
         sequential(port, numbers[:50], "/api/read")  # warm-up
         read_latencies = sequential(port, numbers, "/api/read")
+        pictures = number_pictures(200)
+        multipart = f"multipart/form-data; boundary={BOUNDARY}"
+        sequential(port, pictures[:20], "/api/read/image", multipart)  # warm-up
+        picture_latencies = sequential(port, pictures, "/api/read/image", multipart)
         under_uploads = mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg()))
         under_corrections = mixed(port, payloads(args.mixed_requests, seed=3), corrector(port))
         for _ in range(2):  # one upload per worker, most likely: the peak is per worker
@@ -375,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_per_request_median": per_request, "requests": len(latencies), "seed_requests": len(seed_latencies),
         "read_4_digits_p50_ms": statistics.median(read_latencies) * 1000,
         "read_4_digits_p99_ms": float(np.percentile(read_latencies, 99)) * 1000,
+        "read_image_6_digits_64px_p50_ms": statistics.median(picture_latencies) * 1000,
+        "read_image_6_digits_64px_p99_ms": float(np.percentile(picture_latencies, 99)) * 1000,
         "mixed": under_uploads, "mixed_corrections": under_corrections, "worker_peak_rss_mb": peak_memory,
         "cpu_count": os.cpu_count(),
     }
@@ -387,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         ("resident memory per worker", " / ".join(f"{m:.0f} MB" for m in memory), "<= 200 MB"),
         ("POST /api/read p50 / p99, a 4-digit number, concurrency 1",
          f"{ms(statistics.median(read_latencies))} / {ms(results['read_4_digits_p99_ms'] / 1000)}", "p50 <= 5 ms"),
+        ("POST /api/read/image p50 / p99, a 6-digit number 64 px high, concurrency 1",
+         f"{ms(statistics.median(picture_latencies))} / {ms(results['read_image_6_digits_64px_p99_ms'] / 1000)}",
+         "p50 <= 15 ms"),
         ("mixed: stroke p50 / p99, 4 clients every 50 ms, while 6000x6000 JPEGs upload back to back",
          f"{ms(under_uploads['p50_ms'] / 1000)} / {ms(under_uploads['p99_ms'] / 1000)} "
          f"({under_uploads['background_requests']} uploads)", "p99 <= 25 ms"),
