@@ -1,8 +1,9 @@
-"""A check on pen digits from other sources: python -m bench.other_sources ../shared/data/unipen_train.json
+"""The shipped models on a file of pen digits from another source: python -m bench.other_sources FILE.json
 
-Digits by other institutions' writers (UNIPEN layout: {label, writer "institution/name", strokes}),
-never trained on and never used to choose anything, posted to /api/predict as the page would.
-Prints overall, per-institution and per-class accuracy and the commonest confusions.
+Digits in the UNIPEN layout ({label, writer "institution/name", strokes}) posted to /api/predict as the
+page would; prints overall, per-institution and per-class accuracy and the commonest confusions. Only
+meaningful for digits the models never trained on: UNIPEN-train is training data now, and its honest
+figure is make eval's leave-contributors-out block.
 """
 
 from __future__ import annotations
