@@ -249,3 +249,27 @@ def test_recipes_set_the_options_and_flags_override_them():
     assert tuned.init == "models/base/digit_cnn.keras" and tuned.epochs == 7 and tuned.fold == 3
     assert tuned.lr == RECIPES["fine-tune"].lr and tuned.model == "cnn"
     assert train.make_config(train.parse_args(["--recipe", "trajectory"])).model == "trajectory"
+
+
+def test_the_line_reader_trains_with_ctc_and_exports_for_the_server(tmp_path, mnist_small):
+    """A tiny line run: numbers composed per writer, fold 5's pen writers held out, a TFLite file the
+    server's LineModel reads column by column, and the report."""
+    from app import line
+
+    writers = tmp_path / "writers.npz"
+    np.savez(writers, train_writer=(np.arange(len(mnist_small["y_train"])) % 30).astype(np.int16))
+    out = tmp_path / "line"
+    assert train.main(["--recipe", "line", "--data", str(MNIST_FIXTURE), "--mnist-writers", str(writers),
+                       "--pen-data", str(PEN_FIXTURE), "--unipen-data", "", "--epochs", "1", "--pictures", "32",
+                       "--batch-size", "16", "--validation", "100", "--out", str(out)]) == 0
+    report = json.loads((out / "line_report.json").read_text())
+    assert report["recipe"] == "line" and report["held_out_writers"] == [5, 10]  # the fixture's fold-5 writers
+    assert 0 <= report["validation_exact"] <= 1 and report["config"]["fold"] == 5
+    columns = line.LineModel(str(out / "line.tflite")).columns(np.zeros((line.HEIGHT, 96), np.float32))
+    assert columns.shape == (96 // line.STRIDE, 11) and np.allclose(columns.sum(axis=1), 1, atol=1e-4)
+
+
+def test_the_line_reader_needs_the_mnist_writers(tmp_path, capsys):
+    assert train.main(["--recipe", "line", "--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE),
+                       "--epochs", "1", "--out", str(tmp_path)]) == 2
+    assert "--mnist-writers" in capsys.readouterr().err
