@@ -68,8 +68,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["number_reader"] = NumberReader(
         app.extensions["digit_model"],
         line.LineReader(line.LineModel(line_path)) if line_path and os.path.exists(line_path) else None,
-        app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"], app.config["NUMBER_STROKE_READER"],
-        int(app.config["NUMBER_MAX_STROKES"]), bool(app.config["LINE_CNN_CHECK"]), app.extensions["offloader"].run)
+        unsure_threshold=app.config["UNSURE_THRESHOLD"], max_pixels=app.config["MAX_IMAGE_PIXELS"],
+        stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),
+        cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
     app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread

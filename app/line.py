@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from app import preprocessing
+
 HEIGHT = 32  # strip height the model reads
 STRIDE = 4  # strip pixels per output column
 MIN_WIDTH, MAX_WIDTH = 48, 448  # a wider strip is squeezed: bounds the work for any picture
@@ -57,28 +59,17 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     grey = grey.astype(np.float32)
     if np.median(grey) < 110:  # light ink on dark paper (a board, an inverted scan)
         grey = 255 - grey
-    factor = min(1.0, PAPER_SIDE / max(grey.shape))
-    small = cv2.resize(grey, (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor))),
-                       interpolation=cv2.INTER_AREA) if factor < 1 else grey
+    reduce = max(grey.shape) > PAPER_SIDE
+    small = preprocessing.resize_longest(grey, PAPER_SIDE) if reduce else grey
     size = max(5, int(round(min(small.shape) / 6)) | 1)
     paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     paper = cv2.GaussianBlur(paper, (0, 0), size / 3)
-    if factor < 1:
+    if reduce:
         paper = cv2.resize(paper, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
     ink = np.clip(paper - grey, 0, None)
     step = max(1, int(np.sqrt(ink.size / 40_000)))  # the 99.5th percentile of a sample: the same, cheaper
     top = float(np.percentile(ink[::step, ::step], 99.5))
     return np.clip(ink / max(top, 24.0), 0, 1)  # a faint picture is not stretched into ink
-
-
-def _reduce(grey: np.ndarray) -> np.ndarray:
-    """The picture with its longer side at most LONGEST (area averaging)."""
-    longest = max(grey.shape)
-    if longest <= LONGEST:
-        return grey
-    factor = LONGEST / longest
-    size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
 def _writing(mask: np.ndarray) -> np.ndarray:
@@ -99,7 +90,7 @@ def _band(profile: np.ndarray, share: float = 0.01) -> tuple[int, int]:
 def line_strip(grey: np.ndarray) -> Strip:
     """A grey picture of a number -> the strip the line model reads: the writing's band cut out with a
     margin, scaled to HEIGHT rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns). NoInkError if blank."""
-    reduced = _reduce(grey)
+    reduced = preprocessing.resize_longest(grey, LONGEST) if max(grey.shape) > LONGEST else grey
     factor = grey.shape[1] / reduced.shape[1]
     ink = ink_map(reduced)
     mask = (ink > 0.35).astype(np.uint8)
@@ -213,7 +204,7 @@ def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
     the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit)."""
     peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
     edges = [0.0] + [(a + b) / 2 for a, b in zip(peaks, peaks[1:])] + [float(strip.image.shape[1])]
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
+    _, labels, stats, centroids = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
     crossing = (stats[:, cv2.CC_STAT_TOP] == 0) & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= HEIGHT)
     thin = stats[:, cv2.CC_STAT_WIDTH] <= 2
     boxes = []

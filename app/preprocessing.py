@@ -99,9 +99,9 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     # A digit needs no more than a few hundred pixels: shrink big photos first. A tiny scan (a 16x16
     # envelope digit) is enlarged smoothly first, so the threshold draws curves, not blocks.
     if max(gray.shape) > 512:
-        gray = _resize_longest(gray, 512)
+        gray = resize_longest(gray, 512)
     elif max(gray.shape) < SMALL_PICTURE:
-        gray = _resize_longest(gray, SMALL_PICTURE, cv2.INTER_CUBIC)
+        gray = resize_longest(gray, SMALL_PICTURE, cv2.INTER_CUBIC)
     gray = gray.astype(np.float32)
     # Paper all round: ink that touches the picture's edge is then still ink against paper for the
     # polarity test, the background estimate and the threshold (cut off again at the end). Not when
@@ -139,14 +139,14 @@ def _add_paper(gray: np.ndarray, pad: int) -> np.ndarray:
 def _background(gray: np.ndarray, coarse: int = 64) -> np.ndarray:
     """A smooth estimate of the paper's brightness, so uneven lighting and shadows do not survive
     the threshold: a grey opening half the picture wide (wider than any pen), on a 64 px copy."""
-    small = _resize_longest(gray, coarse)
+    small = resize_longest(gray, coarse)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (coarse // 2 + 1, coarse // 2 + 1))
     opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
     smooth = cv2.GaussianBlur(opened, (0, 0), coarse / 16)
     return cv2.resize(smooth, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _resize_longest(gray: np.ndarray, longest: int, method: int = cv2.INTER_AREA) -> np.ndarray:
+def resize_longest(gray: np.ndarray, longest: int, method: int = cv2.INTER_AREA) -> np.ndarray:
     """Resize so that the longer side is `longest` pixels, aspect kept."""
     factor = longest / max(gray.shape)
     size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))

@@ -28,6 +28,13 @@ def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, 
     return number_answer(digits)
 
 
+def _within(box: list[float], size: tuple[int, int]) -> list[float]:
+    """A box (x, y, w, h) clipped to a picture of `size` (width, height), rounded to 0.1 px."""
+    x, y, w, h = box
+    left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
+    return [round(left, 1), round(top, 1), round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
+
+
 def _line_read(reader: line.LineReader, grey: np.ndarray) -> tuple[list[line.LineDigit], bool] | None:
     """The line reader's digits and doubt, or None when the picture holds no ink or no digit."""
     try:
@@ -113,9 +120,7 @@ def read_picture(model, candidates: numbers.PictureCandidates | None, scale: flo
         return None
     digits = [describe(group, unsure_threshold, scale) for group in groups]
     for digit in digits:  # the pen's width and the shear can reach past the picture's edge by a pixel
-        x, y, w, h = digit["box"]
-        left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
-        digit["box"] = [left, top, round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
+        digit["box"] = _within(digit["box"], size)
     return number_answer(digits)
 
 
@@ -132,9 +137,7 @@ def read_picture_line(reader: line.LineReader, data: bytes, max_pixels: int, uns
     read, doubtful = reading
     digits = []
     for digit in read:
-        x, y, w, h = (v * factor for v in digit.box)
-        left, top = min(max(x, 0.0), size[0]), min(max(y, 0.0), size[1])
-        box = [round(left, 1), round(top, 1), round(min(x + w, size[0]) - left, 1), round(min(y + h, size[1]) - top, 1)]
+        box = _within([v * factor for v in digit.box], size)
         # unsure from the line model's own posteriors, with its calibrated threshold
         digits.append({**inference.summarize(digit.probabilities, unsure_threshold), "box": box,
                        "unsure": digit.unsure})
