@@ -21,6 +21,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+import training
 from training import config, data, fit, report, run
 
 
@@ -42,7 +43,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--corrections", default=None,
                         help="corrections people sent (python -m app.corrections export FILE.json) to mix in; "
                              "the newest 20%% are held out and reported on")
-    parser.add_argument("--out", default="models", help="folder for the model, its export, report and plots")
+    parser.add_argument("--out", default="out/models",
+                        help="folder for the model, its export, report and plots (default: out/models, ignored by git)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model already in --out (make train passes it to refresh the shipped models/)")
     parser.add_argument("--evaluate", metavar="MODEL", help="print a saved model's test report instead of training")
     parser.add_argument("--export", metavar="MODEL",
                         help="write a saved .keras model's TFLite file beside it (per --quantize) instead of training")
@@ -91,8 +95,12 @@ def evaluate(path: str, mnist_path: str | None) -> int:
     """--evaluate: a saved CNN's MNIST test accuracy, per class."""
     import keras
 
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError) as error:
+        return fail(f"{path}: not a saved Keras model ({str(error).splitlines()[0][:200]})")
     mnist, _ = data.load_mnist(mnist_path)
-    tested = report.test_report(keras.saving.load_model(path, compile=False), mnist["x_test"], mnist["y_test"])
+    tested = report.test_report(model, mnist["x_test"], mnist["y_test"])
     print(f"test accuracy {tested['test_accuracy']:.4f} on {len(mnist['y_test'])} images")
     print("per class", " ".join(f"{d}:{a:.4f}" for d, a in enumerate(tested["per_class_accuracy"])))
     return 0
@@ -101,6 +109,7 @@ def evaluate(path: str, mnist_path: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Train per the recipe and flags (or --evaluate a saved model, or --export one); the exit status."""
     args = parse_args(argv)
+    training.import_tensorflow()
     if args.export:
         return fit.export_saved(args.export, args.quantize or "dynamic")
     cfg = make_config(args)
@@ -117,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.pen_data}, {args.unipen_data} or {args.corrections}: not a pen-digit JSON file "
                     f"({error}); fix --pen-data, --unipen-data or --corrections")
     out = Path(args.out)
+    existing = out / config.FILES[cfg.model][0]
+    if existing.exists() and not args.overwrite:
+        return fail(f"{existing} exists; pass --overwrite to replace it, or --out another folder")
     try:
         fitted = run.train(cfg, loaded, out)
     except ValueError as error:  # a setting that does not fit the data (checked before any fitting)

@@ -1,7 +1,10 @@
 """gunicorn settings for `make run` and bench/latency.py (environment variables override)."""
 
+import errno
 import json
 import os
+import socket
+import sys
 
 from gunicorn import util
 
@@ -42,3 +45,18 @@ def _write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 # Workers call util.write_error at request time; the master sets it before it forks them.
 util.write_error = _write_json_error
+
+
+def on_starting(server) -> None:
+    """A taken port is one line that names the fix (gunicorn alone retries for 5 s, then says only "can't connect")."""
+    host, _, port = bind.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), int(port)))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            return  # anything else: gunicorn's own bind reports it
+        print(f"error: {host}:{port} is already in use (another server?); "
+              f"serve on another port with PORT={int(port) + 1} make run", file=sys.stderr)
+        sys.exit(1)

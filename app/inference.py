@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 
 import cv2
@@ -18,19 +19,34 @@ from app import trajectory
 UNSURE_THRESHOLD = 0.75
 
 
+class ModelError(Exception):
+    """A model file that is missing or not a TFLite model."""
+
+
+def open_interpreter(path: str) -> Interpreter:
+    """A one-thread LiteRT interpreter for the file, its tensors allocated; ModelError names the file."""
+    if not os.path.isfile(path):
+        raise ModelError(f"{path}: no such model file (the shipped models are in models/; make train makes them)")
+    try:
+        interpreter = Interpreter(model_path=path, num_threads=1)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        raise ModelError(f"{path}: not a TFLite model ({str(error).splitlines()[0][:200]})") from None
+    return interpreter
+
+
 class DigitModel:
     """A TFLite classifier: a batch of inputs of its own shape ((28, 28) images in 0..1 for the CNN,
     (64, 5) pen paths for the trajectory model) to (N, 10) probabilities."""
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
-        with open(self.path, "rb") as file:  # which model answered, stored with every correction
-            self.sha256 = hashlib.sha256(file.read()).hexdigest()
         # Loaded now, so a missing or broken model fails at start, not per request. One interpreter
         # per process, one thread inside it, used under a lock (interpreters are not thread-safe):
         # a digit takes well under 0.1 ms (int8 weights), and the workers already use every core.
-        self._interpreter = Interpreter(model_path=self.path, num_threads=1)
-        self._interpreter.allocate_tensors()
+        self._interpreter = open_interpreter(self.path)
+        with open(self.path, "rb") as file:  # which model answered, stored with every correction
+            self.sha256 = hashlib.sha256(file.read()).hexdigest()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._shape = tuple(int(d) for d in self._interpreter.get_input_details()[0]["shape"][1:])

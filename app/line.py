@@ -17,9 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from app import preprocessing
+from app import inference, preprocessing
 
 HEIGHT = 32  # strip height the model reads
 STRIDE = 4  # strip pixels per output column
@@ -130,7 +129,7 @@ class LineModel:
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
-        self._interpreter = Interpreter(model_path=self.path, num_threads=1)
+        self._interpreter = inference.open_interpreter(self.path)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._width = 0

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -31,7 +32,12 @@ class Offloader:
     def run(self, job: Callable[..., T], *args: object) -> T:
         """job(*args) in a pool thread; blocks this request (not the event loop) until it is done."""
         if gevent_patched():
-            return self._pool.apply(job, args)
+            # Returned, not raised, in the pool thread: gevent prints a traceback for every exception
+            # a pool job raises, and a client's bad picture is not a server error worth a log entry.
+            outcome = self._pool.apply(_outcome_of, (job, args))
+            if isinstance(outcome, _Raised):
+                raise outcome.error
+            return outcome
         return self._pool.submit(job, *args).result()
 
     def start(self, job: Callable[[], object]) -> None:
@@ -39,8 +45,9 @@ class Offloader:
         def quietly():
             try:
                 job()
-            except Exception:  # noqa: BLE001 - background work: whoever needs its result retries it
-                logging.getLogger(__name__).warning("background job failed", exc_info=True)
+            except Exception as error:  # noqa: BLE001 - background work: whoever needs its result retries it
+                logging.getLogger(__name__).warning("background job failed: %s: %s", type(error).__name__,
+                                                    str(error).splitlines()[0][:200] if str(error) else "")
         if gevent_patched():
             self._pool.spawn(quietly)
         else:
@@ -52,6 +59,20 @@ class Offloader:
 
             return ThreadPool(self.threads)
         return ThreadPoolExecutor(self.threads, thread_name_prefix="decode")
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """What a pool job raised, carried back to the request that waits for it."""
+
+    error: Exception
+
+
+def _outcome_of(job: Callable[..., T], args: tuple) -> T | _Raised:
+    try:
+        return job(*args)
+    except Exception as error:  # noqa: BLE001 - re-raised in the caller by Offloader.run
+        return _Raised(error)
 
 
 def gevent_patched() -> bool:

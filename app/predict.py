@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsure-below", type=float, default=inference.UNSURE_THRESHOLD,
                         help="confidence under which to say unsure")
     args = parser.parse_args(argv)
-    model = inference.DigitModel(args.model)
+    try:
+        model = inference.DigitModel(args.model)
+    except inference.ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     read = number_line if args.number else digit_line
     failed = 0
     for path in args.images:

@@ -45,7 +45,10 @@ def load_mnist(path: str | None) -> tuple[dict[str, np.ndarray], str]:
     if path is None:
         import keras  # no local file: the Keras download, for machines with internet
 
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        try:
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        except Exception as error:  # offline, a proxy, a half-written cache: urllib raises many types
+            raise DataError(f"no MNIST file given and the download failed ({type(error).__name__})") from None
         data, digest = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras-download"
     else:
         try:

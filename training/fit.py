@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from training import quiet_native_output
 from training.config import FILES, TrainConfig
 
 
@@ -64,7 +65,7 @@ def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConf
         validation = (validation[0], keras.utils.to_categorical(validation[1], 10))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    fitted = model.fit(batches, epochs=cfg.epochs, verbose=2 if os.environ.get("CI") else 1,
+    fitted = model.fit(batches, epochs=cfg.epochs, verbose=1 if sys.stdout.isatty() and not os.environ.get("CI") else 2,
                        validation_data=validation,
                        callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
                                                                   mode="min" if "loss" in monitor else "max",
@@ -84,7 +85,9 @@ def export_tflite(model, path: Path, quantize: str = "dynamic") -> None:
         # Dynamic-range quantization: weights stored as int8, activations quantized on the fly.
         # The CNN's 2.4 MB dense layer dominated each request's memory traffic (see docs, Speed).
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    path.write_bytes(converter.convert())
+    with quiet_native_output():  # the converter prints every captured tensor and its own notices
+        flatbuffer = converter.convert()
+    path.write_bytes(flatbuffer)
 
 
 def export_saved(path: str, quantize: str) -> int:
@@ -94,7 +97,7 @@ def export_saved(path: str, quantize: str) -> int:
     try:
         model = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as error:
-        print(f"error: {path}: not a saved Keras model ({error})", file=sys.stderr)
+        print(f"error: {path}: not a saved Keras model ({str(error).splitlines()[0][:200]})", file=sys.stderr)
         return 2
     target = Path(path).with_suffix(".tflite")
     export_tflite(model, target, quantize)
