@@ -1,10 +1,13 @@
-# Digit Canvas: `make run` serves the shipped model, `make test` runs the whole suite.
+# Digit Canvas: `make run` serves the shipped model, `make test` runs the whole suite, `make help` lists the rest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVING := $(VENV)/.serving-installed
+EVERYTHING := $(VENV)/.dev-installed
 PORT ?= 5000
 export PORT
+# What our commands measure goes here (ignored by git); `make figures` updates the published figures.
+OUT ?= out
 # The shared data files where this project keeps them; empty where they are missing, so that
 # train.py falls back to the Keras MNIST download (set either variable to point elsewhere).
 MNIST_PATH ?= $(wildcard ../shared/data/mnist.npz)
@@ -13,65 +16,86 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: run test lint train cv line join-prior evaluate eval bench screenshot clean
+.PHONY: help run test lint train cv line join-prior evaluate eval bench figures lock screenshot clean
 
-$(STAMP): requirements.txt
+help:  ## this list (times are for a 2-core machine)
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The locks pin every package with its hashes: requirements.txt what the server imports (about
+# 430 MB installed), requirements/dev.txt everything (training, tests, lint; about 2 GB).
+$(SERVING): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
-run: $(STAMP)  ## serve at http://127.0.0.1:$(PORT) with gunicorn (WEB_CONCURRENCY workers, GUNICORN_THREADS threads)
+$(EVERYTHING): requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@ $(SERVING)
+
+run: $(SERVING)  ## serve the shipped models at http://127.0.0.1:5000, PORT=8080 to change (first time: installs, ~1 min)
 	$(BIN)/gunicorn --config python:app.gunicorn_conf "app:create_app()"
 
-test: $(STAMP)  ## the whole suite, browser test included
+test: $(EVERYTHING)  ## ruff and the whole suite, browser tests included (first time: installs, ~3 min; then ~5 min)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(EVERYTHING)  ## ruff only (seconds)
 	$(BIN)/ruff check .
 
 # Recipes (training/config.py). The CNN in two stages: the base learns MNIST (with traced MNIST and
 # scribbles) and sees no pen writer; each model is then fine-tuned from it with every pen source
 # (pendigits and UNIPEN-train), their styles, letters and small scans: every writer for the shipped
 # model, all but one fold's writers and contributors for each cross-validation model (make cv). The
-# trajectory model learns the pen paths from scratch. 2 CPU cores: fine-tune ~10 min, trajectory ~6 min.
+# trajectory model learns the pen paths from scratch. These targets replace the shipped models.
 BASE := models/base/digit_cnn.keras
 
-$(BASE): | $(STAMP)
-	$(BIN)/python train.py --recipe base --out models/base
+$(BASE): | $(EVERYTHING)
+	$(BIN)/python train.py --recipe base --out models/base --overwrite
 
-train: $(STAMP) $(BASE)  ## the shipped models: CNN fine-tuned with every pen writer, and the pen-path model -> models/
-	$(BIN)/python train.py --recipe fine-tune --fold 0 --out models
-	$(BIN)/python train.py --recipe trajectory --fold 0 --out models
+train: $(EVERYTHING) $(BASE)  ## retrain the shipped CNN and pen-path model into models/ (~20 min)
+	$(BIN)/python train.py --recipe fine-tune --fold 0 --out models --overwrite
+	$(BIN)/python train.py --recipe trajectory --fold 0 --out models --overwrite
 
-cv: $(STAMP) $(BASE)  ## the cross-validation models: one per fold of writers and contributors -> models/cv/foldK/
+cv: $(EVERYTHING) $(BASE)  ## retrain the five cross-validation pairs into models/cv/ (~2 h)
 	for fold in 1 2 3 4 5; do \
-	  $(BIN)/python train.py --recipe fine-tune --fold $$fold --out models/cv/fold$$fold && \
-	  $(BIN)/python train.py --recipe trajectory --fold $$fold --out models/cv/fold$$fold || exit 1; done
+	  $(BIN)/python train.py --recipe fine-tune --fold $$fold --out models/cv/fold$$fold --overwrite && \
+	  $(BIN)/python train.py --recipe trajectory --fold $$fold --out models/cv/fold$$fold --overwrite || exit 1; done
 
-line: $(STAMP)  ## the line reader for pictures of numbers (CTC), then its unsure thresholds -> models/line.*
-	$(BIN)/python train.py --recipe line --out models
-	$(BIN)/python train.py --recipe line-more --out models
+line: $(EVERYTHING)  ## retrain the line reader for pictures of numbers into models/ (~1 h 15 min)
+	$(BIN)/python train.py --recipe line --out models --overwrite
+	$(BIN)/python train.py --recipe line-more --out models --overwrite
 	$(BIN)/python -m training.line_calibration --model models/line.tflite
 
-join-prior: $(STAMP)  ## refit the segmenter's join prior on the training writers -> models/join_prior.json
+join-prior: $(EVERYTHING)  ## refit the segmenter's join prior into models/join_prior.json (~2 min)
 	$(BIN)/python -m training.join_prior
 
-evaluate: $(STAMP)  ## reprint the shipped model's MNIST test accuracy
+evaluate: $(EVERYTHING)  ## the shipped CNN's MNIST test accuracy (~20 s)
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras
 
-eval: $(STAMP)  ## accuracy on real pen digits by unseen writers, in several placements; whole numbers
-	$(BIN)/python -m bench.drawn_eval
-	$(BIN)/python -m bench.number_eval
-	$(BIN)/python -m bench.line_eval
+EVAL_OUT ?= $(OUT)/eval
+eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~15 min)
+	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
+	$(BIN)/python -m bench.number_eval --out $(EVAL_OUT)
+	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT)
 
-bench: $(STAMP)  ## latency, throughput, cold start and memory vs a seed-style server
-	$(BIN)/python -m bench.latency
+BENCH_OUT ?= $(OUT)/bench/latency.json
+bench: $(EVERYTHING)  ## latency, throughput, cold start and memory, against a plain Keras server -> out/bench/ (~3 min)
+	$(BIN)/python -m bench.latency --out $(BENCH_OUT)
 
-screenshot: $(STAMP)  ## refresh docs/screenshot.png and docs/screenshot-phone.png from the browser tests
+figures:  ## make eval and make bench, writing the published figures (models/*_eval.json, bench/latency.json)
+	$(MAKE) eval EVAL_OUT=models
+	$(MAKE) bench BENCH_OUT=bench/latency.json
+
+lock: $(EVERYTHING)  ## re-pin requirements.txt and requirements/dev.txt from requirements/*.in (~2 min)
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --output-file dev.txt dev.in
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --constraint requirements/dev.txt --output-file requirements.txt requirements/serve.in
+
+screenshot: $(EVERYTHING)  ## refresh docs/screenshot.png and docs/screenshot-phone.png (~1 min)
 	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q -k seven_clear
 	DIGIT_CANVAS_PHONE_SCREENSHOT=docs/screenshot-phone.png $(BIN)/python -m pytest tests/test_page.py -q -k screenshot
 
-clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+clean:  ## remove .venv, out/ and the caches (the shipped models stay)
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist-limit", type=int, default=10_000, help="MNIST test digits to use")
     parser.add_argument("--scribbles", type=int, default=1000, help="random scribbles for the unsure test")
     parser.add_argument("--seed", type=int, default=12345, help="seed for scribbles and styles (training used others)")
-    parser.add_argument("--out", default=str(ROOT / "models"), help="folder for drawn_eval.json and the picture")
+    parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
+                        help="folder for drawn_eval.json and the picture (default: out/eval; make figures: models/)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()

@@ -1,8 +1,8 @@
-"""Serving speed (make bench): starts the server as `make run` does and a seed-style server, and
+"""Serving speed (make bench): starts the server as `make run` does and a plain Keras server, and
 sends both the same real-looking stroke payloads over keep-alive HTTP on loopback.
 
 Reports p50/p99 at concurrency 1, throughput at concurrency 8, cold start (process start to the
-first 200 answer), resident memory per worker, and the speed-up over the seed-style server.
+first 200 answer), resident memory per worker, and the speed-up over the plain Keras server.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,15 +24,10 @@ import cv2
 import numpy as np
 
 from app import ROOT
+from bench.harness import Connection, Progress, free_port, server_command, start, stop
 from training import data
 
 FIXTURE = ROOT / "tests" / "fixtures" / "pendigits_small.json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def resample(stroke: np.ndarray, count: int) -> np.ndarray:
@@ -61,98 +53,6 @@ def payloads(count: int, seed: int = 0) -> list[bytes]:
         points = [np.round(resample(p, n), 1).tolist() for p, n in zip(parts, counts)]
         bodies.append(json.dumps({"strokes": points, "width": 320, "height": 320}).encode())
     return bodies
-
-
-class Connection:
-    """A minimal keep-alive HTTP/1.1 client: one send per request, the body read by Content-Length.
-
-    http.client spends about 0.2 ms of Python per request; that is client time, not server time,
-    and it would shrink the measured gap between the two servers. Both servers get this client.
-    """
-
-    def __init__(self, port: int, timeout: float = 30, path: str = "/api/predict",
-                 content_type: str = "application/json") -> None:
-        self.port, self.timeout, self.sock = port, timeout, None
-        self.head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                     f"Content-Type: {content_type}\r\nContent-Length: ").encode()
-
-    def post(self, body: bytes) -> float:
-        """One POST /api/predict; returns seconds from sending to the whole answer read."""
-        if self.sock is None:
-            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        started = time.perf_counter()
-        self.sock.sendall(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        status, keep_alive = self._read_answer()
-        elapsed = time.perf_counter() - started
-        if not keep_alive:
-            self.close()
-        if status != 200:
-            raise RuntimeError(f"server answered {status}")
-        return elapsed
-
-    def _read_answer(self) -> tuple[int, bool]:
-        """Read one response; returns its status and whether the server keeps the connection."""
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += self._recv()
-        head, _, rest = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        remaining = int(headers.get("content-length", 0)) - len(rest)
-        while remaining > 0:
-            remaining -= len(self._recv())
-        keep_alive = headers.get("connection", "").lower() != "close" and lines[0].startswith("HTTP/1.1")
-        return int(lines[0].split()[1]), keep_alive
-
-    def _recv(self) -> bytes:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            self.close()
-            raise ConnectionError("the server closed the connection")
-        return chunk
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-
-def wait_ready(port: int, body: bytes, process: subprocess.Popen, timeout: float = 60) -> float:
-    """Poll until the first 200 answer; returns its perf_counter time. An answer other than 200 fails at once."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        connection = Connection(port, timeout=5)
-        try:
-            connection.post(body)
-            return time.perf_counter()
-        except OSError:  # not listening yet, or the workers are still booting
-            time.sleep(0.005)
-        finally:
-            connection.close()
-    raise RuntimeError("server did not answer in time")
-
-
-def start(command: list[str], port: int, body: bytes, env: dict | None = None) -> tuple[subprocess.Popen, float]:
-    """Start a server process and return it with its cold start (seconds to the first 200)."""
-    started = time.perf_counter()
-    # Corrections go to a throwaway SQLite file unless the caller names a database.
-    scratch = {"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='digit-canvas-')}/corrections.db"}
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **scratch, **(env or {}), "PORT": str(port)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        return process, wait_ready(port, body, process) - started
-    except BaseException:  # never leave a server behind
-        process.terminate()
-        process.wait()
-        raise
-
-
-def server_command() -> list[str]:
-    """Exactly what `make run` runs."""
-    return [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"]
 
 
 def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
@@ -213,7 +113,7 @@ def throughput(port: int, bodies: list[bytes], clients: int) -> float:
 
 def head_to_head(seed_port: int, port: int, bodies: list[bytes], block: int = 20,
                  warm_up: int = 10) -> tuple[list[float], list[float]]:
-    """The same payloads to the seed-style server and to ours, in alternating rounds of `block`.
+    """The same payloads to the plain Keras server and to ours, in alternating rounds of `block`.
 
     Alternating rounds put both servers under the same machine conditions (this machine is shared
     and noisy). Each round starts with `warm_up` unmeasured requests, because the two servers share
@@ -253,8 +153,8 @@ def photo_jpeg(side: int = 6000, seed: int = 0) -> bytes:
     grain = rng.normal(0, 6, (side // 8, side // 8)).astype(np.float32)
     paper = paper + cv2.resize(grain, (side, side), interpolation=cv2.INTER_LINEAR)
     pen = side // 40
-    for start, end in (((0.55, 0.2), (0.3, 0.6)), ((0.3, 0.6), (0.7, 0.6)), ((0.6, 0.35), (0.6, 0.85))):
-        cv2.line(paper, (int(start[0] * side), int(start[1] * side)), (int(end[0] * side), int(end[1] * side)), 40, pen)
+    for begin, end in (((0.55, 0.2), (0.3, 0.6)), ((0.3, 0.6), (0.7, 0.6)), ((0.6, 0.35), (0.6, 0.85))):
+        cv2.line(paper, (int(begin[0] * side), int(begin[1] * side)), (int(end[0] * side), int(end[1] * side)), 40, pen)
     return cv2.imencode(".jpg", np.clip(paper, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
@@ -347,8 +247,94 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
+def spread(prefix: str, latencies: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds, named prefix + p50_ms / p99_ms."""
+    return {f"{prefix}p50_ms": statistics.median(latencies) * 1000,
+            f"{prefix}p99_ms": float(np.percentile(latencies, 99)) * 1000}
+
+
+def measure(args: argparse.Namespace, progress: Progress) -> None:
+    """Run every measurement against both servers, saving each figure as soon as it is known."""
+    bodies = payloads(args.requests)
+    port, seed_port = free_port(), free_port()
+    ours, cold_start = start(server_command(), port, bodies[0], env={"FLASK_CORRECTIONS_PER_MINUTE": "100000"})
+    progress.put(cold_start_s=cold_start, cpu_count=os.cpu_count())
+    try:
+        sequential(port, bodies[:200])  # warm-up, not measured
+        latencies = sequential(port, bodies)
+        progress.put(**spread("", latencies), requests=len(latencies))
+        progress.put(throughput_rps_c8=throughput(port, payloads(args.load, seed=1), clients=8))
+        memory = worker_memory_mb(ours.pid)
+        progress.put(worker_rss_mb=memory, workers=len(memory))
+        numbers = number_payloads(300)
+        sequential(port, numbers[:50], "/api/read")  # warm-up
+        progress.put(**spread("read_4_digits_", sequential(port, numbers, "/api/read")))
+        pictures = number_pictures(200)
+        multipart = f"multipart/form-data; boundary={BOUNDARY}"
+        sequential(port, pictures[:20], "/api/read/image", multipart)  # warm-up
+        progress.put(**spread("read_image_6_digits_64px_", sequential(port, pictures, "/api/read/image", multipart)))
+        progress.put(mixed=mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg())))
+        progress.put(mixed_corrections=mixed(port, payloads(args.mixed_requests, seed=3), corrector(port)))
+        for _ in range(2):  # one upload per worker, most likely: the peak is per worker
+            if upload(port, largest_legal_png()) != 200:
+                raise RuntimeError("the largest legal picture was not answered")
+        progress.put(worker_peak_rss_mb=worker_memory_mb(ours.pid, "VmHWM"))
+        seed, seed_cold = start([sys.executable, "bench/seed_server.py", "--port", str(seed_port)], seed_port,
+                                bodies[0])
+        try:
+            seed_latencies, same = head_to_head(seed_port, port, bodies[: args.seed_requests])
+        finally:
+            stop(seed)
+    finally:
+        stop(ours)
+    progress.put(**spread("seed_", seed_latencies), seed_cold_start_s=seed_cold,
+                 ours_head_to_head_p50_ms=statistics.median(same) * 1000,
+                 speedup_p50=statistics.median(seed_latencies) / statistics.median(same),
+                 speedup_per_request_median=statistics.median(s / o for s, o in zip(seed_latencies, same)),
+                 seed_requests=len(seed_latencies))
+
+
+def table(figures: dict) -> str:
+    """The markdown table of whatever was measured."""
+    def both(prefix: str) -> str:
+        return f"{figures[prefix + 'p50_ms']:.2f} ms / {figures[prefix + 'p99_ms']:.2f} ms"
+
+    def mixed_row(key: str, what: str) -> str:
+        return (f"{figures[key]['p50_ms']:.2f} ms / {figures[key]['p99_ms']:.2f} ms "
+                f"({figures[key]['background_requests']} {what})")
+
+    rows = [
+        ("p50_ms", "POST /api/predict p50 / p99, concurrency 1", lambda: both(""), "p50 <= 3 ms, p99 <= 10 ms"),
+        ("throughput_rps_c8", "throughput, concurrency 8", lambda: f"{figures['throughput_rps_c8']:.0f} req/s",
+         ">= 500 req/s"),
+        ("cold_start_s", "cold start (process start to first 200)", lambda: f"{figures['cold_start_s']:.2f} s",
+         "<= 2 s"),
+        ("worker_rss_mb", "resident memory per worker",
+         lambda: " / ".join(f"{m:.0f} MB" for m in figures["worker_rss_mb"]), "<= 200 MB"),
+        ("read_4_digits_p50_ms", "POST /api/read p50 / p99, a 4-digit number, concurrency 1",
+         lambda: both("read_4_digits_"), "p50 <= 5 ms"),
+        ("read_image_6_digits_64px_p50_ms", "POST /api/read/image p50 / p99, a 6-digit number 64 px high",
+         lambda: both("read_image_6_digits_64px_"), "p50 <= 15 ms"),
+        ("mixed", "mixed: stroke p50 / p99, 4 clients every 50 ms, while 6000x6000 JPEGs upload back to back",
+         lambda: mixed_row("mixed", "uploads"), "p99 <= 25 ms"),
+        ("mixed_corrections", "mixed: the same drawers while corrections are stored (SQLite), 20 a second",
+         lambda: mixed_row("mixed_corrections", "stored"), ""),
+        ("worker_peak_rss_mb", "peak memory per worker, largest legal picture (40 MP RGBA PNG) included",
+         lambda: " / ".join(f"{m:.0f} MB" for m in figures["worker_peak_rss_mb"]), "<= 400 MB"),
+        ("seed_p50_ms", "plain Keras server (model.predict per request) p50 / p99", lambda: both("seed_"), ""),
+        ("ours_head_to_head_p50_ms", "ours in the same alternating rounds, p50",
+         lambda: f"{figures['ours_head_to_head_p50_ms']:.2f} ms", ""),
+        ("speedup_per_request_median", "speed-up over the plain Keras server (median of per-request ratios)",
+         lambda: f"{figures['speedup_per_request_median']:.0f}x", ">= 40x"),
+    ]
+    lines = [f"| measure ({figures.get('requests', 0)} requests, {figures.get('cpu_count')} cores) | result | target |",
+             "|---|---:|---:|"]
+    lines += [f"| {name} | {value()} | {target} |" for key, name, value, target in rows if key in figures]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Measure both servers and print the table."""
+    """Measure both servers and print the table (what was measured is saved even if a later step fails)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests at concurrency 1 (ours)")
     parser.add_argument("--load", type=int, default=6000, help="requests at concurrency 8 (ours)")
@@ -356,85 +342,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="payloads sent to both servers, alternating, for the speed-up")
     parser.add_argument("--mixed-requests", type=int, default=800,
                         help="stroke requests (4 clients, one every 50 ms each) while 6000x6000 JPEGs are uploaded")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "latency.json"), help="where to save the figures")
+    parser.add_argument("--out", default=str(ROOT / "out" / "bench" / "latency.json"),
+                        help="where to save the figures, as they are measured (make figures: bench/latency.json)")
     args = parser.parse_args(argv)
-
-    bodies = payloads(args.requests)
-    port, seed_port = free_port(), free_port()
-    ours, cold_start = start(server_command(), port, bodies[0], env={"FLASK_CORRECTIONS_PER_MINUTE": "100000"})
+    progress = Progress(args.out)
     try:
-        sequential(port, bodies[:200])  # warm-up, not measured
-        latencies = sequential(port, bodies)
-        rps = throughput(port, payloads(args.load, seed=1), clients=8)
-        memory = worker_memory_mb(ours.pid)
-        numbers = number_payloads(300)
-        sequential(port, numbers[:50], "/api/read")  # warm-up
-        read_latencies = sequential(port, numbers, "/api/read")
-        pictures = number_pictures(200)
-        multipart = f"multipart/form-data; boundary={BOUNDARY}"
-        sequential(port, pictures[:20], "/api/read/image", multipart)  # warm-up
-        picture_latencies = sequential(port, pictures, "/api/read/image", multipart)
-        under_uploads = mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg()))
-        under_corrections = mixed(port, payloads(args.mixed_requests, seed=3), corrector(port))
-        for _ in range(2):  # one upload per worker, most likely: the peak is per worker
-            if upload(port, largest_legal_png()) != 200:
-                raise RuntimeError("the largest legal picture was not answered")
-        peak_memory = worker_memory_mb(ours.pid, "VmHWM")
-        seed, seed_cold = start([sys.executable, "bench/seed_server.py", "--port", str(seed_port)], seed_port,
-                                bodies[0])
-        try:
-            seed_latencies, same = head_to_head(seed_port, port, bodies[: args.seed_requests])
-        finally:
-            seed.terminate()
-            seed.wait()
-    finally:
-        ours.terminate()
-        ours.wait()
-
-    per_request = statistics.median(s / o for s, o in zip(seed_latencies, same))
-    results = {
-        "p50_ms": statistics.median(latencies) * 1000, "p99_ms": float(np.percentile(latencies, 99)) * 1000,
-        "throughput_rps_c8": rps, "cold_start_s": cold_start, "worker_rss_mb": memory,
-        "workers": len(memory), "seed_p50_ms": statistics.median(seed_latencies) * 1000,
-        "ours_head_to_head_p50_ms": statistics.median(same) * 1000,
-        "seed_p99_ms": float(np.percentile(seed_latencies, 99)) * 1000, "seed_cold_start_s": seed_cold,
-        "speedup_p50": statistics.median(seed_latencies) / statistics.median(same),
-        "speedup_per_request_median": per_request, "requests": len(latencies), "seed_requests": len(seed_latencies),
-        "read_4_digits_p50_ms": statistics.median(read_latencies) * 1000,
-        "read_4_digits_p99_ms": float(np.percentile(read_latencies, 99)) * 1000,
-        "read_image_6_digits_64px_p50_ms": statistics.median(picture_latencies) * 1000,
-        "read_image_6_digits_64px_p99_ms": float(np.percentile(picture_latencies, 99)) * 1000,
-        "mixed": under_uploads, "mixed_corrections": under_corrections, "worker_peak_rss_mb": peak_memory,
-        "cpu_count": os.cpu_count(),
-    }
-    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    rows = [
-        ("POST /api/predict p50, concurrency 1", ms(statistics.median(latencies)), "<= 3 ms"),
-        ("POST /api/predict p99, concurrency 1", ms(results["p99_ms"] / 1000), "<= 10 ms"),
-        ("throughput, concurrency 8", f"{rps:.0f} req/s", ">= 500 req/s"),
-        ("cold start (process start to first 200)", f"{cold_start:.2f} s", "<= 2 s"),
-        ("resident memory per worker", " / ".join(f"{m:.0f} MB" for m in memory), "<= 200 MB"),
-        ("POST /api/read p50 / p99, a 4-digit number, concurrency 1",
-         f"{ms(statistics.median(read_latencies))} / {ms(results['read_4_digits_p99_ms'] / 1000)}", "p50 <= 5 ms"),
-        ("POST /api/read/image p50 / p99, a 6-digit number 64 px high, concurrency 1",
-         f"{ms(statistics.median(picture_latencies))} / {ms(results['read_image_6_digits_64px_p99_ms'] / 1000)}",
-         "p50 <= 15 ms"),
-        ("mixed: stroke p50 / p99, 4 clients every 50 ms, while 6000x6000 JPEGs upload back to back",
-         f"{ms(under_uploads['p50_ms'] / 1000)} / {ms(under_uploads['p99_ms'] / 1000)} "
-         f"({under_uploads['background_requests']} uploads)", "p99 <= 25 ms"),
-        ("mixed: the same drawers while corrections are stored (SQLite), 20 a second",
-         f"{ms(under_corrections['p50_ms'] / 1000)} / {ms(under_corrections['p99_ms'] / 1000)} "
-         f"({under_corrections['background_requests']} stored)", ""),
-        ("peak memory per worker, largest legal picture (40 MP RGBA PNG) included",
-         " / ".join(f"{m:.0f} MB" for m in peak_memory), "<= 400 MB"),
-        ("seed-style server p50 / p99", f"{ms(results['seed_p50_ms'] / 1000)} / {ms(results['seed_p99_ms'] / 1000)}",
-         ""),
-        ("ours in the same alternating rounds, p50", ms(statistics.median(same)), ""),
-        ("speed-up over seed-style (median of per-request ratios)", f"{per_request:.0f}x", ">= 40x"),
-    ]
-    print(f"| measure ({len(latencies)} requests, {os.cpu_count()} cores) | result | target |\n|---|---:|---:|")
-    for name, value, target in rows:
-        print(f"| {name} | {value} | {target} |")
+        measure(args, progress)
+    except (OSError, RuntimeError) as error:
+        print(table(progress.figures))
+        print(f"error: {error} (the figures measured before it are in {args.out})", file=sys.stderr)
+        return 1
+    print(table(progress.figures))
     return 0
 
 

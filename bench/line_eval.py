@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numbers", type=int, default=2240, help="pictures to compose")
     parser.add_argument("--seed", type=int, default=20261130, help="composition seed (training used others)")
     parser.add_argument("--readers", default=",".join(READERS), help="comma-separated readers to compare")
-    parser.add_argument("--out", default=str(ROOT / "models"), help="where to write line_eval.json")
+    parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
+                        help="where to write line_eval.json (default: out/eval; make figures: models/)")
     parser.add_argument("--example", default=None,
                         help="also write a PNG of a few pictures with the line reader's boxes (docs/number-read.png)")
     args = parser.parse_args(argv)

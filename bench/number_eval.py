@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated readers to compare (of: {', '.join(READERS)})")
     parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
                         help="the digit model: by default the cross-validation model that never saw these writers")
-    parser.add_argument("--out", default=str(ROOT / "models"), help="where to write number_eval.json")
+    parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
+                        help="where to write number_eval.json (default: out/eval; make figures: models/)")
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["writers"] = sorted({r["writer"] for r in records})
     print(table(summary))
     if args.writers == "held-out":
+        Path(args.out).mkdir(parents=True, exist_ok=True)
         Path(args.out, "number_eval.json").write_text(json.dumps(summary, indent=1) + "\n")
     return 0
 

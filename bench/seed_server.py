@@ -1,4 +1,4 @@
-"""The seed-style server bench/latency.py compares against: how hobby digit apps serve.
+"""The plain Keras server bench/latency.py compares against: how hobby digit apps serve.
 
 It draws the strokes on a canvas-sized image, resizes the whole canvas to 28x28 (no crop, no
 centring) and calls Keras `model.predict` once per request. The model is loaded once, which is

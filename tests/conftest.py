@@ -1,4 +1,6 @@
-"""Shared fixtures: the app (serving the shipped model), its test client and the small data fixtures."""
+"""Fixtures only: the app (serving the shipped model), its test client, data, PostgreSQL and the browser.
+
+Shared builders and constants are in tests/support.py."""
 
 from __future__ import annotations
 
@@ -12,17 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import CHROMIUM, MNIST_FIXTURE, PEN_FIXTURE, postgres_binaries
 from werkzeug.serving import make_server
 
 from app import create_app
+from bench.harness import free_port
 
 # Training runs in the tests name the small fixtures they use: make's exported full data sets must not leak in.
 for _variable in ("UNIPEN_PATH", "MNIST_WRITERS_PATH"):
     os.environ.pop(_variable, None)
 
-FIXTURES = Path(__file__).parent / "fixtures"
-MNIST_FIXTURE = FIXTURES / "mnist_small.npz"
-PEN_FIXTURE = FIXTURES / "pendigits_small.json"
 
 
 @pytest.fixture(scope="session")
@@ -50,19 +51,6 @@ def pen_digits() -> list[dict]:
     return json.loads(PEN_FIXTURE.read_text())
 
 
-def canvas_payload(strokes, size: float = 320.0, box: tuple[float, float, float, float] | None = None) -> dict:
-    """Scale 500x500 pendigits strokes onto a size x size canvas (or into box = x, y, w, h)."""
-    x, y, w, h = box or (0, 0, size, size)
-    return {"strokes": [[[x + px * w / 500, y + py * h / 500] for px, py in s] for s in strokes],
-            "width": size, "height": size}
-
-
-def postgres_binaries() -> Path | None:
-    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), if installed."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server for the run: TEST_POSTGRES_URL if set, else one started here on a scratch
@@ -75,8 +63,6 @@ def postgres_url():
         if os.environ.get("REQUIRE_POSTGRES"):  # CI: the database tests must not pass by being skipped
             pytest.fail("REQUIRE_POSTGRES is set but PostgreSQL is not installed")
         pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
-    from bench.latency import free_port
-
     data = Path(tempfile.mkdtemp(prefix="digit-canvas-pg-"))
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
@@ -93,9 +79,6 @@ def postgres_url():
         subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
-
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,11 @@ import math
 import cv2
 import numpy as np
 import pytest
-from conftest import canvas_payload
+from support import BAD_STROKES, SEVEN, canvas_payload, png_of
 
 from app import inputs
 from training import augment as pen_augment
 from training import data as pen_data
-
-SEVEN = [[[40, 40], [200, 40], [110, 260]]]
 
 
 def assert_answer(response):
@@ -53,11 +51,6 @@ def test_random_scribbles_are_flagged_unsure(client):
     assert sum(flags) >= 30
 
 
-def png_of(image: np.ndarray, ext: str = ".png") -> bytes:
-    ok, data = cv2.imencode(ext, image)
-    return data.tobytes()
-
-
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".webp"])
 def test_pictures_of_digits_dark_on_light_are_recognised(client, mnist_small, ext):
     right = 0
@@ -72,36 +65,6 @@ def test_a_picture_of_a_blank_page_is_a_422(client):
     response = client.post("/api/predict/image", data={"image": (io.BytesIO(png_of(np.full((90, 90), 240, np.uint8))),
                                                                  "blank.png")})
     assert response.status_code == 422 and "no digit" in response.get_json()["error"]
-
-
-def big_points(n):
-    return {"strokes": [[[i % 300, i % 200] for i in range(n)]], "width": 300, "height": 300}
-
-
-BAD_STROKES = [
-    pytest.param({"strokes": [], "width": 300, "height": 300}, 422, "no ink", id="no-strokes"),
-    pytest.param([], 400, "JSON object", id="list-body"),
-    pytest.param({"width": 300, "height": 300}, 400, "strokes", id="missing-strokes"),
-    pytest.param({"strokes": "7", "width": 300, "height": 300}, 400, "strokes", id="strokes-string"),
-    pytest.param({"strokes": [[]], "width": 300, "height": 300}, 400, "non-empty", id="empty-stroke"),
-    pytest.param({"strokes": [[[1, 2, 3]]], "width": 300, "height": 300}, 400, "[x, y]", id="three-coordinates"),
-    pytest.param({"strokes": [[[1, 2], [3]]], "width": 300, "height": 300}, 400, "[x, y]", id="ragged-points"),
-    pytest.param({"strokes": [[1, 2]], "width": 300, "height": 300}, 400, "[x, y]", id="numbers-not-points"),
-    pytest.param({"strokes": [[[1, 2], {"x": 1, "y": 2}]], "width": 300, "height": 300}, 400, "[x, y]",
-                 id="object-point"),
-    pytest.param({"strokes": [[[1, "2"]]], "width": 300, "height": 300}, 400, "finite number", id="string-coordinate"),
-    pytest.param({"strokes": [[[4, 5], [6, 7], [1, False]]], "width": 300, "height": 300}, 400, "finite number",
-                 id="bool-among-numbers"),
-    pytest.param({"strokes": [[[1, True]]], "width": 300, "height": 300}, 400, "finite number", id="bool-coordinate"),
-    pytest.param({"strokes": [[[1, None]]], "width": 300, "height": 300}, 400, "finite number", id="null-coordinate"),
-    pytest.param({"strokes": [[[1, 2]]], "height": 300}, 400, "width", id="missing-width"),
-    pytest.param({"strokes": [[[1, 2]]], "width": 0, "height": 300}, 400, "positive", id="zero-width"),
-    pytest.param({"strokes": [[[1, 2]]], "width": -5, "height": 300}, 400, "positive", id="negative-height"),
-    pytest.param({"strokes": [[[1, 2]]], "width": 1e9, "height": 300}, 400, "at most", id="absurd-canvas"),
-    pytest.param({"strokes": [[[1e7, 2]]], "width": 300, "height": 300}, 400, "on the canvas", id="off-canvas"),
-    pytest.param(big_points(20_000), 413, "too many points", id="too-many-points"),
-    pytest.param({"strokes": [[[1, 2]]] * 500, "width": 300, "height": 300}, 413, "too many strokes", id="too-many"),
-]
 
 
 @pytest.mark.parametrize("body, status, message", BAD_STROKES)
@@ -220,13 +183,13 @@ def test_a_body_larger_than_its_declared_length_is_cut_at_the_limit(client):
 @pytest.mark.parametrize("content_type", ["application/vnd.api+json", "application/problem+json", "text/json",
                                           "application/jsonx", "multipart/form-data", ""])
 def test_only_application_json_is_accepted(client, content_type):
-    response = client.post("/api/predict", data=json.dumps({"strokes": SEVEN, "width": 300, "height": 300}),
+    response = client.post("/api/predict", data=json.dumps(SEVEN),
                            headers={"Content-Type": content_type} if content_type else {})
     assert response.status_code == 415 and "application/json" in response.get_json()["error"]
 
 
 def test_application_json_with_a_charset_is_accepted(client):
-    response = client.post("/api/predict", data=json.dumps({"strokes": SEVEN, "width": 300, "height": 300}),
+    response = client.post("/api/predict", data=json.dumps(SEVEN),
                            content_type="application/json; charset=utf-8")
     assert assert_answer(response)["digit"] == 7
 
@@ -251,7 +214,7 @@ def test_options_on_an_unknown_api_path_is_a_json_404(client):
 
 @pytest.mark.parametrize("method, path, kwargs", [
     ("get", "/", {}), ("get", "/model", {}), ("get", "/static/app.js", {}), ("get", "/api/health", {}),
-    ("post", "/api/predict", {"json": {"strokes": SEVEN, "width": 300, "height": 300}}),
+    ("post", "/api/predict", {"json": SEVEN}),
     ("post", "/api/predict", {"data": "{", "content_type": "application/json"}),
     ("get", "/api/predict", {}), ("get", "/nowhere", {}), ("options", "/api/predict", {}),
 ])
@@ -290,7 +253,7 @@ def test_a_drawing_that_renders_without_ink_is_422(client, monkeypatch):
     from app import preprocessing
     for blank in (np.zeros((28, 28), np.float32), np.full((28, 28), np.nan, np.float32)):
         monkeypatch.setattr(preprocessing, "render_strokes", lambda strokes, image=blank: image)
-        response = client.post("/api/predict", json={"strokes": SEVEN, "width": 300, "height": 300})
+        response = client.post("/api/predict", json=SEVEN)
         assert response.status_code == 422 and "no ink" in response.get_json()["error"]
 
 

@@ -4,10 +4,11 @@ import os
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
+from support import CHROMIUM, draw
+from support import SEVEN_ON_PAGE as SEVEN
+from support import ZERO_ON_PAGE as ZERO
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -26,23 +27,6 @@ def page(browser, base_url):
     context.close()
     # The app sends a strict Content-Security-Policy (no inline script or style): the page must not break it.
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
-
-
-def draw(page, strokes, release=True):
-    """Drag the mouse along strokes given in 0..1 canvas fractions."""
-    box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
-        x0, y0 = stroke[0]
-        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
-        page.mouse.down()
-        for bx, by in stroke[1:]:
-            page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
-        if release:
-            page.mouse.up()
-
-
-SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
-ZERO = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
 
 
 def shown_digit(page):

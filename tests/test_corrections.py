@@ -13,16 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from conftest import canvas_payload
 from sqlalchemy import text
-from test_api import BAD_STROKES, png_of
+from support import BAD_STROKES, SEVEN, canvas_payload, png_of
 
 from app import ROOT, create_app
 from app.corrections import __main__ as corrections_cli
 from app.corrections.store import CorrectionStore, make_engine, metadata
-from bench import latency
+from bench import harness
 
-SEVEN = {"strokes": [[[40, 40], [200, 40], [110, 260]]], "width": 300, "height": 300}
 MODEL_SHA256 = hashlib.sha256((ROOT / "models" / "digit_cnn.tflite").read_bytes()).hexdigest()
 
 
@@ -208,32 +206,20 @@ def test_migrations_build_exactly_the_tables_the_code_uses(database_url):
 
 def test_eight_clients_posting_200_each_to_the_real_server_lose_nothing(database_url):
     """gunicorn with two workers (each migrating on first use, at the same time) and 8 concurrent clients."""
-    port = latency.free_port()
     env = {"DATABASE_URL": database_url, "FLASK_CORRECTIONS_PER_MINUTE": "100000", "WEB_CONCURRENCY": "2"}
-    process, _ = latency.start(latency.server_command(), port, latency.payloads(1)[0], env=env)
     body = json.dumps({**SEVEN, "label": 1}).encode()
-    head = (f"POST /api/corrections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
 
-    def client(_):
-        import socket
-
-        from test_hardening import read_answer
+    def client(port):
+        connection = harness.Connection(port, timeout=60, path="/api/corrections")
         ids = []
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-            for _ in range(200):
-                sock.sendall(head + body)
-                status, _, answer = read_answer(sock)
-                assert status == 201, answer
-                ids.append(json.loads(answer)["id"])
+        for _ in range(200):
+            connection.post(body, expect=201)
+            ids.append(json.loads(connection.body)["id"])
+        connection.close()
         return ids
 
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            ids = [i for share in pool.map(client, range(8)) for i in share]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with harness.serving(env) as (port, _), ThreadPoolExecutor(8) as pool:
+        ids = [i for share in pool.map(client, [port] * 8) for i in share]
     assert len(ids) == len(set(ids)) == 1600
     assert CorrectionStore(database_url).count() == 1600
 

@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from test_hardening import SEVEN, exchange, post
 
 from app import ROOT
-from bench import latency
+from bench import harness
+from bench.harness import SEVEN_JSON as SEVEN
+from bench.harness import exchange, free_port, post
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(not Path(NGINX).exists() and not os.environ.get("REQUIRE_NGINX"),
@@ -25,19 +26,16 @@ pytestmark = pytest.mark.skipif(not Path(NGINX).exists() and not os.environ.get(
 @pytest.fixture(scope="module")
 def gunicorn_port():
     """One gunicorn worker with one thread: a single slot, so a client holding it would show at once."""
-    port = latency.free_port()
     env = {"WEB_CONCURRENCY": "1", "GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "1"}
-    process, _ = latency.start(latency.server_command(), port, latency.payloads(1)[0], env=env)
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    with harness.serving(env) as (port, _):
+        yield port
 
 
 @pytest.fixture(scope="module")
 def nginx_port(gunicorn_port, tmp_path_factory):
     """nginx running deploy/nginx.conf as shipped, with only its ports changed."""
     work = tmp_path_factory.mktemp("nginx")
-    port = latency.free_port()
+    port = free_port()
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     assert "listen 80;" in site and "server 127.0.0.1:5000;" in site
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(

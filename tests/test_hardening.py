@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import socket
@@ -15,69 +14,18 @@ import cv2
 import numpy as np
 import pytest
 
-from bench import latency
-
-SEVEN = json.dumps({"strokes": [[[40, 40], [200, 40], [110, 260]]], "width": 300, "height": 300}).encode()
+from bench import harness
+from bench.harness import SEVEN_JSON as SEVEN
+from bench.harness import exchange, post
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
 def server(request):
     """One worker of each class, with short timeouts so the slow-client tests take a second."""
-    port = latency.free_port()
     env = {"WEB_CONCURRENCY": "1", "GUNICORN_WORKER_CLASS": request.param, "GUNICORN_THREADS": "4",
            "GUNICORN_KEEPALIVE": "1", "FLASK_BODY_TIMEOUT": "1.0"}
-    process, _ = latency.start(latency.server_command(), port, latency.payloads(1)[0], env=env)
-    yield port, process, request.param
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def exchange(port: int, data: bytes, pause_after: float = 0.0, timeout: float = 10) -> tuple[int, dict, bytes]:
-    """Send raw bytes, read one answer (by Content-Length, or to the close); returns status, headers, body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        # Sent from a thread while this one reads: a server may answer (413) before the body is all sent.
-        sender = threading.Thread(target=send_quietly, args=(sock, data))
-        sender.start()
-        if pause_after:
-            time.sleep(pause_after)
-        try:
-            return read_answer(sock)
-        finally:
-            sender.join()
-
-
-def send_quietly(sock: socket.socket, data: bytes) -> None:
-    """sendall, ignoring a server that stopped reading (it has answered already)."""
-    with contextlib.suppress(OSError):
-        sock.sendall(data)
-
-
-def read_answer(sock: socket.socket) -> tuple[int, dict, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"closed before an answer: {data!r}")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", -1))
-    while length < 0 or len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return int(lines[0].split()[1]), headers, rest
-
-
-def post(path: str, body: bytes, content_type: str = "application/json", chunked: bool = False) -> bytes:
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
-    if not chunked:
-        return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-    pieces = [body[i:i + 65536] for i in range(0, len(body), 65536)]
-    framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-    return f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + framed
+    with harness.serving(env) as (port, process):
+        yield port, process, request.param
 
 
 def assert_json_error(status: int, headers: dict, body: bytes, expected: int) -> str:
@@ -184,7 +132,7 @@ def test_drawing_is_answered_while_a_big_picture_decodes(server):
     thread.start()
     time.sleep(0.1)  # the body (0.7 MB) is on the server: it is decoding now (0.5 s)
     answered = []
-    connection = latency.Connection(port)
+    connection = harness.Connection(port)
     while "at" not in finished and len(answered) < 20:
         connection.post(SEVEN)
         answered.append(time.monotonic())

@@ -5,7 +5,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PEN_FIXTURE
+from support import PEN_FIXTURE
 
 from app import line
 from training import data, lines

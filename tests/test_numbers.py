@@ -8,8 +8,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PEN_FIXTURE
-from test_api import BAD_STROKES
+from support import BAD_STROKES, PEN_FIXTURE
 
 from bench import number_eval
 from training import data as pen_data

@@ -8,7 +8,9 @@ import json
 import cv2
 import numpy as np
 import pytest
-from test_browser import CHROMIUM, SEVEN, ZERO, draw
+from support import CHROMIUM, draw
+from support import SEVEN_ON_PAGE as SEVEN
+from support import ZERO_ON_PAGE as ZERO
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),

@@ -2,24 +2,26 @@
 
 import http.client
 import json
+import os
+import socket
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import MNIST_FIXTURE, PEN_FIXTURE
+from support import MNIST_FIXTURE, PEN_FIXTURE
 
-from bench import drawn_eval, latency
+from bench import drawn_eval, harness, latency
 from training import data, styles
 
 
 @pytest.fixture(scope="module", params=["gevent", "gthread"])
 def gunicorn_server(request):
-    port = latency.free_port()
-    body = latency.payloads(1)[0]
+    port = harness.free_port()
     env = {"WEB_CONCURRENCY": "1", "GUNICORN_WORKER_CLASS": request.param, "GUNICORN_THREADS": "2"}
-    process, cold_start = latency.start(latency.server_command(), port, body, env=env)
+    process, cold_start = harness.start(harness.server_command(), port, latency.payloads(1)[0], env=env)
     yield port, process, cold_start
-    process.terminate()
-    process.wait(timeout=30)
+    harness.stop(process)
 
 
 def test_gunicorn_serves_predictions_on_port_with_keep_alive(gunicorn_server):
@@ -48,7 +50,7 @@ def test_gunicorn_answers_concurrent_clients_correctly(gunicorn_server):
 
 def test_bench_client_keeps_one_connection_and_reports_errors(gunicorn_server):
     port = gunicorn_server[0]
-    connection = latency.Connection(port)
+    connection = harness.Connection(port)
     good = latency.payloads(2)
     connection.post(good[0])
     first_socket = connection.sock
@@ -56,6 +58,35 @@ def test_bench_client_keeps_one_connection_and_reports_errors(gunicorn_server):
         connection.post(b'{"strokes": "nope", "width": 9, "height": 9}')
     assert connection.post(good[1]) > 0 and connection.sock is first_socket  # the error kept the connection
     connection.close()
+
+
+def test_bench_client_reconnects_when_the_server_closed_an_idle_connection():
+    """gunicorn drops a kept-alive connection idle past its keep-alive; the next request goes on a new one."""
+    with harness.serving({"WEB_CONCURRENCY": "1", "GUNICORN_KEEPALIVE": "1"}) as (port, _):
+        connection = harness.Connection(port)
+        connection.post(harness.SEVEN_JSON)
+        first_socket = connection.sock
+        time.sleep(2.5)  # past the keep-alive: the server has closed its end
+        assert connection.post(harness.SEVEN_JSON) > 0 and json.loads(connection.body)["digit"] == 7
+        assert connection.sock is not first_socket
+        connection.close()
+
+
+def test_a_connection_refused_outright_is_not_retried_for_ever():
+    connection = harness.Connection(harness.free_port(), timeout=2)
+    with pytest.raises(ConnectionRefusedError):
+        connection.post(harness.SEVEN_JSON)
+
+
+def test_long_runs_save_each_figure_as_it_is_measured(tmp_path):
+    progress = harness.Progress(tmp_path / "bench" / "figures.json")
+    progress.put(p50_ms=1.5, p99_ms=3.0)
+    assert json.loads(progress.path.read_text()) == {"p50_ms": 1.5, "p99_ms": 3.0}
+    assert "1.50 ms / 3.00 ms" in latency.table(progress.figures)
+    assert "req/s" not in latency.table(progress.figures)  # only what was measured is shown
+    progress.put(throughput_rps_c8=900.0)
+    assert json.loads(progress.path.read_text()) == {"p50_ms": 1.5, "p99_ms": 3.0, "throughput_rps_c8": 900.0}
+    assert "900 req/s" in latency.table(progress.figures)
 
 
 def test_head_to_head_pairs_every_payload(gunicorn_server):
@@ -98,3 +129,31 @@ def test_drawn_eval_reports_every_placement_and_every_contributor(tmp_path, caps
     assert sorted(block["contributors"]) == contributors and block["pooled"]["count"] == 45
     assert block["worst"] == min(row["accuracy"] for row in block["contributors"].values()) <= block["mean"]
     assert "| all, pooled | 45 |" in table
+
+
+def test_client_errors_leave_no_traceback_in_the_server_log(tmp_path):
+    log = tmp_path / "server.log"
+    with harness.serving({"WEB_CONCURRENCY": "1"}, log=log) as (port, _):
+        for path in ("/api/predict/image", "/api/read/image"):
+            boundary = "b0undary"
+            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\n"
+                    "this is not a picture\r\n" f"--{boundary}--\r\n").encode()
+            status, _, answer = harness.exchange(port, harness.post(path, body,
+                                                                    f"multipart/form-data; boundary={boundary}"))
+            assert status == 400 and "could not decode" in json.loads(answer)["error"]
+        status, _, _ = harness.exchange(port, harness.post("/api/predict", b'{"strokes": 5}'))
+        assert status == 400
+    text = log.read_text()
+    assert "Booting worker" in text  # the log is the server's
+    assert "Traceback" not in text and "InputError" not in text
+
+
+def test_a_taken_port_is_one_line_naming_port(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(harness.server_command(), cwd=harness.ROOT, capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "PORT": str(port)})
+    assert result.returncode != 0
+    assert f"PORT={port + 1} make run" in result.stderr and "Traceback" not in result.stderr

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import PEN_FIXTURE
+from support import PEN_FIXTURE
 
 from app import preprocessing
 from training import data, letters, styles

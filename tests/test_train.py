@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import MNIST_FIXTURE, PEN_FIXTURE
+from support import MNIST_FIXTURE, PEN_FIXTURE
 
 import train
 from training import batches
@@ -273,3 +273,49 @@ def test_the_line_reader_needs_the_mnist_writers(tmp_path, capsys):
     assert train.main(["--recipe", "line", "--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE),
                        "--epochs", "1", "--out", str(tmp_path)]) == 2
     assert "--mnist-writers" in capsys.readouterr().err
+
+
+def test_an_existing_model_is_never_replaced_without_overwrite(tmp_path, capsys):
+    shipped = tmp_path / "digit_cnn.keras"
+    shipped.write_bytes(b"the shipped model")
+    assert train.main(["--data", str(MNIST_FIXTURE), "--limit", "64", "--epochs", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--overwrite" in err
+    assert shipped.read_bytes() == b"the shipped model"
+    assert train.parse_args([]).out == "out/models"  # by default nothing is written under models/
+
+
+@pytest.mark.parametrize("command", [
+    ["train.py", "--evaluate", "nope.keras"],
+    ["train.py", "--export", "README.md"],
+    ["-m", "app.predict", "--model", "nope.tflite", "docs/examples/digit.jpg"],
+    ["-m", "app.predict", "--model", "README.md", "docs/examples/digit.jpg"],
+])
+def test_a_bad_model_path_is_one_clear_line(command):
+    result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_without_mnist_and_offline_the_error_says_where_to_point(tmp_path, monkeypatch, capsys):
+    import keras
+
+    def offline():
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    assert train.main(["--evaluate", "models/digit_cnn.keras"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "MNIST_PATH" in err
+
+
+def test_a_small_training_run_prints_no_tensorflow_chatter(tmp_path):
+    result = subprocess.run([sys.executable, "train.py", "--data", str(MNIST_FIXTURE), "--limit", "64",
+                             "--epochs", "1", "--validation", "32", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    for chatter in ("oneDNN", "absl", "Saved artifact", "TensorSpec", "cuda", "W0000", "I0000"):
+        assert chatter not in output
+    assert len(output.splitlines()) <= 6, output

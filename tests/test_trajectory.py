@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import canvas_payload
+from support import canvas_payload
 
 from app import create_app, trajectory
 

@@ -1,4 +1,4 @@
-"""Corrections on the command line: python -m app.corrections export FILE.json [--images DIR] | list."""
+"""Corrections on the command line: python -m app.corrections export [FILE.json] [--images DIR] | list."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def export(store: CorrectionStore, path: Path, images: Path | None) -> str:
     drawn = [{"label": r["label"], "writer": "correction", "strokes": json.loads(r["strokes"]), "id": r["id"],
               "created": r["created"].isoformat(), "model_digit": r["model_digit"]}
              for r in rows if r["source"] == "strokes"]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(drawn) + "\n")
     pictures = [r for r in rows if r["source"] == "picture"]
     if images is not None:
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="SQLAlchemy URL (default: $DATABASE_URL, else instance/corrections.db)")
     commands = parser.add_subparsers(dest="command", required=True)
     exporting = commands.add_parser("export", help="write the corrections for train.py --corrections")
-    exporting.add_argument("file", type=Path, help="JSON file for the stroke corrections")
+    exporting.add_argument("file", type=Path, nargs="?", default=ROOT / "out" / "corrections.json",
+                           help="JSON file for the stroke corrections (default: out/corrections.json, ignored by git)")
     exporting.add_argument("--images", type=Path, help="folder for the picture corrections (28x28 PNGs)")
     commands.add_parser("list", help="counts per label and per model answer")
     args = parser.parse_args(argv)
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(export(store, args.file, args.images) if args.command == "export" else summary(store))
     except StoreUnavailableError as error:
         print(f"error: the database cannot be read: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot write the export: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,90 @@
+"""What several test modules build or send: the one drawn 7, pictures, bad bodies, browser drawing.
+
+Fixtures live in conftest.py; the server harness (start, stop, raw HTTP) is bench/harness.py, shared
+with the benches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.harness import SEVEN, SEVEN_JSON  # noqa: F401 - the one drawn 7, re-exported for the tests
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MNIST_FIXTURE = FIXTURES / "mnist_small.npz"
+PEN_FIXTURE = FIXTURES / "pendigits_small.json"
+SEVEN_STROKES = SEVEN["strokes"]
+CHROMIUM = "/usr/bin/chromium"
+
+
+def canvas_payload(strokes, size: float = 320.0, box: tuple[float, float, float, float] | None = None) -> dict:
+    """Scale 500x500 pendigits strokes onto a size x size canvas (or into box = x, y, w, h)."""
+    x, y, w, h = box or (0, 0, size, size)
+    return {"strokes": [[[x + px * w / 500, y + py * h / 500] for px, py in s] for s in strokes],
+            "width": size, "height": size}
+
+
+def png_of(image: np.ndarray, ext: str = ".png") -> bytes:
+    """The image encoded as a file of type ext."""
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    return data.tobytes()
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def big_points(n: int) -> dict:
+    """A drawing body with one stroke of n points."""
+    return {"strokes": [[[i % 300, i % 200] for i in range(n)]], "width": 300, "height": 300}
+
+
+# Every class of malformed drawing body, with the status and a word of the error it must get.
+BAD_STROKES = [
+    pytest.param({"strokes": [], "width": 300, "height": 300}, 422, "no ink", id="no-strokes"),
+    pytest.param([], 400, "JSON object", id="list-body"),
+    pytest.param({"width": 300, "height": 300}, 400, "strokes", id="missing-strokes"),
+    pytest.param({"strokes": "7", "width": 300, "height": 300}, 400, "strokes", id="strokes-string"),
+    pytest.param({"strokes": [[]], "width": 300, "height": 300}, 400, "non-empty", id="empty-stroke"),
+    pytest.param({"strokes": [[[1, 2, 3]]], "width": 300, "height": 300}, 400, "[x, y]", id="three-coordinates"),
+    pytest.param({"strokes": [[[1, 2], [3]]], "width": 300, "height": 300}, 400, "[x, y]", id="ragged-points"),
+    pytest.param({"strokes": [[1, 2]], "width": 300, "height": 300}, 400, "[x, y]", id="numbers-not-points"),
+    pytest.param({"strokes": [[[1, 2], {"x": 1, "y": 2}]], "width": 300, "height": 300}, 400, "[x, y]",
+                 id="object-point"),
+    pytest.param({"strokes": [[[1, "2"]]], "width": 300, "height": 300}, 400, "finite number", id="string-coordinate"),
+    pytest.param({"strokes": [[[4, 5], [6, 7], [1, False]]], "width": 300, "height": 300}, 400, "finite number",
+                 id="bool-among-numbers"),
+    pytest.param({"strokes": [[[1, True]]], "width": 300, "height": 300}, 400, "finite number", id="bool-coordinate"),
+    pytest.param({"strokes": [[[1, None]]], "width": 300, "height": 300}, 400, "finite number", id="null-coordinate"),
+    pytest.param({"strokes": [[[1, 2]]], "height": 300}, 400, "width", id="missing-width"),
+    pytest.param({"strokes": [[[1, 2]]], "width": 0, "height": 300}, 400, "positive", id="zero-width"),
+    pytest.param({"strokes": [[[1, 2]]], "width": -5, "height": 300}, 400, "positive", id="negative-height"),
+    pytest.param({"strokes": [[[1, 2]]], "width": 1e9, "height": 300}, 400, "at most", id="absurd-canvas"),
+    pytest.param({"strokes": [[[1e7, 2]]], "width": 300, "height": 300}, 400, "on the canvas", id="off-canvas"),
+    pytest.param(big_points(20_000), 413, "too many points", id="too-many-points"),
+    pytest.param({"strokes": [[[1, 2]]] * 500, "width": 300, "height": 300}, 413, "too many strokes", id="too-many"),
+]
+
+# The browser tests draw in 0..1 fractions of the canvas: the same 7, and a 0.
+SEVEN_ON_PAGE = [[(x / SEVEN["width"], y / SEVEN["height"]) for x, y in stroke] for stroke in SEVEN_STROKES]
+ZERO_ON_PAGE = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
+
+
+def draw(page, strokes, release: bool = True) -> None:
+    """Drag the mouse along strokes given in 0..1 canvas fractions."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for bx, by in stroke[1:]:
+            page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
+        if release:
+            page.mouse.up()
