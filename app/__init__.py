@@ -47,7 +47,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Corrections: SQLite under instance/ unless DATABASE_URL names another database (PostgreSQL
         # for several app servers: postgresql+psycopg://user:password@host/db).
         DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'corrections.db'}",
-        CORRECTIONS_PER_MINUTE=20,  # per client address and worker
+        CORRECTIONS_PER_MINUTE=20,  # stored per client address and worker
+        CORRECTION_MAX_POINTS=2_000,  # points in one stored drawing (the page sends a few hundred)
+        CORRECTIONS_MAX_ROWS=100_000,  # the budget: a page drawing is ~2 KB, a capped one 40 KB: 0.2-4 GB
+        CORRECTIONS_QUEUE=8,  # corrections waiting for the database per worker; more get a 503
         CORRECTIONS_ADMIN_TOKEN=os.environ.get("CORRECTIONS_ADMIN_TOKEN", ""),  # empty: no /corrections page
         TRUSTED_PROXIES=0,  # reverse proxies in front (deploy/nginx.conf: 1): client addresses from X-Forwarded-For
     )
@@ -72,7 +75,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),
         cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
-    app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"])
+    app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"], int(app.config["CORRECTIONS_MAX_ROWS"]))
+    app.extensions["store_queue"] = body.Slots(int(app.config["CORRECTIONS_QUEUE"]))
     app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread
     # Create and migrate the database now, in the background: a database that is down delays nothing.
     app.extensions["store_thread"].start(app.extensions["corrections"].count)

@@ -33,6 +33,8 @@ def buffer_body(request: Request, limit: int, timeout: float) -> None:
         # own end of a chunked body (gunicorn and werkzeug set wsgi.input_terminated for those).
         stream = get_input_stream(request.environ)
         data = _read_at_most(stream, limit, time.monotonic() + timeout)
+    if declared is not None and len(data) != declared:  # the client closed before sending it all
+        raise InputError(f"the body ended after {len(data)} of its {declared} bytes (Content-Length)")
     request.environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
     request.environ.pop("HTTP_TRANSFER_ENCODING", None)
     request.environ["wsgi.input_terminated"] = True

@@ -8,6 +8,8 @@ import sys
 
 from gunicorn import util
 
+from app.headers import HEADERS
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: one event loop per worker holds every keep-alive connection (the page posts every 50 ms
@@ -30,16 +32,26 @@ preload_app = False
 accesslog = os.environ.get("ACCESS_LOG") or None
 
 
+# gunicorn's own answers name only the class of problem: its messages quote the request (a 4 KB
+# invalid header name came back in full), and nothing from the request is echoed.
+_ERRORS = {400: "bad request: the request line or a header could not be parsed",
+           413: "request too large", 414: "request line too long (at most 4094 bytes)",
+           431: "too many or too large request headers"}
+
+
 def _write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's own answer to a request it cannot parse, as the API's JSON error instead of HTML.
+    """gunicorn's own answer to a request it cannot parse: the API's JSON error with the security headers.
 
     A transfer coding gunicorn does not implement is the client's error here: 400, not 501.
     """
     if status_int == 501:
         status_int, reason = 400, "Bad Request"
-    body = json.dumps({"error": f"{reason}: {mesg}"}).encode()
+    message = ("bad request: unsupported Transfer-Encoding" if "transfer" in mesg.lower()
+               else _ERRORS.get(status_int, reason.lower()))
+    body = json.dumps({"error": message}).encode()
+    headers = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+            f"Cache-Control: no-store\r\n{headers}Content-Length: {len(body)}\r\n\r\n")
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 

@@ -7,7 +7,10 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import re
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -233,3 +236,125 @@ def test_nothing_identifies_the_sender(app_with):
     assert "203.0.113.77" not in json.dumps(row, default=str)
 
 
+
+
+OWNER = {"Authorization": "Basic " + base64.b64encode(b"owner:s3cret").decode()}
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403),
+    ({"Sec-Fetch-Site": "same-site", "Origin": "https://sub.localhost"}, 403),
+    ({"Origin": "https://evil.example"}, 403),  # a browser without Fetch Metadata still sends Origin
+    ({"Origin": "null"}, 403),  # a sandboxed frame or a data: page
+    ({"Origin": "http://localhost.evil.example"}, 403),
+    ({"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}, 201),  # our page
+    ({"Origin": "http://localhost"}, 201),
+    ({}, 201),  # curl and scripts send neither
+])
+@pytest.mark.parametrize("kind", ["json", "multipart"])
+def test_only_our_own_page_or_a_non_browser_may_send_corrections(client, mnist_small, headers, status, kind):
+    if kind == "json":
+        response = client.post("/api/corrections", json={**SEVEN, "label": 7}, headers=headers)
+    else:
+        photo = png_of(255 - cv2.resize(mnist_small["x_test"][0], (100, 100)))
+        response = client.post("/api/corrections", data={"image": (io.BytesIO(photo), "p.png"), "label": "7"},
+                               headers=headers)
+    assert response.status_code == status, response.get_json()
+    if status == 403:
+        assert "this site's own page" in response.get_json()["error"]
+
+
+def test_ids_are_never_reused_so_a_delete_check_names_one_row_forever(app_with):
+    app = app_with(CORRECTIONS_ADMIN_TOKEN="s3cret")
+    client = app.test_client()
+    first = client.post("/api/corrections", json={**SEVEN, "label": 1}).get_json()["id"]
+    last = client.post("/api/corrections", json={**SEVEN, "label": 2}).get_json()["id"]
+    page = client.get("/corrections", headers=OWNER).data.decode()
+    check = re.search(rf'/corrections/{last}/delete">\s*<input type="hidden" name="check" value="(\w+)"', page).group(1)
+    assert client.post(f"/corrections/{last}/delete", data={"check": check}, headers=OWNER).status_code == 303
+    newer = client.post("/api/corrections", json={**SEVEN, "label": 3}).get_json()["id"]
+    assert newer > last > first
+    client.post(f"/corrections/{last}/delete", data={"check": check}, headers=OWNER)  # the old check, replayed
+    assert sorted(r["label"] for r in rows(app)) == [1, 3]
+
+
+def test_requests_refused_as_bad_use_up_none_of_the_quota(app_with):
+    app = app_with(CORRECTIONS_PER_MINUTE=3)
+    client = app.test_client()
+    for _ in range(10):
+        assert client.post("/api/corrections", json={**SEVEN, "label": "seven"}).status_code == 400
+        assert client.post("/api/corrections", json={"strokes": [], "width": 1, "height": 1, "label": 1}
+                           ).status_code in (400, 422)
+    assert [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(4)] == \
+        [201, 201, 201, 429]
+
+
+def test_one_correction_and_the_whole_store_have_a_budget(app_with):
+    app = app_with(CORRECTIONS_MAX_ROWS=2)
+    client = app.test_client()
+    huge = {"strokes": [[[i % 300, (i * 7) % 300] for i in range(2_500)]], "width": 300, "height": 300, "label": 1}
+    response = client.post("/api/corrections", json=huge)
+    assert response.status_code == 413 and "at most 2000 points" in response.get_json()["error"]
+    assert [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(3)] == \
+        [201, 201, 507]
+    assert "full" in client.post("/api/corrections", json={**SEVEN, "label": 1}).get_json()["error"]
+    assert len(rows(app)) == 2
+
+
+def test_the_owners_page_is_paged_and_never_cached(app_with):
+    app = app_with(CORRECTIONS_ADMIN_TOKEN="s3cret", CORRECTIONS_PER_MINUTE=1000)
+    client = app.test_client()
+    ids = [client.post("/api/corrections", json={**SEVEN, "label": i % 10}).get_json()["id"] for i in range(120)]
+    page = client.get("/corrections", headers=OWNER)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert page.data.count(b'src="data:image/png;base64,') == 50
+    seen, link = set(), "/corrections"
+    while link:
+        html = client.get(link, headers=OWNER).data.decode()
+        seen |= {int(i) for i in re.findall(r"/corrections/(\d+)/delete", html)}
+        found = re.search(r'href="(/corrections\?before=\d+)"', html)
+        link = found.group(1) if found else None
+    assert seen == set(ids)
+    assert client.get("/corrections", headers={}).status_code == 401
+
+
+def silent_database() -> tuple[socket.socket, str]:
+    """A listening socket that never accepts: connections open, and then nothing is ever answered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    return listener, f"postgresql+psycopg://nobody@127.0.0.1:{listener.getsockname()[1]}/none"
+
+
+def test_a_database_that_never_answers_fails_fast_after_the_first_try_and_logs_once(caplog):
+    listener, url = silent_database()
+    with listener, caplog.at_level(logging.WARNING):
+        client = create_app({"TESTING": True, "DATABASE_URL": url}).test_client()
+        started = time.monotonic()
+        first = client.post("/api/corrections", json={**SEVEN, "label": 1})
+        assert first.status_code == 503 and first.headers["Retry-After"] == "5"
+        assert time.monotonic() - started < 8  # the 3 s connect timeout (the start-up check may run first)
+        started = time.monotonic()
+        later = [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(10)]
+        assert later == [503] * 10 and time.monotonic() - started < 2  # known down: no waiting
+    unavailable = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(unavailable) == 1 and len(unavailable[0].getMessage()) < 400
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_corrections_waiting_for_a_slow_database_are_bounded(app_with):
+    listener, url = silent_database()
+    with listener:
+        app = create_app({"TESTING": True, "DATABASE_URL": url, "CORRECTIONS_QUEUE": 1})
+        app.extensions["corrections"].breaker.cool_down = 0  # every request tries the database
+        time.sleep(3.5)  # the start-up check has timed out
+
+        def send(_):
+            started = time.monotonic()
+            response = app.test_client().post("/api/corrections", json={**SEVEN, "label": 1})
+            return response.status_code, response.get_json()["error"], time.monotonic() - started
+
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(send, range(3)))
+    queued_out = [a for a in answers if "queued to the limit" in a[1]]
+    assert len(queued_out) >= 1 and all(a[0] == 503 and a[2] < 1 for a in queued_out)

@@ -61,10 +61,17 @@ def test_a_broken_chunked_body_is_400_json(server, framing):
     (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400),
     (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X" * 4000 + b"\x01: y\r\n\r\n", 400),  # an invalid header name
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
 ])
 def test_requests_the_http_server_cannot_parse_get_json_errors(server, request_bytes, expected):
     status, headers, answer = exchange(server[0], request_bytes)
-    assert_json_error(status, headers, answer, expected)
+    message = assert_json_error(status, headers, answer, expected)
+    # gunicorn's own answers carry the app's security headers and echo nothing of the request.
+    assert headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in \
+        headers["content-security-policy"]
+    assert len(message) < 80 and "XXX" not in message and "aaa" not in message and "yyy" not in message
 
 
 def test_a_body_that_stops_arriving_is_408_within_the_body_timeout(server):
@@ -188,3 +195,15 @@ def test_behind_the_proxy_a_client_sent_forwarded_host_is_not_trusted(tmp_path):
     body = app.test_client().get("/whoami", headers={"Host": "digits.example", "X-Forwarded-Host": "evil.example",
                                                      "X-Forwarded-Proto": "https"}).get_data(as_text=True)
     assert body == "https://digits.example/"
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/api/read", "/api/corrections"])
+def test_a_body_shorter_than_its_content_length_then_a_close_is_400(server, path):
+    body = SEVEN[:-1] + b', "label": 7}' if path == "/api/corrections" else SEVEN
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body) + 500}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server[0]), timeout=10) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)  # the client is done: the body is 500 bytes short
+        status, headers, answer = harness.read_answer(sock)
+    assert "Content-Length" in assert_json_error(status, headers, answer, 400)

@@ -11,39 +11,69 @@ import base64
 import hashlib
 import hmac
 import json
+from urllib.parse import urlsplit
 
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from app import inference, inputs, payloads, pictures, preprocessing
-from app.corrections.store import StoreUnavailableError
+from app.corrections.store import StoreFullError, StoreUnavailableError
 
 bp = Blueprint("corrections", __name__)
+PAGE_SIZE = 50  # corrections per owner page
 
 
 @bp.post("/api/corrections", provide_automatic_options=False)
 def add_correction():
     """Store one drawing (JSON strokes) or picture (multipart image) with its true label: 201 {"id": n}."""
-    wait = current_app.extensions["corrections_limit"].retry_after(request.remote_addr or "?")
+    if _cross_site():
+        return jsonify(error="corrections are accepted only from this site's own page"), 403
+    address = request.remote_addr or "?"
+    wait = current_app.extensions["corrections_limit"].retry_after(address)
     if wait:
         response = jsonify(error="too many corrections from this address: try again in a minute")
         return response, 429, {"Retry-After": str(int(wait) + 1)}
+    row = _row_of_request()
+    queue = current_app.extensions["store_queue"]
+    if not queue.take():  # the database is slow: the waiting line is full, so do not join it
+        return jsonify(error="corrections are queued to the limit: try again shortly"), 503, {"Retry-After": "5"}
+    try:
+        new_id = current_app.extensions["store_thread"].run(current_app.extensions["corrections"].add, row)
+    except StoreUnavailableError:  # logged once per outage by the store's breaker
+        return jsonify(error="corrections cannot be saved right now: try again later"), 503, {"Retry-After": "5"}
+    except StoreFullError:
+        return jsonify(error="the corrections store is full: nothing more is stored for now"), 507
+    finally:
+        queue.give_back()
+    current_app.extensions["corrections_limit"].record(address)  # only what was stored counts
+    return jsonify(id=new_id), 201
+
+
+def _cross_site() -> bool:
+    """A browser says where a request comes from: another site's page (Sec-Fetch-Site, else an Origin
+    that is not this host) may not write training data. Scripts and curl send neither, and may."""
+    fetch_site = request.headers.get("Sec-Fetch-Site", "")
+    if fetch_site:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin", "")
+    return bool(origin) and (origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower())
+
+
+def _row_of_request() -> dict:
+    """The row to store for this request's drawing or picture and label (InputError for bad input)."""
     if request.mimetype == "application/json":
         payload, strokes = payloads.drawing()
-        label = _label(payload.get("label"))
+        if sum(len(s) for s in strokes) > current_app.config["CORRECTION_MAX_POINTS"]:
+            raise inputs.InputError(f"a correction holds at most {current_app.config['CORRECTION_MAX_POINTS']} "
+                                    "points", 413)
         row = _stroke_row(payload, strokes)
+        row["label"] = _label(payload.get("label"))
     else:
         data = payloads.picture()
         label = _label(request.form.get("label"))
         row = _picture_row(data)
-    row["label"] = label
-    store = current_app.extensions["corrections"]
-    try:
-        new_id = current_app.extensions["store_thread"].run(store.add, row)
-    except StoreUnavailableError as error:
-        current_app.logger.warning("corrections store unavailable: %s", error)
-        return jsonify(error="corrections cannot be saved right now: try again later"), 503
-    return jsonify(id=new_id), 201
+        row["label"] = label
+    return row
 
 
 def _label(value: object) -> int:
@@ -83,15 +113,23 @@ def _model_answer(probabilities: np.ndarray) -> dict:
 
 @bp.get("/corrections")
 def admin_page():
-    """The owner's page: the latest corrections as 28x28 thumbnails, each with a delete button."""
+    """The owner's page: corrections newest first, PAGE_SIZE at a time, each with a delete button."""
     _require_owner()
+    before = request.args.get("before", type=int)
     try:
-        rows = current_app.extensions["store_thread"].run(current_app.extensions["corrections"].latest, 200)
+        rows = current_app.extensions["store_thread"].run(current_app.extensions["corrections"].latest,
+                                                          PAGE_SIZE + 1, before)
     except StoreUnavailableError:
-        return render_template("corrections.html", rows=None), 503
+        return _private(render_template("corrections.html", rows=None), 503)
     items = [{**row, "thumbnail": _thumbnail(row), "check": _delete_check(row["id"]),
-              "confidence": max(json.loads(row["model_probabilities"]))} for row in rows]
-    return render_template("corrections.html", rows=items)
+              "confidence": max(json.loads(row["model_probabilities"]))} for row in rows[:PAGE_SIZE]]
+    older = items[-1]["id"] if len(rows) > PAGE_SIZE else None
+    return _private(render_template("corrections.html", rows=items, older=older, first=before is None))
+
+
+def _private(body: str, status: int = 200) -> Response:
+    """The owner's page is never stored by a browser or a proxy."""
+    return Response(body, status, {"Cache-Control": "no-store"}, mimetype="text/html")
 
 
 @bp.post("/corrections/<int:correction_id>/delete")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,13 +51,20 @@ corrections = Table(
     Column("model_digit", SmallInteger, nullable=False),
     Column("model_probabilities", Text, nullable=False),  # JSON list of ten
     Column("model_sha256", String(64), nullable=False),
+    # Ids are never reused: SQLite would otherwise hand a deleted last id (and its delete check) to a new row.
+    sqlite_autoincrement=True,
 )
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATING = threading.Lock()
+_log = logging.getLogger("app.corrections")
 
 
 class StoreUnavailableError(Exception):
     """The database cannot be reached or written right now."""
+
+
+class StoreFullError(Exception):
+    """The store holds its budget of corrections; nothing more is stored until some are deleted."""
 
 
 def make_engine(url: str) -> Engine:
@@ -94,11 +103,41 @@ def _run_upgrade(engine: Engine, config: Config) -> None:
         command.upgrade(config, "head")
 
 
+class Breaker:
+    """After a failure the database counts as down for `cool_down` seconds: calls fail at once instead of
+    each waiting out a connect timeout. One log line when it goes down, one when it is back."""
+
+    def __init__(self, cool_down: float = 5.0) -> None:
+        self.cool_down = cool_down
+        self.down_since: float | None = None
+        self._retry_at = 0.0
+
+    def check(self) -> None:
+        """Raise StoreUnavailableError while the cool-down after a failure lasts."""
+        if self.down_since is not None and time.monotonic() < self._retry_at:
+            raise StoreUnavailableError("the database was unreachable moments ago")
+
+    def failed(self, error: Exception) -> None:
+        """Record a failure: start (or restart) the cool-down."""
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            _log.warning("corrections database unavailable: %s", error)
+        self._retry_at = time.monotonic() + self.cool_down
+
+    def succeeded(self) -> None:
+        """Record a success: the database is up."""
+        if self.down_since is not None:
+            _log.warning("corrections database back after %.1f s", time.monotonic() - self.down_since)
+            self.down_since = None
+
+
 class CorrectionStore:
     """Add, list, count and delete corrections; every failure of the database is StoreUnavailableError."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_rows: int = 100_000, cool_down: float = 5.0) -> None:
         self.url = url
+        self.max_rows = max_rows  # the storage budget: past it, new corrections are refused (StoreFullError)
+        self.breaker = Breaker(cool_down)
         self._engine: Engine | None = None
 
     def _ready(self) -> Engine:
@@ -111,14 +150,21 @@ class CorrectionStore:
         return self._engine
 
     def add(self, row: dict) -> int:
-        """Insert one correction; returns its id."""
+        """Insert one correction; returns its id. StoreFullError past the storage budget."""
         values = {**row, "created": datetime.now(timezone.utc),
                   "model_probabilities": json.dumps(row["model_probabilities"])}
-        return self._run(lambda c: c.execute(insert(corrections).values(**values)).inserted_primary_key[0])
 
-    def latest(self, limit: int = 100) -> list[dict]:
-        """The newest corrections first."""
+        def insert_within_budget(connection):
+            if connection.execute(select(func.count()).select_from(corrections)).scalar_one() >= self.max_rows:
+                raise StoreFullError(f"the corrections store holds its maximum of {self.max_rows} corrections")
+            return connection.execute(insert(corrections).values(**values)).inserted_primary_key[0]
+        return self._run(insert_within_budget)
+
+    def latest(self, limit: int = 100, before: int | None = None) -> list[dict]:
+        """The newest corrections first (those with an id under `before`, when given)."""
         query = select(corrections).order_by(corrections.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(corrections.c.id < before)
         return self._run(lambda c: [dict(r._mapping) for r in c.execute(query)])
 
     def all(self) -> list[dict]:
@@ -135,10 +181,15 @@ class CorrectionStore:
         return self._run(lambda c: c.execute(statement).rowcount > 0)
 
     def _run(self, work):
+        self.breaker.check()
         try:
             with self._ready().begin() as connection:
-                return work(connection)
-        except StoreUnavailableError:
+                result = work(connection)
+        except (StoreUnavailableError, StoreFullError):
             raise
         except Exception as error:  # noqa: BLE001 - connection refused, locked, disk full...: all "unavailable"
-            raise StoreUnavailableError(f"{type(error).__name__}: {error}".splitlines()[0]) from error
+            failure = StoreUnavailableError(f"{type(error).__name__}: {error}".splitlines()[0][:300])
+            self.breaker.failed(failure)
+            raise failure from error
+        self.breaker.succeeded()
+        return result
