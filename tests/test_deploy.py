@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,23 +32,35 @@ def gunicorn_port():
         yield port
 
 
-@pytest.fixture(scope="module")
-def nginx_port(gunicorn_port, tmp_path_factory):
-    """nginx running deploy/nginx.conf as shipped, with only its ports changed."""
-    work = tmp_path_factory.mktemp("nginx")
-    port = free_port()
-    site = (ROOT / "deploy" / "nginx.conf").read_text()
-    assert "listen 80;" in site and "server 127.0.0.1:5000;" in site
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(
-        "server 127.0.0.1:5000;", f"server 127.0.0.1:{gunicorn_port};")
-    (work / "site.conf").write_text(site)
+def install_as_documented(etc: Path, work: Path, port: int, gunicorn_port: int) -> Path:
+    """A copy of Debian's /etc/nginx, default site enabled, with deploy/nginx.conf copied over its
+    nginx.conf as docs/security.md says; only the machine's paths and ports are moved into `work`."""
+    shutil.copytree("/etc/nginx", etc, symlinks=True)
+    assert (etc / "sites-enabled" / "default").exists()  # the stock default site is there, as on a real host
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for shipped, here in [("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+                          ("server 127.0.0.1:5000;", f"server 127.0.0.1:{gunicorn_port};"),
+                          ("/etc/nginx/", f"{etc}/"), ("/run/nginx.pid", f"{work}/nginx.pid"),
+                          ("/var/log/nginx/", f"{work}/"),
+                          ("user www-data;", "user root;" if os.geteuid() == 0 else "")]:
+        assert shipped in conf
+        conf = conf.replace(shipped, here)
     temp_paths = "".join(f"{kind}_temp_path {work / kind};\n" for kind in
                          ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (work / "nginx.conf").write_text(
-        ("user root;\n" if os.geteuid() == 0 else "")
-        + f"daemon off;\npid {work / 'nginx.pid'};\nerror_log {work / 'error.log'} warn;\nevents {{}}\n"
-        f"http {{\naccess_log off;\n{temp_paths}include {work / 'site.conf'};\n}}\n")
-    process = subprocess.Popen([NGINX, "-p", str(work), "-c", str(work / "nginx.conf")],
+    conf = conf.replace("http {\n", "http {\n" + temp_paths, 1)
+    (etc / "nginx.conf").write_text(conf)
+    return etc / "nginx.conf"
+
+
+@pytest.fixture(scope="module")
+def nginx_port(gunicorn_port, tmp_path_factory):
+    """Debian's nginx running deploy/nginx.conf, installed as documented."""
+    work = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    conf = install_as_documented(work / "etc", work, port, gunicorn_port)
+    checked = subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(conf)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr  # the README's `nginx -t`
+    process = subprocess.Popen([NGINX, "-p", str(work), "-c", str(conf), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while True:
@@ -94,6 +107,78 @@ def test_slow_clients_do_not_hold_gunicorn(nginx_port):
             sock.close()
 
 
+SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy")
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 20_000 + b"\r\n\r\n", 400),
+    (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+])
+def test_nginx_own_errors_are_json_with_the_security_headers_and_no_version(nginx_port, request_bytes, status):
+    got, headers, body = exchange(nginx_port, request_bytes)
+    assert got == status and headers["content-type"] == "application/json", body[:200]
+    assert json.loads(body)["error"]
+    assert all(name in headers for name in SECURITY_HEADERS)
+    assert headers.get("server", "nginx") == "nginx"  # no version
+
+
+def test_the_app_answers_on_any_host_name_not_the_default_site(nginx_port):
+    for host in ("localhost", "digits.example.org", "203.0.113.9"):
+        got, _, body = exchange(nginx_port, f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert got == 200 and b"Digit Canvas" in body and b"Welcome to nginx" not in body
+
+
+def test_fingerprinted_files_keep_the_apps_year_long_caching(nginx_port):
+    got, _, page = exchange(nginx_port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    asset = re.search(rb'"(/static/app\.js\?v=\w+)"', page).group(1).decode()
+    got, headers, _ = exchange(nginx_port, f"GET {asset} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert got == 200 and "immutable" in headers["cache-control"] and "max-age=31536000" in headers["cache-control"]
+
+
+def test_half_sent_requests_from_one_address_do_not_starve_the_server(nginx_port):
+    """2,000 connections from one address that send part of their headers and stop (slowloris): a
+    real client still gets its answer at once, as JSON."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4096)), hard))
+    stalled = []
+    try:
+        for _ in range(2000):
+            sock = socket.create_connection(("127.0.0.1", nginx_port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            stalled.append(sock)
+        started = time.monotonic()
+        got, _, body = exchange(nginx_port, post("/api/predict", SEVEN))
+        assert got == 200 and json.loads(body)["digit"] == 7
+        assert time.monotonic() - started < 2
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_half_sent_headers_are_cut_off_by_the_header_deadline(nginx_port):
+    with socket.create_connection(("127.0.0.1", nginx_port), timeout=15) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:  # reset_timedout_connection
+            answer = b""
+        assert time.monotonic() - started < 8  # client_header_timeout 5s
+        assert answer == b"" or b"408" in answer.split(b"\r\n")[0]
+
+
+def test_a_client_sent_forwarded_host_never_reaches_the_app(nginx_port):
+    got, headers, body = exchange(nginx_port, post("/api/corrections", b'{"label": 1}', headers={
+        "X-Forwarded-Host": "evil.example", "Origin": "http://evil.example"}))
+    assert got == 403  # the Origin is not the host: X-Forwarded-Host did not make it look same-origin
+
+
+# Last: the flood uses up this address's burst for a second or two.
 def test_a_flood_from_one_address_is_limited_with_429_json(nginx_port):
     def one(_):
         return exchange(nginx_port, post("/api/predict", SEVEN))
