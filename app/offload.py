@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
+# Pool threads run at this nice value: a drawing (on the event loop) preempts a picture or a number.
+BACKGROUND_NICENESS = 10
 
 
 class Offloader:
@@ -38,7 +43,7 @@ class Offloader:
             if isinstance(outcome, _Raised):
                 raise outcome.error
             return outcome
-        return self._pool.submit(job, *args).result()
+        return self._pool.submit(_niced, job, *args).result()
 
     def start(self, job: Callable[[], object]) -> None:
         """Run job() in the pool without waiting for it; its failure is only logged."""
@@ -61,6 +66,11 @@ class Offloader:
         return ThreadPoolExecutor(self.threads, thread_name_prefix="decode")
 
 
+def _niced(job: Callable[..., T], *args: object) -> T:
+    _lower_priority_once()
+    return job(*args)
+
+
 @dataclass(frozen=True)
 class _Raised:
     """What a pool job raised, carried back to the request that waits for it."""
@@ -68,7 +78,21 @@ class _Raised:
     error: Exception
 
 
+_thread_state = threading.local()
+
+
+def _lower_priority_once() -> None:
+    """Run this pool thread at a lower CPU priority (Linux threads each have their own nice value):
+    the event loop that answers drawings then gets the cores first, and the heavy jobs the rest."""
+    if getattr(_thread_state, "niced", False):
+        return
+    _thread_state.niced = True
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+
+
 def _outcome_of(job: Callable[..., T], args: tuple) -> T | _Raised:
+    _lower_priority_once()
     try:
         return job(*args)
     except Exception as error:  # noqa: BLE001 - re-raised in the caller by Offloader.run

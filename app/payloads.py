@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 from flask import current_app, request
 from werkzeug.exceptions import HTTPException
@@ -11,12 +13,24 @@ from app import inputs, preprocessing
 PICTURE_FIELD_MISSING = 'send the picture as multipart/form-data in a field named "image"'
 
 
-def drawing() -> tuple[dict, list[np.ndarray]]:
-    """The JSON body and its validated strokes; 415, 400, 413 or 422 as the API promises."""
+def drawing(run: Callable[..., tuple[dict, list[np.ndarray]]] | None = None) -> tuple[dict, list[np.ndarray]]:
+    """The JSON body and its validated strokes; 415, 400, 413 or 422 as the API promises.
+
+    run: where to parse (the offloader, for endpoints whose bodies may be large and whose work runs
+    off the event loop anyway: parsing 10,000 points takes about 9 ms); here by default.
+    """
     if request.mimetype != "application/json":
         raise inputs.InputError("send Content-Type: application/json", 415)
-    payload = inputs.parse_json(request.get_data())
-    return payload, inputs.parse_strokes(payload, current_app.config)
+    limits = {key: current_app.config[key] for key in ("MAX_STROKES", "MAX_POINTS", "MAX_CANVAS")}
+    if run is None:
+        return parse_drawing(request.get_data(), limits)
+    return run(parse_drawing, request.get_data(), limits)
+
+
+def parse_drawing(data: bytes, limits: Mapping[str, int]) -> tuple[dict, list[np.ndarray]]:
+    """A drawing body's JSON and its validated strokes (no request context: runs in any thread)."""
+    payload = inputs.parse_json(data)
+    return payload, inputs.parse_strokes(payload, limits)
 
 
 def drawn_image(strokes: list[np.ndarray]) -> np.ndarray:

@@ -111,7 +111,7 @@ def predict_strokes():
 @bp.post("/api/read", provide_automatic_options=False)
 def read_number():
     """Strokes of a whole number -> its digits, left to right, each with its probabilities and box."""
-    payload, strokes = payloads.drawing()
+    payload, strokes = payloads.drawing(run=current_app.extensions["offloader"].run)
     return jsonify(current_app.extensions["number_reader"].strokes(strokes, payloads.tiny_extent(payload)))
 
 
