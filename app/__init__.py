@@ -42,6 +42,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         BODY_TIMEOUT=10.0,  # seconds for a whole request body to arrive (slow clients hold no slot for ever)
         UPLOADS_PER_WORKER=4,  # pictures read at once per worker; more get a 503 (bounds memory)
         DECODE_THREADS=1,  # picture decoders per worker, off the event loop; one per core with the 2 workers
+        OFFLOAD_MAX_WAITING=16,  # pictures and numbers waiting or being read per worker; more get a 503
+        OFFLOAD_DEADLINE=5.0,  # seconds one may wait for the decoder; past it a 503, not late work
         UNSURE_THRESHOLD=inference.UNSURE_THRESHOLD,
         TINY_DRAWING=0.03,  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is unsure
         # Corrections: SQLite under instance/ unless DATABASE_URL names another database (PostgreSQL
@@ -65,11 +67,14 @@ def create_app(test_config: dict | None = None) -> Flask:
                   else None)
     app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
                                                                float(app.config["TRAJECTORY_WEIGHT"]))
-    app.extensions["offloader"] = offload.Offloader(app.config["DECODE_THREADS"])
+    app.extensions["offloader"] = offload.Offloader(
+        app.config["DECODE_THREADS"], int(app.config["OFFLOAD_MAX_WAITING"]), float(app.config["OFFLOAD_DEADLINE"]))
     numbers.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
     line_path = app.config["LINE_MODEL_PATH"]
     app.extensions["number_reader"] = NumberReader(
-        app.extensions["digit_model"],
+        # Its own interpreter: a number's candidates are one batch of up to a few hundred digits (20 ms
+        # for the costliest body), and a drawing answered meanwhile must not wait for that lock.
+        inference.DigitModel(app.config["MODEL_PATH"]),
         line.LineReader(line.LineModel(line_path)) if line_path and os.path.exists(line_path) else None,
         unsure_threshold=app.config["UNSURE_THRESHOLD"], max_pixels=app.config["MAX_IMAGE_PIXELS"],
         stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),

@@ -1,12 +1,14 @@
-"""Run CPU-heavy work (decoding an uploaded picture) in a small pool of native threads."""
+"""Run CPU-heavy work (pictures, whole numbers) in a small pool of native threads, bounded in queue and time."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,21 +31,51 @@ class Offloader:
     per request thread (which let a gthread worker's peak memory grow by 120 MB per upload).
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, max_waiting: int = 0, deadline: float = 0.0) -> None:
         self.threads = threads
+        # Bounds (0: none): jobs waiting or running at once, and seconds a job may wait for a thread.
+        # Past either the caller gets BusyError (a 503) at once: a queue that only grows would make
+        # every request late, and a job nobody waits for any more would still cost its CPU.
+        self.max_waiting, self.deadline = max_waiting, deadline
+        self._waiting = 0
+        self._count = threading.Lock()
         # create_app runs inside the worker: after the fork and after gevent's monkey-patching.
         self._pool = self._make_pool()
 
     def run(self, job: Callable[..., T], *args: object) -> T:
-        """job(*args) in a pool thread; blocks this request (not the event loop) until it is done."""
-        if gevent_patched():
-            # Returned, not raised, in the pool thread: gevent prints a traceback for every exception
-            # a pool job raises, and a client's bad picture is not a server error worth a log entry.
-            outcome = self._pool.apply(_outcome_of, (job, args))
+        """job(*args) in a pool thread; blocks this request (not the event loop) until it is done.
+
+        BusyError at once when max_waiting jobs are already in, or when no thread took the job up
+        within the deadline (the job then skips its work when a thread reaches it).
+        """
+        with self._count:
+            if self.max_waiting and self._waiting >= self.max_waiting:
+                raise BusyError(f"{self._waiting} jobs already wait")
+            self._waiting += 1
+        try:
+            started: list[bool] = []  # the job appends when a thread takes it up
+            deadline = time.monotonic() + self.deadline if self.deadline else 0.0
+            guarded = functools.partial(_in_time, job, args, deadline, started)
+            if gevent_patched():
+                # Returned, not raised, in the pool thread: gevent prints a traceback for every exception
+                # a pool job raises, and a client's bad picture is not a server error worth a log entry.
+                pending = self._pool.spawn(_outcome_of, guarded, ())
+                get = pending.get
+            else:
+                pending = self._pool.submit(guarded)
+                get = pending.result
+            try:
+                outcome = get(timeout=self.deadline or None)
+            except _timeouts():
+                if not started:
+                    raise BusyError("no thread was free before the deadline") from None
+                outcome = get(timeout=None)  # it started in time: it runs to its end
             if isinstance(outcome, _Raised):
                 raise outcome.error
             return outcome
-        return self._pool.submit(_niced, job, *args).result()
+        finally:
+            with self._count:
+                self._waiting -= 1
 
     def start(self, job: Callable[[], object]) -> None:
         """Run job() in the pool without waiting for it; its failure is only logged."""
@@ -66,8 +98,25 @@ class Offloader:
         return ThreadPoolExecutor(self.threads, thread_name_prefix="decode")
 
 
-def _niced(job: Callable[..., T], *args: object) -> T:
+def _timeouts() -> tuple[type[BaseException], ...]:
+    """What waiting with a timeout raises: TimeoutError, and gevent's Timeout under gevent."""
+    if gevent_patched():
+        import gevent
+
+        return TimeoutError, gevent.Timeout
+    return (TimeoutError,)
+
+
+class BusyError(Exception):
+    """Too many jobs wait already, or this one waited past its deadline: the client should retry."""
+
+
+def _in_time(job: Callable[..., T], args: tuple, deadline: float, started: list[bool]) -> T:
+    """job(*args) at the pool thread's priority, unless its deadline passed while it waited."""
     _lower_priority_once()
+    started.append(True)
+    if deadline and time.monotonic() > deadline:
+        raise BusyError("the job waited past its deadline")
     return job(*args)
 
 
@@ -92,7 +141,6 @@ def _lower_priority_once() -> None:
 
 
 def _outcome_of(job: Callable[..., T], args: tuple) -> T | _Raised:
-    _lower_priority_once()
     try:
         return job(*args)
     except Exception as error:  # noqa: BLE001 - re-raised in the caller by Offloader.run

@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, payloads, pictures
+from app import body, inference, inputs, offload, payloads, pictures
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -139,6 +139,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(inputs.InputError)
     def input_error(error: inputs.InputError):
         return jsonify(error=str(error)), error.status, error.headers
+
+    @app.errorhandler(offload.BusyError)
+    def busy(_error: offload.BusyError):
+        return jsonify(error="the server is busy reading other pictures and numbers: try again in a moment"), \
+            503, {"Retry-After": "1"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

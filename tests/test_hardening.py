@@ -8,13 +8,14 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from bench import harness
+from bench import harness, latency
 from bench.harness import SEVEN_JSON as SEVEN
 from bench.harness import exchange, post
 
@@ -207,3 +208,31 @@ def test_a_body_shorter_than_its_content_length_then_a_close_is_400(server, path
         sock.shutdown(socket.SHUT_WR)  # the client is done: the body is 500 bytes short
         status, headers, answer = harness.read_answer(sock)
     assert "Content-Length" in assert_json_error(status, headers, answer, 400)
+
+
+def test_costly_work_past_the_queue_bound_or_its_deadline_is_a_quick_503():
+    from app import create_app
+
+    app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "OFFLOAD_MAX_WAITING": 2,
+                      "OFFLOAD_DEADLINE": 0.3})
+    offloader = app.extensions["offloader"]
+    body = latency.costliest_read_body()
+    release = threading.Event()
+    blocker = threading.Thread(target=offloader.run, args=(release.wait, 5))
+    blocker.start()  # the one decoder thread is busy
+    time.sleep(0.05)
+
+    def read(_):
+        started = time.monotonic()
+        response = app.test_client().post("/api/read", data=body, content_type="application/json")
+        return response.status_code, response.get_json()["error"], response.headers.get("Retry-After"), \
+            time.monotonic() - started
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(read, range(4)))
+    release.set()
+    blocker.join()
+    assert all(status == 503 and "busy" in error and retry == "1" and took < 2
+               for status, error, retry, took in answers), answers
+    response = app.test_client().post("/api/read", data=body, content_type="application/json")
+    assert response.status_code == 200  # free again: read as usual
