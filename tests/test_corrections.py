@@ -358,3 +358,12 @@ def test_corrections_waiting_for_a_slow_database_are_bounded(app_with):
             answers = list(pool.map(send, range(3)))
     queued_out = [a for a in answers if "queued to the limit" in a[1]]
     assert len(queued_out) >= 1 and all(a[0] == 503 and a[2] < 1 for a in queued_out)
+
+
+@pytest.mark.parametrize("strokes", [[[[150, 150]]], [[[10, 10]], [[300, 300]]], [[[10, 10], [12, 13]], [[299, 5]]]])
+def test_taps_are_no_correction_either(app_with, strokes):
+    app = app_with()
+    response = app.test_client().post("/api/corrections", json={"strokes": strokes, "width": 320, "height": 320,
+                                                                "label": 1})
+    assert response.status_code == 422 and "taps" in response.get_json()["error"]
+    assert rows(app) == []

@@ -66,6 +66,8 @@ def _row_of_request() -> dict:
         if sum(len(s) for s in strokes) > current_app.config["CORRECTION_MAX_POINTS"]:
             raise inputs.InputError(f"a correction holds at most {current_app.config['CORRECTION_MAX_POINTS']} "
                                     "points", 413)
+        if inputs.largest_stroke(strokes) < payloads.tiny_extent(payload):
+            raise inputs.InputError("no digit to learn from: taps and dots are not a digit", 422)
         row = _stroke_row(payload, strokes)
         row["label"] = _label(payload.get("label"))
     else:
