@@ -11,12 +11,13 @@ import logging
 import re
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from support import BAD_STROKES, SEVEN, canvas_payload, png_of
 
 from app import ROOT, create_app
@@ -29,23 +30,29 @@ MODEL_SHA256 = hashlib.sha256((ROOT / "models" / "digit_cnn.tflite").read_bytes(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
-    """An empty corrections database of each kind."""
+    """An empty corrections database of each kind: a new PostgreSQL database for every test, so that
+    an app of an earlier test still migrating in the background cannot touch this one."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'corrections.db'}"
-    url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as connection:  # every test starts from an empty, unmigrated database
-        connection.execute(text("DROP TABLE IF EXISTS corrections"))
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    server = request.getfixturevalue("postgres_url")
+    name = f"corrections_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
     engine.dispose()
-    return url
+    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
 def app_with(database_url):
+    made = []
+
     def make(**config):
-        return create_app({"TESTING": True, "DATABASE_URL": database_url, **config})
-    return make
+        made.append(create_app({"TESTING": True, "DATABASE_URL": database_url, **config}))
+        return made[-1]
+    yield make
+    for app in made:  # close each app's pooled connections (PostgreSQL allows only so many)
+        app.extensions["store_thread"].run(app.extensions["corrections"].close)
 
 
 @pytest.fixture

@@ -180,6 +180,11 @@ class CorrectionStore:
         statement = delete(corrections).where(corrections.c.id == correction_id)
         return self._run(lambda c: c.execute(statement).rowcount > 0)
 
+    def close(self) -> None:
+        """Close the pooled connections (the next call opens new ones)."""
+        if self._engine is not None:
+            self._engine.dispose()
+
     def _run(self, work):
         self.breaker.check()
         try:
