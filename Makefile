@@ -34,7 +34,7 @@ $(EVERYTHING): requirements/dev.txt
 	touch $@ $(SERVING)
 
 run: $(SERVING)  ## serve the shipped models at http://127.0.0.1:5000, PORT=8080 to change (first time: installs, ~1 min)
-	$(BIN)/gunicorn --config python:app.gunicorn_conf "app:create_app()"
+	$(BIN)/gunicorn --config app/gunicorn_conf.py "app:create_app()"
 
 test: $(EVERYTHING)  ## ruff and the whole suite, browser tests included (first time: installs, ~3 min; then ~5 min)
 	$(BIN)/ruff check .

@@ -8,7 +8,20 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import body, corrections, inference, line, numbers, offload, ratelimit, routes, security, static_files
+from app import (
+    body,
+    corrections,
+    inference,
+    line,
+    metrics,
+    numbers,
+    offload,
+    ratelimit,
+    requestlog,
+    routes,
+    security,
+    static_files,
+)
 from app.corrections.store import CorrectionStore
 from app.number_reader import NumberReader
 
@@ -55,26 +68,30 @@ def create_app(test_config: dict | None = None) -> Flask:
         CORRECTIONS_QUEUE=8,  # corrections waiting for the database per worker; more get a 503
         CORRECTIONS_ADMIN_TOKEN=os.environ.get("CORRECTIONS_ADMIN_TOKEN", ""),  # empty: no /corrections page
         TRUSTED_PROXIES=0,  # reverse proxies in front (deploy/nginx.conf: 1): client addresses from X-Forwarded-For
+        # /metrics answers only on this port (gunicorn binds it when METRICS_PORT is set; app/metrics.py).
+        METRICS_PORT=int(os.environ.get("METRICS_PORT") or 0),
+        ACCESS_LOG_JSON=False,  # one JSON line per request (time, request id, route, status, ms, worker)
     )
     app.config.from_prefixed_env()
     if test_config:
         app.config.update(test_config)
 
     # Loaded once per process: under gunicorn that is once per worker, after the fork.
-    app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"])
-    path_model = (inference.DigitModel(app.config["TRAJECTORY_MODEL_PATH"])
+    app.extensions["digit_model"] = inference.DigitModel(app.config["MODEL_PATH"], metrics.MODEL_TIME.observe)
+    path_model = (inference.DigitModel(app.config["TRAJECTORY_MODEL_PATH"], metrics.MODEL_TIME.observe)
                   if app.config["TRAJECTORY_MODEL_PATH"] and os.path.exists(app.config["TRAJECTORY_MODEL_PATH"])
                   else None)
     app.extensions["drawing_reader"] = inference.DrawingReader(app.extensions["digit_model"], path_model,
                                                                float(app.config["TRAJECTORY_WEIGHT"]))
     app.extensions["offloader"] = offload.Offloader(
-        app.config["DECODE_THREADS"], int(app.config["OFFLOAD_MAX_WAITING"]), float(app.config["OFFLOAD_DEADLINE"]))
+        app.config["DECODE_THREADS"], int(app.config["OFFLOAD_MAX_WAITING"]), float(app.config["OFFLOAD_DEADLINE"]),
+        on_change=metrics.DECODE_QUEUE.set)
     numbers.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
     line_path = app.config["LINE_MODEL_PATH"]
     app.extensions["number_reader"] = NumberReader(
         # Its own interpreter: a number's candidates are one batch of up to a few hundred digits (20 ms
         # for the costliest body), and a drawing answered meanwhile must not wait for that lock.
-        inference.DigitModel(app.config["MODEL_PATH"]),
+        inference.DigitModel(app.config["MODEL_PATH"], metrics.MODEL_TIME.observe),
         line.LineReader(line.LineModel(line_path)) if line_path and os.path.exists(line_path) else None,
         unsure_threshold=app.config["UNSURE_THRESHOLD"], max_pixels=app.config["MAX_IMAGE_PIXELS"],
         stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),
@@ -86,7 +103,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Create and migrate the database now, in the background: a database that is down delays nothing.
     app.extensions["store_thread"].start(app.extensions["corrections"].count)
     app.extensions["corrections_limit"] = ratelimit.RateLimit(app.config["CORRECTIONS_PER_MINUTE"])
+    model = app.extensions["digit_model"]
+    metrics.MODEL_INFO.labels(Path(model.path).name, model.sha256[:12]).set(1)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(metrics.bp)
+    requestlog.register(app)
     app.register_blueprint(corrections.bp)
     routes.register_error_handlers(app)
     security.register(app)

@@ -1,16 +1,34 @@
-"""gunicorn settings for `make run` and bench/latency.py (environment variables override)."""
+"""gunicorn settings for `make run` and bench/latency.py (environment variables override).
+
+Loaded by path (`--config app/gunicorn_conf.py`), not as a module of the app package: the master then
+imports none of the app (the workers do, after the fork), and the environment below is set first.
+"""
 
 import errno
+import importlib.util
 import json
 import os
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 from gunicorn import util
 
-from app.headers import HEADERS
+_HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("digit_canvas_headers", _HERE / "headers.py")
+_headers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_headers)
+HEADERS = _headers.HEADERS
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"]
+# Metrics (/metrics, app/metrics.py) on a listener of their own, never the public one: METRICS_PORT
+# (off when unset), on METRICS_HOST (default 127.0.0.1; a scraper on another machine needs more).
+if os.environ.get("METRICS_PORT"):
+    bind.append(f"{os.environ.get('METRICS_HOST', '127.0.0.1')}:{os.environ['METRICS_PORT']}")
+    # The workers' samples are files here, added up at each scrape; a fresh folder per master.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="digit-canvas-metrics-"))
+
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: one event loop per worker holds every keep-alive connection (the page posts every 50 ms
 # while someone draws) without a thread hop per request. Against gthread with 4 threads, medians
@@ -61,7 +79,7 @@ util.write_error = _write_json_error
 
 def on_starting(server) -> None:
     """A taken port is one line that names the fix (gunicorn alone retries for 5 s, then says only "can't connect")."""
-    host, _, port = bind.rpartition(":")
+    host, _, port = bind[0].rpartition(":")
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,3 +90,16 @@ def on_starting(server) -> None:
         print(f"error: {host}:{port} is already in use (another server?); "
               f"serve on another port with PORT={int(port) + 1} make run", file=sys.stderr)
         sys.exit(1)
+
+
+def post_worker_init(worker) -> None:
+    """Let the app see its worker: /api/ready says "draining" once gunicorn has told it to stop."""
+    worker.wsgi.extensions["gunicorn_worker"] = worker
+
+
+def child_exit(server, worker) -> None:
+    """A worker that is gone no longer counts in the metrics' live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

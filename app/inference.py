@@ -7,6 +7,8 @@ import base64
 import hashlib
 import os
 import threading
+import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -39,8 +41,9 @@ class DigitModel:
     """A TFLite classifier: a batch of inputs of its own shape ((28, 28) images in 0..1 for the CNN,
     (64, 5) pen paths for the trajectory model) to (N, 10) probabilities."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timed: Callable[[float], object] | None = None) -> None:
         self.path = str(path)
+        self.timed = timed  # called with the seconds of each predict (the metrics)
         # Loaded now, so a missing or broken model fails at start, not per request. One interpreter
         # per process, one thread inside it, used under a lock (interpreters are not thread-safe):
         # a digit takes well under 0.1 ms (int8 weights), and the workers already use every core.
@@ -56,6 +59,7 @@ class DigitModel:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of inputs (28x28 images: white ink on black, 0..1)."""
         batch = np.ascontiguousarray(images, np.float32).reshape(-1, *self._shape)
+        started = time.perf_counter()
         with self._lock:
             if len(batch) != self._batch:
                 self._interpreter.resize_tensor_input(self._input, batch.shape)
@@ -63,7 +67,10 @@ class DigitModel:
                 self._batch = len(batch)
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).copy()
+            probabilities = self._interpreter.get_tensor(self._output).copy()
+        if self.timed is not None:
+            self.timed(time.perf_counter() - started)
+        return probabilities
 
 
 class DrawingReader:

@@ -31,8 +31,10 @@ class Offloader:
     per request thread (which let a gthread worker's peak memory grow by 120 MB per upload).
     """
 
-    def __init__(self, threads: int, max_waiting: int = 0, deadline: float = 0.0) -> None:
+    def __init__(self, threads: int, max_waiting: int = 0, deadline: float = 0.0,
+                 on_change: Callable[[int], object] | None = None) -> None:
         self.threads = threads
+        self.on_change = on_change  # told the number of jobs in, whenever it changes (the metrics)
         # Bounds (0: none): jobs waiting or running at once, and seconds a job may wait for a thread.
         # Past either the caller gets BusyError (a 503) at once: a queue that only grows would make
         # every request late, and a job nobody waits for any more would still cost its CPU.
@@ -52,6 +54,7 @@ class Offloader:
             if self.max_waiting and self._waiting >= self.max_waiting:
                 raise BusyError(f"{self._waiting} jobs already wait")
             self._waiting += 1
+            self._tell(self._waiting)
         try:
             started: list[bool] = []  # the job appends when a thread takes it up
             deadline = time.monotonic() + self.deadline if self.deadline else 0.0
@@ -76,6 +79,11 @@ class Offloader:
         finally:
             with self._count:
                 self._waiting -= 1
+                self._tell(self._waiting)
+
+    def _tell(self, waiting: int) -> None:
+        if self.on_change is not None:
+            self.on_change(waiting)
 
     def start(self, job: Callable[[], object]) -> None:
         """Run job() in the pool without waiting for it; its failure is only logged."""

@@ -96,6 +96,18 @@ def health():
                    trajectory_model=Path(path_model.path).name if path_model else None)
 
 
+@bp.get("/api/ready", provide_automatic_options=False)
+def ready():
+    """Readiness, for a load balancer or a rolling restart: 200 while this worker takes requests
+    (corrections "degraded" when the database is down), 503 once gunicorn has told it to stop."""
+    worker = current_app.extensions.get("gunicorn_worker")
+    if worker is not None and not worker.alive:
+        return jsonify(status="draining"), 503
+    store = current_app.extensions["corrections"]
+    return jsonify(status="ready", model=Path(current_app.extensions["digit_model"].path).name,
+                   corrections="degraded" if store.breaker.down_since is not None else "ok")
+
+
 @bp.post("/api/predict", provide_automatic_options=False)
 def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""

@@ -134,7 +134,7 @@ def wait_ready(port: int, process: subprocess.Popen, body: bytes = SEVEN_JSON, t
 
 def server_command(python: str | Path = sys.executable) -> list[str]:
     """Exactly what `make run` runs, from the environment of `python`."""
-    return [str(Path(python).parent / "gunicorn"), "--config", "python:app.gunicorn_conf", "app:create_app()"]
+    return [str(Path(python).parent / "gunicorn"), "--config", str(ROOT / "app" / "gunicorn_conf.py"), "app:create_app()"]
 
 
 def start(command: list[str], port: int, body: bytes = SEVEN_JSON, env: dict | None = None,

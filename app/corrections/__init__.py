@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from app import inference, inputs, payloads, pictures, preprocessing
+from app import inference, inputs, metrics, payloads, pictures, preprocessing
 from app.corrections.store import StoreFullError, StoreUnavailableError
 
 bp = Blueprint("corrections", __name__)
@@ -40,12 +40,15 @@ def add_correction():
     try:
         new_id = current_app.extensions["store_thread"].run(current_app.extensions["corrections"].add, row)
     except StoreUnavailableError:  # logged once per outage by the store's breaker
+        metrics.CORRECTIONS.labels("failed").inc()
         return jsonify(error="corrections cannot be saved right now: try again later"), 503, {"Retry-After": "5"}
     except StoreFullError:
+        metrics.CORRECTIONS.labels("refused").inc()
         return jsonify(error="the corrections store is full: nothing more is stored for now"), 507
     finally:
         queue.give_back()
     current_app.extensions["corrections_limit"].record(address)  # only what was stored counts
+    metrics.CORRECTIONS.labels("stored").inc()
     return jsonify(id=new_id), 201
 
 

@@ -37,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
+from app import metrics
+
 metadata = MetaData()
 corrections = Table(
     "corrections", metadata,
@@ -119,6 +121,7 @@ class Breaker:
 
     def failed(self, error: Exception) -> None:
         """Record a failure: start (or restart) the cool-down."""
+        metrics.DATABASE_UP.set(0)
         if self.down_since is None:
             self.down_since = time.monotonic()
             _log.warning("corrections database unavailable: %s", error)
@@ -126,6 +129,7 @@ class Breaker:
 
     def succeeded(self) -> None:
         """Record a success: the database is up."""
+        metrics.DATABASE_UP.set(1)
         if self.down_since is not None:
             _log.warning("corrections database back after %.1f s", time.monotonic() - self.down_since)
             self.down_since = None
