@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test lint train cv line join-prior evaluate eval bench figures lock screenshot clean
+.PHONY: help run test lint train cv line join-prior evaluate eval bench scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +82,10 @@ eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw ->
 BENCH_OUT ?= $(OUT)/bench/latency.json
 bench: $(EVERYTHING)  ## latency, throughput, cold start and memory, against a plain Keras server -> out/bench/ (~3 min)
 	$(BIN)/python -m bench.latency --out $(BENCH_OUT)
+
+SCALE_OUT ?= $(OUT)/scale/scale.json
+scale: $(EVERYTHING)  ## 1, 2 and 4 app hosts behind nginx, then the failure drills (root, nginx, PostgreSQL; ~3 min)
+	$(BIN)/python -m bench.scale --out $(SCALE_OUT)
 
 figures:  ## make eval and make bench, writing the published figures (models/*_eval.json, bench/latency.json)
 	$(MAKE) eval EVAL_OUT=models

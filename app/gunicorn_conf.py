@@ -48,6 +48,9 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # No preload: each worker imports the app, and so loads the model, after the fork.
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG") or None
+# gunicorn's control socket is one path per user (~/.gunicorn/gunicorn.ctl): several servers on one
+# machine (the hosts of make scale, the tests) would take it from each other. Nothing here uses it.
+control_socket_disable = True
 
 
 # gunicorn's own answers name only the class of problem: its messages quote the request (a 4 KB

@@ -134,7 +134,8 @@ def wait_ready(port: int, process: subprocess.Popen, body: bytes = SEVEN_JSON, t
 
 def server_command(python: str | Path = sys.executable) -> list[str]:
     """Exactly what `make run` runs, from the environment of `python`."""
-    return [str(Path(python).parent / "gunicorn"), "--config", str(ROOT / "app" / "gunicorn_conf.py"), "app:create_app()"]
+    config = str(ROOT / "app" / "gunicorn_conf.py")
+    return [str(Path(python).parent / "gunicorn"), "--config", config, "app:create_app()"]
 
 
 def start(command: list[str], port: int, body: bytes = SEVEN_JSON, env: dict | None = None,

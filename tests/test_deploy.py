@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -14,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app import ROOT
-from bench import harness
+from bench import cluster, harness
 from bench.harness import SEVEN_JSON as SEVEN
 from bench.harness import exchange, free_port, post
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX = cluster.NGINX
 pytestmark = pytest.mark.skipif(not Path(NGINX).exists() and not os.environ.get("REQUIRE_NGINX"),
                                 reason="Debian nginx is not installed (.ci/run installs it)")
 
@@ -32,32 +30,13 @@ def gunicorn_port():
         yield port
 
 
-def install_as_documented(etc: Path, work: Path, port: int, gunicorn_port: int) -> Path:
-    """A copy of Debian's /etc/nginx, default site enabled, with deploy/nginx.conf copied over its
-    nginx.conf as docs/security.md says; only the machine's paths and ports are moved into `work`."""
-    shutil.copytree("/etc/nginx", etc, symlinks=True)
-    assert (etc / "sites-enabled" / "default").exists()  # the stock default site is there, as on a real host
-    conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    for shipped, here in [("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
-                          ("server 127.0.0.1:5000;", f"server 127.0.0.1:{gunicorn_port};"),
-                          ("/etc/nginx/", f"{etc}/"), ("/run/nginx.pid", f"{work}/nginx.pid"),
-                          ("/var/log/nginx/", f"{work}/"),
-                          ("user www-data;", "user root;" if os.geteuid() == 0 else "")]:
-        assert shipped in conf
-        conf = conf.replace(shipped, here)
-    temp_paths = "".join(f"{kind}_temp_path {work / kind};\n" for kind in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = conf.replace("http {\n", "http {\n" + temp_paths, 1)
-    (etc / "nginx.conf").write_text(conf)
-    return etc / "nginx.conf"
-
-
 @pytest.fixture(scope="module")
 def nginx_port(gunicorn_port, tmp_path_factory):
     """Debian's nginx running deploy/nginx.conf, installed as documented."""
     work = tmp_path_factory.mktemp("nginx")
     port = free_port()
-    conf = install_as_documented(work / "etc", work, port, gunicorn_port)
+    assert (Path("/etc/nginx") / "sites-enabled" / "default").exists()  # the stock default site, as on a real host
+    conf = cluster.install_nginx(work / "etc", work, port, [f"127.0.0.1:{gunicorn_port}"])
     checked = subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(conf)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr  # the README's `nginx -t`
     process = subprocess.Popen([NGINX, "-p", str(work), "-c", str(conf), "-g", "daemon off;"],
