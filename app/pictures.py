@@ -33,6 +33,13 @@ def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
     return preprocessing.image_to_mnist(decode_image(data, max_pixels))
 
 
+def digit_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
+    """An uploaded picture of one digit -> its 28x28 MNIST image, and whether its ink is implausible for
+    a digit (the answer is then unsure, whatever the network makes of it)."""
+    mask = preprocessing.ink_mask(decode_image(data, max_pixels))
+    return preprocessing.mask_to_mnist(mask), preprocessing.implausible_ink(mask)
+
+
 def picture_to_mask(data: bytes, max_pixels: int) -> tuple[np.ndarray, float, tuple[int, int]]:
     """An uploaded picture's ink mask, the picture's pixels per mask pixel, and its size (width, height)."""
     grey, size = decode_picture(data, max_pixels)

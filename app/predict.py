@@ -14,11 +14,12 @@ MAX_PIXELS = 40_000_000
 
 def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
     """'7 (99.2%)' for a picture of one digit."""
-    image = pictures.picture_to_mnist(data, MAX_PIXELS)
+    image, implausible = pictures.digit_picture(data, MAX_PIXELS)
     if not image.any():
         return "no digit found"
     result = inference.answer_image(model, image, unsure_below)
-    return f"{result['digit']} ({result['confidence']:.1%})" + (" (unsure)" if result["unsure"] else "")
+    unsure = result["unsure"] or implausible
+    return f"{result['digit']} ({result['confidence']:.1%})" + (" (unsure)" if unsure else "")
 
 
 def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:

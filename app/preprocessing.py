@@ -104,21 +104,42 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
         gray = resize_longest(gray, SMALL_PICTURE, cv2.INTER_CUBIC)
     gray = gray.astype(np.float32)
     # Paper all round: ink that touches the picture's edge is then still ink against paper for the
-    # polarity test, the background estimate and the threshold (cut off again at the end). Not when
-    # a shadow crosses the page: plain paper would meet it in a step the threshold takes for ink.
+    # polarity test, the background estimate and the threshold (cut off again at the end). Not when a
+    # shadow crosses the page: plain paper would meet it in a step the threshold takes for ink.
     pad = 0 if _shadowed(gray) else max(2, round(PAPER_MARGIN * max(gray.shape)))
     if pad:
         gray = _add_paper(gray, pad)
-    # Ink covers a minority of the picture, so it pulls the mean away from the median:
-    # below it for dark ink on light paper, which we invert so the ink is bright.
-    if np.median(gray) > gray.mean():
+    # Dark ink on light paper is inverted so the ink is bright. Decided by the tails, not the mean: ink
+    # is a minority far from the paper's level on one side, while uneven light (a vignette, a shadow)
+    # moves large areas a little (the mean-versus-median test it replaces read a 12-level vignette as
+    # light ink on dark paper, and so the paper as the digit).
+    if _dark_ink(gray):
         gray = 255.0 - gray
     signal = np.clip(gray - _background(gray), 0, None)
     if signal.max() < 24:  # under ~10% contrast anywhere: a blank page, not a digit
         return np.zeros((gray.shape[0] - 2 * pad, gray.shape[1] - 2 * pad), bool)
     scaled = (signal * (255.0 / signal.max())).astype(np.uint8)
     _, mask = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return _drop_specks((mask[pad:-pad, pad:-pad] if pad else mask) > 0)
+    return _drop_shadows(_drop_specks((mask[pad:-pad, pad:-pad] if pad else mask) > 0))
+
+
+def implausible_ink(mask: np.ndarray) -> bool:
+    """Ink no pen draws as one digit: over half the picture, or one piece touching all four edges
+    (paper, a shadow or a frame taken for ink)."""
+    if not mask.any():
+        return False
+    if mask.mean() > 0.5:
+        return True
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    edges = [labels[0], labels[-1], labels[:, 0], labels[:, -1]]
+    return any(all(piece in edge for edge in edges) for piece in range(1, count))
+
+
+def _dark_ink(gray: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper: the paper is the picture's typical level, and the ink
+    the farther of its two extremes from it."""
+    low, paper, high = np.percentile(gray, (0.5, 50, 99.5))
+    return paper - low > high - paper
 
 
 def _shadowed(gray: np.ndarray) -> bool:
@@ -151,6 +172,25 @@ def resize_longest(gray: np.ndarray, longest: int, method: int = cv2.INTER_AREA)
     factor = longest / max(gray.shape)
     size = (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor)))
     return cv2.resize(gray, size, interpolation=method)
+
+
+def _drop_shadows(mask: np.ndarray) -> np.ndarray:
+    """Drop the pieces that are shadows, not ink: a piece that touches the picture's edge and is far
+    thicker than the thinnest real piece (a shadow's edge is a step the threshold keeps, but a pen
+    draws lines of one width)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    thickness = np.array([depth[labels == i].max() for i in range(1, count)])
+    x, y, w, h = (stats[1:, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    at_edge = (x == 0) | (y == 0) | (x + w == mask.shape[1]) | (y + h == mask.shape[0])
+    # Far thicker than the pen (the thinnest piece) and, in itself, a tenth of the picture across: a
+    # digit cropped to its ink also touches the edges, and where its strokes cross it is thicker too.
+    shadow = at_edge & (thickness > 3 * thickness.min()) & (thickness > 0.05 * min(mask.shape))
+    if shadow.all():
+        return mask
+    return np.isin(labels, np.flatnonzero(~shadow) + 1)
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:

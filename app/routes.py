@@ -137,12 +137,14 @@ def read_number_image():
 def predict_image():
     """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
     upload = payloads.picture()
-    image = current_app.extensions["offloader"].run(pictures.picture_to_mnist, upload,
-                                                    current_app.config["MAX_IMAGE_PIXELS"])
+    image, implausible = current_app.extensions["offloader"].run(pictures.digit_picture, upload,
+                                                                 current_app.config["MAX_IMAGE_PIXELS"])
     if not image.any():
         raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    return jsonify(inference.answer_image(current_app.extensions["digit_model"], image,
-                                          current_app.config["UNSURE_THRESHOLD"]))
+    answer = inference.answer_image(current_app.extensions["digit_model"], image,
+                                    current_app.config["UNSURE_THRESHOLD"])
+    answer["unsure"] = answer["unsure"] or implausible  # "ink" filling the frame is not a digit
+    return jsonify(answer)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from app import ROOT, preprocessing
-from bench import scratch_app
+from bench import photos, scratch_app
 from training import augment, data, letters, styles
 
 CANVAS = 320.0
@@ -158,6 +158,10 @@ def pen_answers(client, records: list[dict], seed: int) -> dict[str, tuple[list[
                 "picture: cropped to its ink (touching every edge)": edge_crop}
     for name, picture in pictures.items():
         rows[f"pen, {name}"] = ([post_picture(client, picture(r["strokes"])) for r in records], labels)
+    rng = np.random.default_rng(seed)
+    for light, colours in photos.conditions():
+        rows[f"photo: {light}, {colours}"] = (
+            [post_picture(client, photos.photo(r["strokes"], light, colours, rng)) for r in records], labels)
     for name in styles.STYLES:
         drawn, style_labels = styled(records, name, seed)
         rows[f"style: {name}"] = ([post_strokes(client, natural(d)) for d in drawn], style_labels)

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from support import MNIST_FIXTURE, PEN_FIXTURE
 
-from bench import drawn_eval, harness, latency
+from bench import drawn_eval, harness, latency, photos
 from training import data, styles
 
 
@@ -117,7 +117,7 @@ def test_drawn_eval_reports_every_placement_and_every_contributor(tmp_path, caps
     # Every writer is held out by one fold's model, so every fixture digit is judged, once.
     assert summary["pen_digits"] == len(json.loads(PEN_FIXTURE.read_text()))
     assert sorted(w for writers in summary["folds"].values() for w in writers) == [2, 5, 10]
-    assert len(summary["rows"]) == len(drawn_eval.PLACEMENTS) + 4 + len(styles.STYLES) + 2
+    assert len(summary["rows"]) == len(drawn_eval.PLACEMENTS) + 4 + len(photos.conditions()) + len(styles.STYLES) + 2
     for row in summary["rows"].values():
         assert 0.8 <= row["accuracy"] <= 1 and len(row["per_class"]) == 10
     assert summary["scribbles_unsure"] >= 0.7
