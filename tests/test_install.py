@@ -35,3 +35,6 @@ def test_the_serving_requirements_alone_install_small_and_serve_a_prediction(tmp
         connection.close()
     answer = json.loads(connection.body)
     assert answer["digit"] == 7 and not answer["unsure"]
+    training = subprocess.run([str(python), "train.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = training.stderr.strip().splitlines()
+    assert training.returncode != 0 and len(lines) == 1 and "needs TensorFlow" in lines[0]  # one line, the fix

@@ -32,6 +32,11 @@ def quiet_native_output() -> Iterator[None]:
 
 def import_tensorflow() -> None:
     """Import TensorFlow once, without the oneDNN and absl notices its C++ side prints whatever the log level."""
-    if "tensorflow" not in sys.modules:
+    if "tensorflow" in sys.modules:
+        return
+    try:
         with quiet_native_output():
             import tensorflow  # noqa: F401
+    except ImportError:
+        raise SystemExit("error: training needs TensorFlow, which the serving install (make run) leaves out: make "
+                         "test, or .venv/bin/pip install --require-hashes -r requirements/dev.txt, adds it") from None
