@@ -4,6 +4,8 @@ light varies; the JPEG is what a phone would send."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -27,6 +29,14 @@ COLOURS = {"grey pen, white paper": ((1.0, 1.0, 1.0), (40, 40, 40)),
            "red ink": ((1.0, 1.0, 1.0), (40, 40, 200))}
 
 
+@functools.cache
+def paper(light: str, colours: str) -> np.ndarray:
+    """The lit, tinted page (SIDE x SIDE x 3, float32): the same for every photo under these conditions."""
+    y, x = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) / SIDE
+    paper_tint, _ = COLOURS[colours]
+    return ((PAPER + LIGHT[light](x, y))[..., None] * np.array(paper_tint, np.float32)).astype(np.float32)
+
+
 def photo(strokes: list, light: str, colours: str, rng: np.random.Generator, pen: int = 10) -> bytes:
     """A JPEG photo of 500x500-box pen strokes written on paper under `light`, in `colours`."""
     ink = np.zeros((SIDE, SIDE), np.float32)
@@ -34,10 +44,9 @@ def photo(strokes: list, light: str, colours: str, rng: np.random.Generator, pen
         points = np.asarray(stroke, float) * (SIDE * 0.6 / 500) + SIDE * 0.2
         cv2.polylines(ink, [np.round(points).astype(np.int32)], False, 1.0, pen, cv2.LINE_AA)
     ink = cv2.GaussianBlur(ink, (0, 0), 1.0)[..., None]
-    y, x = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) / SIDE
-    paper_tint, pen_colour = COLOURS[colours]
-    paper = (PAPER + LIGHT[light](x, y))[..., None] * np.array(paper_tint, np.float32)
-    picture = paper * (1 - ink) + np.array(pen_colour, np.float32) * ink + rng.normal(0, 3, paper.shape)
+    page = paper(light, colours)
+    grain = rng.normal(0, 3, page.shape).astype(np.float32)
+    picture = page * (1 - ink) + np.array(COLOURS[colours][1], np.float32) * ink + grain
     return cv2.imencode(".jpg", np.clip(picture, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
