@@ -124,15 +124,15 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 
 
 def implausible_ink(mask: np.ndarray) -> bool:
-    """Ink no pen draws as one digit: over half the picture, or one piece touching all four edges
-    (paper, a shadow or a frame taken for ink)."""
+    """Ink no pen draws: a piece as thick as half the ink's extent (paper or a shadow taken for ink, a
+    filled blob). A pen's line is thin for its digit, even in a digit cropped to its ink."""
     if not mask.any():
         return False
-    if mask.mean() > 0.5:
-        return True
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    edges = [labels[0], labels[-1], labels[:, 0], labels[:, -1]]
-    return any(all(piece in edge for edge in edges) for piece in range(1, count))
+    ys, xs = np.nonzero(mask)
+    extent = max(np.ptp(ys), np.ptp(xs)) + 1
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    thickest = 2 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 5).max())
+    return bool(thickest > 0.5 * extent)
 
 
 def _dark_ink(gray: np.ndarray) -> bool:
