@@ -198,7 +198,7 @@ def test_photos_in_uneven_light_or_colour_read_as_on_flat_paper(client, pen_digi
 @pytest.mark.parametrize("make", ["disc", "thumb"])
 def test_ink_no_pen_draws_is_answered_unsure(client, make):
     """A picture whose "ink" is a filled blob (a blot, a thumb, paper or a shadow taken for ink) is never a
-    confident digit: no pen line is as thick as half the ink's extent."""
+    confident digit: no pen line is as thick as 70% of the ink's extent."""
     page = np.full((300, 300), 220, np.uint8)
     if make == "disc":  # a filled blot: the network calls it a 0 or an 8 with confidence
         cv2.circle(page, (150, 150), 100, 30, -1)
