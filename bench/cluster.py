@@ -24,7 +24,8 @@ from app import ROOT
 from bench import harness
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # cgroup v1, as on these machines
+CGROUP_V1 = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller, as on these machines
+CGROUP_V2 = Path("/sys/fs/cgroup")  # the unified hierarchy (cpu.max), on newer systems
 SHIPPED_SERVER = "server 127.0.0.1:5000 max_fails=1 fail_timeout=5s;"
 
 
@@ -72,7 +73,8 @@ class Host:
         self.namespace = f"{cluster.name}h{index}"
         self.address = f"10.{cluster.octet}.{index}.2"
         self.gateway = f"10.{cluster.octet}.{index}.1"  # the machine's side: PostgreSQL listens here
-        self.cgroup = CGROUP_CPU / self.namespace
+        v2 = (CGROUP_V2 / "cgroup.controllers").exists()
+        self.cgroup = (CGROUP_V2 if v2 else CGROUP_V1) / self.namespace
         self.process: subprocess.Popen | None = None
 
     def create(self) -> None:
@@ -90,8 +92,12 @@ class Host:
             self.cgroup.mkdir(exist_ok=True)
             # A 10 ms period (not the default 100 ms): a host then runs a little every 10 ms, as a small
             # node would, instead of all of its share at once and then nothing for 75 ms.
-            (self.cgroup / "cpu.cfs_period_us").write_text("10000")
-            (self.cgroup / "cpu.cfs_quota_us").write_text(str(int(self.cluster.cpu * 10_000)))
+            quota = int(self.cluster.cpu * 10_000)
+            if (self.cgroup / "cpu.max").exists():
+                (self.cgroup / "cpu.max").write_text(f"{quota} 10000")
+            else:
+                (self.cgroup / "cpu.cfs_period_us").write_text("10000")
+                (self.cgroup / "cpu.cfs_quota_us").write_text(str(quota))
 
     def start(self) -> None:
         """gunicorn as `make run` starts it, in the namespace and the cgroup; returns once it answers."""
