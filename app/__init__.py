@@ -98,8 +98,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"], int(app.config["CORRECTIONS_MAX_ROWS"]))
-    app.extensions["store_queue"] = body.Slots(int(app.config["CORRECTIONS_QUEUE"]))
-    app.extensions["store_thread"] = offload.Offloader(1)  # the database is only ever used from this thread
+    # The database is only ever used from this thread; corrections waiting for it are bounded.
+    app.extensions["store_thread"] = offload.Offloader(1, int(app.config["CORRECTIONS_QUEUE"]))
     # Create and migrate the database now, in the background: a database that is down delays nothing.
     app.extensions["store_thread"].start(app.extensions["corrections"].count)
     app.extensions["corrections_limit"] = ratelimit.RateLimit(app.config["CORRECTIONS_PER_MINUTE"])

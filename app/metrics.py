@@ -33,7 +33,7 @@ def scrape() -> Response:
     port = int(current_app.config.get("METRICS_PORT") or 0)
     sock = request.environ.get("gunicorn.socket")
     local_port = sock.getsockname()[1] if sock is not None else None
-    if not port or (local_port != port and not current_app.testing):
+    if not port or local_port != port:
         abort(404)
     return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 

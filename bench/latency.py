@@ -72,6 +72,7 @@ def number_payloads(count: int, digits: int = 4, seed: int = 0) -> list[bytes]:
 
 
 BOUNDARY = "digitcanvasbench"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 def number_pictures(count: int, digits: int = 6, height: int = 64, seed: int = 0) -> list[bytes]:
@@ -86,9 +87,7 @@ def number_pictures(count: int, digits: int = 6, height: int = 64, seed: int = 0
         grey, _, _ = lines.picture(writers[i % len(writers)], rng, length=digits, gap="normal", paper="plain")
         grey = cv2.resize(grey, (max(1, round(grey.shape[1] * height / grey.shape[0])), height),
                           interpolation=cv2.INTER_AREA)
-        png = cv2.imencode(".png", grey)[1].tobytes()
-        bodies.append((f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"n.png\"\r\n"
-                       f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode())
+        bodies.append(picture_body(cv2.imencode(".png", grey)[1].tobytes()))
     return bodies
 
 
@@ -169,13 +168,9 @@ def largest_legal_png(pixels: int = 40_000_000) -> bytes:
 
 def upload(port: int, picture: bytes, timeout: float = 120) -> int:
     """POST one picture to /api/predict/image; returns the status."""
-    boundary = "benchboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p\"\r\n\r\n".encode()
-            + picture + f"\r\n--{boundary}--\r\n".encode())
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("POST", "/api/predict/image", body,
-                           {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        connection.request("POST", "/api/predict/image", picture_body(picture), {"Content-Type": MULTIPART})
         response = connection.getresponse()
         response.read()
         return response.status
@@ -301,15 +296,13 @@ def measure(args: argparse.Namespace, progress: Progress) -> None:
         sequential(port, numbers[:50], "/api/read")  # warm-up
         progress.put(**spread("read_4_digits_", sequential(port, numbers, "/api/read")))
         pictures = number_pictures(200)
-        multipart = f"multipart/form-data; boundary={BOUNDARY}"
-        sequential(port, pictures[:20], "/api/read/image", multipart)  # warm-up
-        progress.put(**spread("read_image_6_digits_64px_", sequential(port, pictures, "/api/read/image", multipart)))
+        sequential(port, pictures[:20], "/api/read/image", MULTIPART)  # warm-up
+        progress.put(**spread("read_image_6_digits_64px_", sequential(port, pictures, "/api/read/image", MULTIPART)))
         progress.put(mixed=mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg())))
         progress.put(mixed_corrections=mixed(port, payloads(args.mixed_requests, seed=3), corrector(port)))
-        multipart = f"multipart/form-data; boundary={BOUNDARY}"
         progress.put(mixed_costliest=mixed(port, payloads(args.mixed_requests, seed=4), [
             *(attacker(port, "/api/read", costliest_read_body(seed)) for seed in range(2)),
-            *(attacker(port, "/api/read/image", picture_body(largest_legal_png()), multipart) for _ in range(2))]))
+            *(attacker(port, "/api/read/image", picture_body(largest_legal_png()), MULTIPART) for _ in range(2))]))
         for _ in range(2):  # one upload per worker, most likely: the peak is per worker
             if upload(port, largest_legal_png()) != 200:
                 raise RuntimeError("the largest legal picture was not answered")

@@ -135,11 +135,8 @@ def test_client_errors_leave_no_traceback_in_the_server_log(tmp_path):
     log = tmp_path / "server.log"
     with harness.serving({"WEB_CONCURRENCY": "1"}, log=log) as (port, _):
         for path in ("/api/predict/image", "/api/read/image"):
-            boundary = "b0undary"
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n\r\n"
-                    "this is not a picture\r\n" f"--{boundary}--\r\n").encode()
-            status, _, answer = harness.exchange(port, harness.post(path, body,
-                                                                    f"multipart/form-data; boundary={boundary}"))
+            body = latency.picture_body(b"this is not a picture")
+            status, _, answer = harness.exchange(port, harness.post(path, body, latency.MULTIPART))
             assert status == 400 and "could not decode" in json.loads(answer)["error"]
         status, _, _ = harness.exchange(port, harness.post("/api/predict", b'{"strokes": 5}'))
         assert status == 400

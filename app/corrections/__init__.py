@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from app import inference, inputs, metrics, payloads, pictures, preprocessing
+from app import inference, inputs, metrics, offload, payloads, pictures, preprocessing
 from app.corrections.store import StoreFullError, StoreUnavailableError
 
 bp = Blueprint("corrections", __name__)
@@ -34,19 +34,16 @@ def add_correction():
         response = jsonify(error="too many corrections from this address: try again in a minute")
         return response, 429, {"Retry-After": str(int(wait) + 1)}
     row = _row_of_request()
-    queue = current_app.extensions["store_queue"]
-    if not queue.take():  # the database is slow: the waiting line is full, so do not join it
-        return jsonify(error="corrections are queued to the limit: try again shortly"), 503, {"Retry-After": "5"}
     try:
         new_id = current_app.extensions["store_thread"].run(current_app.extensions["corrections"].add, row)
+    except offload.BusyError:  # the database is slow: the waiting line is full, so do not join it
+        return jsonify(error="corrections are queued to the limit: try again shortly"), 503, {"Retry-After": "5"}
     except StoreUnavailableError:  # logged once per outage by the store's breaker
         metrics.CORRECTIONS.labels("failed").inc()
         return jsonify(error="corrections cannot be saved right now: try again later"), 503, {"Retry-After": "5"}
     except StoreFullError:
         metrics.CORRECTIONS.labels("refused").inc()
         return jsonify(error="the corrections store is full: nothing more is stored for now"), 507
-    finally:
-        queue.give_back()
     current_app.extensions["corrections_limit"].record(address)  # only what was stored counts
     metrics.CORRECTIONS.labels("stored").inc()
     return jsonify(id=new_id), 201
@@ -71,14 +68,13 @@ def _row_of_request() -> dict:
                                     "points", 413)
         if inputs.largest_stroke(strokes) < payloads.tiny_extent(payload):
             raise inputs.InputError("no digit to learn from: taps and dots are not a digit", 422)
+        label = _label(payload.get("label"))
         row = _stroke_row(payload, strokes)
-        row["label"] = _label(payload.get("label"))
     else:
         data = payloads.picture()
         label = _label(request.form.get("label"))
         row = _picture_row(data)
-        row["label"] = label
-    return row
+    return {**row, "label": label}
 
 
 def _label(value: object) -> int:
