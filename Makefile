@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test lint train cv line join-prior evaluate eval bench scale figures lock screenshot clean
+.PHONY: help run test lint train lookalikes cv line join-prior evaluate eval bench scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,10 @@ $(BASE): | $(EVERYTHING)
 train: $(EVERYTHING) $(BASE)  ## retrain the shipped CNN and pen-path model into models/ (~20 min)
 	$(BIN)/python train.py --recipe fine-tune --fold 0 --out models --overwrite
 	$(BIN)/python train.py --recipe trajectory --fold 0 --out models --overwrite
+	$(BIN)/python -m training.lookalikes
+
+lookalikes: $(EVERYTHING)  ## rebuild the "Why?" panel's lookalike bank for the shipped CNN -> models/lookalikes.npz (~10 s)
+	$(BIN)/python -m training.lookalikes
 
 cv: $(EVERYTHING) $(BASE)  ## retrain the five cross-validation pairs into models/cv/ (~2 h)
 	for fold in 1 2 3 4 5; do \
@@ -78,6 +82,7 @@ eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw ->
 	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.number_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT)
+	$(BIN)/python -m bench.explain_eval --out $(EVAL_OUT)
 
 BENCH_OUT ?= $(OUT)/bench/latency.json
 bench: $(EVERYTHING)  ## latency, throughput, cold start and memory, against a plain Keras server -> out/bench/ (~3 min)

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import (
     body,
     corrections,
+    explain,
     inference,
     line,
     metrics,
@@ -21,6 +22,7 @@ from app import (
     routes,
     security,
     static_files,
+    why,
 )
 from app.corrections.store import CorrectionStore
 from app.number_reader import NumberReader
@@ -38,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         TRAJECTORY_MODEL_PATH=str(ROOT / "models" / "trajectory.tflite"),
         TRAJECTORY_WEIGHT=0.5,  # its share of the fused answer (make eval compares 0 and 0.5)
         REPORT_PATH=str(ROOT / "models" / "report.json"),
+        # The "Why?" panel's lookalikes: real training digits embedded by MODEL_PATH (make lookalikes).
+        LOOKALIKES_PATH=str(ROOT / "models" / "lookalikes.npz"),
         # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing
         # file) falls back to cutting the ink into digits and classifying each (app/numbers.py).
         LINE_MODEL_PATH=str(ROOT / "models" / "line.tflite"),
@@ -96,6 +100,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         unsure_threshold=app.config["UNSURE_THRESHOLD"], max_pixels=app.config["MAX_IMAGE_PIXELS"],
         stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),
         cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
+    app.extensions["why"] = why.Why(
+        explain.explainer(app.config["MODEL_PATH"], app.config["LOOKALIKES_PATH"], app.logger),
+        app.extensions["drawing_reader"], app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"])
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"], int(app.config["CORRECTIONS_MAX_ROWS"]))
     # The database is only ever used from this thread; corrections waiting for it are bounded.

@@ -82,14 +82,18 @@ class DrawingReader:
 
     def predict(self, strokes: list[np.ndarray], image: np.ndarray) -> np.ndarray:
         """The ten probabilities for one drawing: its strokes and the 28x28 image they render to."""
+        return self.parts(strokes, image)["fused"]
+
+    def parts(self, strokes: list[np.ndarray], image: np.ndarray) -> dict[str, np.ndarray | None]:
+        """Each model's probabilities and their fusion: {"picture", "path" (None without it), "fused"}."""
         seen = self.image_model.predict(image[None])[0]
         if self.path_model is None or self.path_weight <= 0:
-            return seen
+            return {"picture": seen, "path": None, "fused": seen}
         traced = self.path_model.predict(trajectory.features(strokes)[None])[0]
         # Log-space averaging: each model can veto a class the other is unsure of (1e-7: no log 0).
         logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
         fused = np.exp(logits - logits.max())
-        return (fused / fused.sum()).astype(np.float32)
+        return {"picture": seen, "path": traced, "fused": (fused / fused.sum()).astype(np.float32)}
 
 
 def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:

@@ -29,10 +29,17 @@ SHADOW = 40  # grey levels between the brightest and darkest edge's paper beyond
 _SHIFT_BITS = 4  # cv2 drawing takes fixed-point coordinates with this many fractional bits
 
 Strokes = Sequence[np.ndarray]
+Mapping = tuple[float, float, float]  # (scale, dx, dy): drawing units to 28x28 pixel units
 
 
 def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
     """Draw strokes (point arrays, any units, y down) as a 28x28 MNIST-framed float32 image."""
+    return render_strokes_mapped(strokes, width)[0]
+
+
+def render_strokes_mapped(strokes: Strokes, width: float = STROKE_WIDTH) -> tuple[np.ndarray, Mapping]:
+    """render_strokes, and where each drawing point landed: (scale, dx, dy), so that a point (x, y) of
+    the strokes lies at (x * scale + dx, y * scale + dy) in the image's pixel units (pixel i spans [i, i+1))."""
     arrays = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
     points = np.concatenate(arrays)
     low = points.min(axis=0)
@@ -56,8 +63,10 @@ def render_strokes(strokes: Strokes, width: float = STROKE_WIDTH) -> np.ndarray:
     for dot in (p for p in fixed if len(p) == 1):  # a tap draws a dot, as a pen would
         cv2.circle(canvas, tuple(int(v) for v in dot[0]), (thickness * (1 << _SHIFT_BITS)) // 2,
                    255, -1, cv2.LINE_8, _SHIFT_BITS)
-    small = cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    return centre_by_mass(small.astype(np.float32) / 255.0)
+    small = cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    dx, dy = mass_shift(small)
+    offset = SIZE / 2 - half_span - low * scale
+    return _shifted(small, dx, dy), (float(scale), float(offset[0] + dx), float(offset[1] + dy))
 
 
 def has_ink(image: np.ndarray) -> bool:
@@ -67,11 +76,21 @@ def has_ink(image: np.ndarray) -> bool:
 
 def centre_by_mass(image: np.ndarray) -> np.ndarray:
     """Shift a 28x28 image (sub-pixel) so that its centre of mass lands at the MNIST centre."""
+    return _shifted(image, *mass_shift(image))
+
+
+def mass_shift(image: np.ndarray) -> tuple[float, float]:
+    """The (dx, dy) that moves a 28x28 image's centre of mass to the MNIST centre; (0, 0) without ink."""
     moments = cv2.moments(image)
     if moments["m00"] <= 0:
+        return 0.0, 0.0
+    return CENTRE - moments["m10"] / moments["m00"], CENTRE - moments["m01"] / moments["m00"]
+
+
+def _shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """The image moved by (dx, dy) pixels, sub-pixel, nothing wrapped round."""
+    if dx == 0 and dy == 0:
         return image
-    dx = CENTRE - moments["m10"] / moments["m00"]
-    dy = CENTRE - moments["m01"] / moments["m00"]
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     return cv2.warpAffine(image, shift, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
 

@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, offload, payloads, pictures
+from app import body, inference, inputs, offload, payloads, pictures, why
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -145,6 +145,12 @@ def predict_image():
                                     current_app.config["UNSURE_THRESHOLD"])
     answer["unsure"] = answer["unsure"] or implausible  # "ink" filling the frame is not a digit
     return jsonify(answer)
+
+
+@bp.post("/api/explain", provide_automatic_options=False)
+def explain():
+    """A drawing (JSON, as /api/predict) or a picture (multipart, as /api/predict/image) -> the answer and why."""
+    return jsonify(why.explain_request())
 
 
 def register_error_handlers(app: Flask) -> None:

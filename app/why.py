@@ -1,0 +1,123 @@
+"""The /api/explain answer: the same prediction as /api/predict (or /api/predict/image) plus why, as JSON.
+
+The measuring is app/explain.py; this module lays it out: evidence maps (28x28, log-odds units) and,
+for drawings, the same evidence on each point of the user's strokes; lookalikes with their pictures;
+each convolution's strongest maps; and, for drawings, each model's probabilities before fusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from flask import current_app, request
+
+from app import explain, inference, inputs, lookalikes, payloads, pictures, preprocessing
+
+DECIMALS = 3  # evidence values are log-odds: a thousandth is far below anything the page can show
+
+
+def explain_request() -> dict:
+    """The answer and its explanation for this request's drawing (JSON) or picture (multipart)."""
+    run, why = current_app.extensions["offloader"].run, current_app.extensions["why"]
+    if request.mimetype == "multipart/form-data":
+        upload = payloads.picture()
+        return run(why.picture, upload)
+    if request.mimetype != "application/json":
+        raise inputs.InputError("send a drawing as application/json (as /api/predict) or a picture as "
+                                'multipart/form-data in a field named "image" (as /api/predict/image)', 415)
+    payload, strokes = payloads.drawing(run=run)
+    return run(why.drawing, strokes, payloads.tiny_extent(payload))
+
+
+@dataclass
+class Why:
+    """Explains drawings and pictures as the API answers them; needs no request (runs in the offloader)."""
+
+    explainer: explain.Explainer
+    reader: inference.DrawingReader
+    unsure_threshold: float
+    max_pixels: int
+
+    def drawing(self, strokes: list[np.ndarray], tiny: float) -> dict:
+        """A drawing's answer (fused as /api/predict fuses it) with its evidence mapped onto the strokes."""
+        image, to_image = preprocessing.render_strokes_mapped(strokes)
+        if not preprocessing.has_ink(image):
+            raise inputs.InputError("no ink: draw a digit first", 422)
+        parts = self.reader.parts(strokes, image)
+        body = self.explanation(parts["fused"], image)
+        if inputs.largest_stroke(strokes) < tiny:
+            body["unsure"] = True  # as /api/predict: taps and ticks are not a digit
+        body["evidence"]["drawing"] = {"to_image": [round(v, 6) for v in to_image],
+                                       **{key: on_strokes(body["evidence"][key], strokes, to_image)
+                                          for key in ("answer", "runner_up")}}
+        body["fusion"] = {"picture": _rounded(parts["picture"], 6), "fused": _rounded(parts["fused"], 6),
+                          "path": None if parts["path"] is None else _rounded(parts["path"], 6),
+                          "path_weight": self.reader.path_weight if parts["path"] is not None else 0.0}
+        return body
+
+    def picture(self, data: bytes) -> dict:
+        """A picture's answer (as /api/predict/image) and why; no fusion: a picture has no pen path."""
+        image, implausible = pictures.digit_picture(data, self.max_pixels)
+        if not image.any():
+            raise inputs.InputError("no digit found in the image: it looks blank", 422)
+        body = self.explanation(self.reader.image_model.predict(image[None])[0], image)
+        body["unsure"] = body["unsure"] or implausible
+        body["evidence"]["drawing"], body["fusion"] = None, None
+        return body
+
+    def explanation(self, probabilities: np.ndarray, image: np.ndarray) -> dict:
+        """The answer for these probabilities, and what the CNN made of the image, laid out as JSON."""
+        answer = inference.describe(probabilities, image, self.unsure_threshold)
+        digit, runner_up = (int(i) for i in np.argsort(-probabilities, kind="stable")[:2])
+        inside = self.explainer.inside(image)
+        evidence = self.explainer.evidence(image, digit, runner_up)
+        near = self.explainer.lookalikes(inside.embedding, runner_up)
+        return {
+            **answer,
+            "runner_up": runner_up,
+            "caption": explain.caption(evidence, image, digit, runner_up),
+            "evidence": {"units": "log-odds", **{key: _rounded(value, DECIMALS) for key, value in evidence.items()}},
+            "neighbours": [self._lookalike(n) for n in near["nearest"]],
+            "runner_up_neighbours": [self._lookalike(n) for n in near["runner_up"]],
+            "layers": layers(inside),
+        }
+
+    def _lookalike(self, lookalike: lookalikes.Lookalike) -> dict:
+        """One bank digit: label, source, similarity and its 28x28 picture."""
+        return {"label": lookalike.label, "source": lookalike.source, "similarity": round(lookalike.similarity, 4),
+                "png": inference.preview_data_url(self.explainer.bank.images[lookalike.index] / 255.0)}
+
+
+def on_strokes(evidence: np.ndarray | list, strokes: list[np.ndarray], to_image: tuple[float, float, float]) -> list:
+    """The evidence under each point of each stroke (the 28x28 pixel the point was drawn into)."""
+    scale, dx, dy = to_image
+    out = []
+    for stroke in strokes:
+        columns = np.clip(np.floor(stroke[:, 0] * scale + dx), 0, 27).astype(int)
+        rows = np.clip(np.floor(stroke[:, 1] * scale + dy), 0, 27).astype(int)
+        out.append([round(float(v), DECIMALS) for v in np.asarray(evidence)[rows, columns]])
+    return out
+
+
+def layers(inside: explain.Inside) -> list[dict]:
+    """Each convolution: its name, shape, a sentence, and its strongest maps (mean activation) as PNGs."""
+    notes = explain.LAYER_NOTES if len(inside.maps) == len(explain.LAYER_NOTES) else ()
+    out = []
+    for number, maps in enumerate(inside.maps, start=1):
+        strength = maps.mean(axis=(0, 1))
+        strongest = np.argsort(-strength, kind="stable")[: explain.MAPS_PER_LAYER]
+        top = max(float(maps[..., strongest].max()), 1e-6)  # one scale per layer: maps compare
+        out.append({
+            "name": f"convolution {number}",
+            "shape": [int(d) for d in maps.shape],
+            "note": notes[number - 1] if notes else "",
+            "maps": [{"channel": int(c), "strength": round(float(strength[c]), 4),
+                      "png": inference.preview_data_url(maps[..., c] / top)} for c in strongest],
+        })
+    return out
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list:
+    """An array as nested lists of rounded floats (+0.0 for -0.0: cleaner JSON)."""
+    return (np.round(np.asarray(values, np.float64), decimals) + 0.0).tolist()
