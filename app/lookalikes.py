@@ -79,10 +79,3 @@ class LookalikeBank:
         best = np.argpartition(-similarity, k - 1)[:k] if k else np.array([], np.int64)
         best = best[np.argsort(-similarity[best], kind="stable")]
         return [Lookalike(int(i), int(self.labels[i]), SOURCES[self.sources[i]], float(similarity[i])) for i in best]
-
-    def vote(self, embeddings: np.ndarray, k: int = 1) -> np.ndarray:
-        """The majority label of each query's k nearest bank digits (k=1: the nearest's label)."""
-        similarity = normalised(embeddings) @ self.embeddings.T
-        best = np.argsort(-similarity, axis=1)[:, :k]
-        votes = self.labels[best]
-        return np.array([np.bincount(row, minlength=10).argmax() for row in votes])

@@ -1,12 +1,15 @@
-"""Read handwritten digits in image files: python -m app.predict IMAGE... (--number for whole numbers)."""
+"""Read handwritten digits in image files: python -m app.predict IMAGE... (--number for whole numbers,
+--explain for a PNG sheet of why)."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
+from pathlib import Path
 
-from app import ROOT, inference, inputs, line, pictures
+from app import ROOT, explain, inference, inputs, line, pictures, why, why_sheet
 from app.number_reader import NumberReader
 
 MAX_PIXELS = 40_000_000
@@ -34,6 +37,19 @@ def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -
     return answer["number"] + (f" (unsure digits {', '.join(doubtful)})" if doubtful else "")
 
 
+def explained_line(explainer: why.Why, data: bytes, sheet: Path) -> str:
+    """'7 (99.2%); why: 7.why.png' for a picture of one digit, writing the sheet."""
+    try:
+        body = explainer.picture(data)
+    except inputs.InputError as error:
+        if error.status != 422:
+            raise
+        return "no digit found"
+    why_sheet.save(body, str(sheet))
+    unsure = " (unsure)" if body["unsure"] else ""
+    return f"{body['digit']} ({body['confidence']:.1%}){unsure}; why: {sheet}"
+
+
 @functools.cache
 def number_reader(model: inference.DigitModel, unsure_below: float) -> NumberReader:
     """The server's number reader (the line model when it is shipped), run in this process."""
@@ -50,9 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(ROOT / "models" / "digit_cnn.tflite"), help="TFLite model file")
     parser.add_argument("--unsure-below", type=float, default=inference.UNSURE_THRESHOLD,
                         help="confidence under which to say unsure")
+    parser.add_argument("--explain", action="store_true",
+                        help="also write a PNG sheet of why (evidence, lookalikes, feature maps) per picture")
+    parser.add_argument("--sheet-dir", default=".", help="where --explain writes IMAGE_NAME.why.png")
+    parser.add_argument("--lookalikes", default=str(ROOT / "models" / "lookalikes.npz"),
+                        help="the lookalike bank for --explain (make lookalikes)")
     args = parser.parse_args(argv)
+    if args.explain and args.number:
+        parser.error("--explain explains single digits; leave out --number")
     try:
         model = inference.DigitModel(args.model)
+        explainer = why.Why(explain.explainer(args.model, args.lookalikes, logging.getLogger("app.predict")),
+                            inference.DrawingReader(model, None, 0.0), args.unsure_below, MAX_PIXELS) \
+            if args.explain else None
     except inference.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -61,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.images:
         try:
             with open(path, "rb") as file:
-                print(f"{path}: {read(model, file.read(), args.unsure_below)}")
+                data = file.read()
+            if explainer is not None:
+                sheet = Path(args.sheet_dir) / f"{Path(path).stem}.why.png"
+                print(f"{path}: {explained_line(explainer, data, sheet)}")
+            else:
+                print(f"{path}: {read(model, data, args.unsure_below)}")
         except (OSError, inputs.InputError) as error:
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1

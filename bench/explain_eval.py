@@ -41,7 +41,7 @@ def erased(image: np.ndarray, order: np.ndarray, share: float) -> np.ndarray:
 
 
 def judge(explainer: explain.Explainer, image: np.ndarray, rng: np.random.Generator) -> dict:
-    """One digit: the answer, the evidence's and random erasures' effects, its curves and its embedding."""
+    """One digit: the answer, the evidence's and random erasures' effects, their curves, the nearest lookalike."""
     inside = explainer.inside(image)
     answer = int(inside.probabilities.argmax())
     runner_up = int(np.argsort(-inside.probabilities, kind="stable")[1])
@@ -52,7 +52,8 @@ def judge(explainer: explain.Explainer, image: np.ndarray, rng: np.random.Genera
     batch = [erased(image, ranked, s) for s in STEPS] + [erased(image, d, s) for d in draws for s in STEPS]
     p = explainer._probe.predict(np.stack(batch))[:, answer].reshape(1 + RANDOM_DRAWS, len(STEPS))
     ten = int(np.argmin(np.abs(STEPS - 0.1)))
-    return {"answer": answer, "confidence": float(inside.probabilities[answer]), "embedding": inside.embedding,
+    return {"answer": answer, "confidence": float(inside.probabilities[answer]),
+            "nearest_label": explainer.bank.nearest(inside.embedding, 1)[0].label,
             "evidence_curve": p[0], "random_curve": p[1:].mean(axis=0),
             "wins": bool(p[0, ten] < p[1:, ten].mean())}
 
@@ -70,9 +71,6 @@ def fold_block(model: Path, pen: list[dict], mnist: dict, per_fold: int, seed: i
         mnist["x_train"], mnist["y_train"], trained, bank_builder.PER_CLASS, rng))
     sample = [held[i] for i in rng.permutation(len(held))[:per_fold]]
     judged = [judge(explainer, preprocessing.render_strokes(r["strokes"]), rng) for r in sample]
-    nearest = explainer.bank.vote(np.stack([j["embedding"] for j in judged]))
-    for j, label in zip(judged, nearest):
-        j["nearest_label"] = int(label)
     return judged, [r["label"] for r in sample]
 
 
@@ -121,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         fold_judged, fold_labels = fold_block(model, pen, mnist, args.per_fold, args.seed + fold)
         judged += fold_judged
         labels += fold_labels
-        print(f"{model.parent.name}: {len(fold_judged)} digits ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        print(f"{model.parent.name}: {len(fold_judged)} digits ({time.perf_counter() - started:.0f} s)",
+              file=sys.stderr)
     block = {**summary(judged, labels, inference.UNSURE_THRESHOLD), "folds": len(models),
              "seconds": round(time.perf_counter() - started, 1)}
     out = Path(args.out)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-JSON_ENDPOINTS = ["/api/predict", "/api/read", "/api/corrections"]
-PICTURE_ENDPOINTS = ["/api/predict/image", "/api/read/image", "/api/corrections"]
+JSON_ENDPOINTS = ["/api/predict", "/api/read", "/api/explain", "/api/corrections"]
+PICTURE_ENDPOINTS = ["/api/predict/image", "/api/read/image", "/api/explain", "/api/corrections"]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 numbers = st.one_of(st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),

@@ -198,7 +198,7 @@ def test_behind_the_proxy_a_client_sent_forwarded_host_is_not_trusted(tmp_path):
     assert body == "https://digits.example/"
 
 
-@pytest.mark.parametrize("path", ["/api/predict", "/api/read", "/api/corrections"])
+@pytest.mark.parametrize("path", ["/api/predict", "/api/read", "/api/explain", "/api/corrections"])
 def test_a_body_shorter_than_its_content_length_then_a_close_is_400(server, path):
     body = SEVEN[:-1] + b', "label": 7}' if path == "/api/corrections" else SEVEN
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
