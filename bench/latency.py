@@ -298,6 +298,10 @@ def measure(args: argparse.Namespace, progress: Progress) -> None:
         pictures = number_pictures(200)
         sequential(port, pictures[:20], "/api/read/image", MULTIPART)  # warm-up
         progress.put(**spread("read_image_6_digits_64px_", sequential(port, pictures, "/api/read/image", MULTIPART)))
+        sequential(port, bodies[:30], "/api/explain")  # warm-up
+        progress.put(**spread("explain_", sequential(port, bodies[:300], "/api/explain")))
+        progress.put(mixed_explain=mixed(port, payloads(args.mixed_requests, seed=5),
+                                         [attacker(port, "/api/explain", body) for body in bodies[:2]]))
         progress.put(mixed=mixed(port, payloads(args.mixed_requests, seed=2), uploader(port, photo_jpeg())))
         progress.put(mixed_corrections=mixed(port, payloads(args.mixed_requests, seed=3), corrector(port)))
         progress.put(mixed_costliest=mixed(port, payloads(args.mixed_requests, seed=4), [
@@ -343,6 +347,10 @@ def table(figures: dict) -> str:
          lambda: both("read_4_digits_"), "p50 <= 5 ms"),
         ("read_image_6_digits_64px_p50_ms", "POST /api/read/image p50 / p99, a 6-digit number 64 px high",
          lambda: both("read_image_6_digits_64px_"), "p50 <= 15 ms"),
+        ("explain_p50_ms", "POST /api/explain p50 / p99, a drawn digit (evidence, lookalikes, layers)",
+         lambda: both("explain_"), "p50 <= 30 ms"),
+        ("mixed_explain", "mixed: the same drawers while 2 clients ask /api/explain back to back",
+         lambda: mixed_row("mixed_explain", "explanations"), ""),
         ("mixed", "mixed: stroke p50 / p99, 4 clients every 50 ms, while 6000x6000 JPEGs upload back to back",
          lambda: mixed_row("mixed", "uploads"), "p99 <= 25 ms"),
         ("mixed_corrections", "mixed: the same drawers while corrections are stored (SQLite), 20 a second",

@@ -126,6 +126,7 @@
     strokes.push([pointFrom(event)]);
     picture = null; // drawing replaces a shown picture
     drawing++;
+    document.dispatchEvent(new Event("drawing-changed")); // an explanation shown is about the old drawing
     redraw(); // no request yet: moving or lifting the pen asks
   });
 
@@ -296,6 +297,8 @@
     preview.src = answer.preview;
     seen.hidden = false;
     offerCorrection(asked);
+    // static/js/why.js offers "Why?" for a settled answer (pen up, undo, a picture), not for live frames.
+    document.dispatchEvent(new CustomEvent("answer-shown", { detail: { asked, answer, settled } }));
   }
 
   // A whole number: the number in large type, a chip per digit (the most doubtful one selected),
@@ -303,6 +306,7 @@
   function showNumber(answer, asked, settled) {
     const doubtful = answer.digits.reduce((low, d, i, all) => (d.confidence < all[low].confidence ? i : low), 0);
     reading = { answer, asked, selected: doubtful };
+    document.dispatchEvent(new Event("drawing-changed")); // numbers have no "Why?" (single digits only)
     digitEl.textContent = answer.number;
     digitEl.classList.remove("stale", "empty", "unsure");
     digitEl.classList.add("number");
@@ -380,6 +384,7 @@
 
   function showEmpty() {
     cleared++;
+    document.dispatchEvent(new Event("drawing-changed"));
     net.dirty = false;
     net.settle = false;
     clearTimeout(net.retryTimer);

@@ -78,7 +78,8 @@ ZERO_ON_PAGE = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.li
 
 
 def draw(page, strokes, release: bool = True) -> None:
-    """Drag the mouse along strokes given in 0..1 canvas fractions."""
+    """Drag the mouse along strokes given in 0..1 canvas fractions (the canvas scrolled into view first)."""
+    page.locator("#pad").scroll_into_view_if_needed()
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
         x0, y0 = stroke[0]
@@ -88,3 +89,11 @@ def draw(page, strokes, release: bool = True) -> None:
             page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
         if release:
             page.mouse.up()
+
+
+def run_axe(page) -> list:
+    """axe-core's violations on the page as it is now: (rule, the first few elements) each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]]

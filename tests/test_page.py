@@ -8,7 +8,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from support import CHROMIUM, draw
+from support import CHROMIUM, draw, run_axe
 from support import SEVEN_ON_PAGE as SEVEN
 from support import ZERO_ON_PAGE as ZERO
 
@@ -230,13 +230,6 @@ def test_one_announcement_per_settled_answer(page):
     assert live == ["announce"]
     assert page.locator("h1").count() == 1
     assert page.evaluate("document.getElementById('pad').getAttribute('role')") == "img"
-
-
-def run_axe(page) -> list:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
