@@ -11,7 +11,8 @@ import numpy as np
 
 TILE, SMALL, GAP = 112, 56, 10  # pixels: the evidence tiles, the lookalikes and maps, between them
 PAPER, INK_TEXT = (255, 255, 255), (30, 30, 30)
-FOR, AGAINST, MORE = np.array([40, 40, 220]), np.array([200, 110, 20]), np.array([40, 160, 40])  # BGR
+# BGR, as the page draws them (static/style.css): blue for, orange against, green "more ink here".
+FOR, AGAINST, MORE = np.array([216, 78, 29]), np.array([12, 65, 194]), np.array([61, 128, 21])
 
 
 def decoded(data_url: str) -> np.ndarray:

@@ -74,6 +74,15 @@ BAD_STROKES = [
 
 # The browser tests draw in 0..1 fractions of the canvas: the same 7, and a 0.
 SEVEN_ON_PAGE = [[(x / SEVEN["width"], y / SEVEN["height"]) for x, y in stroke] for stroke in SEVEN_STROKES]
+# A real 9 with an open loop (UNIPEN-train, contributor app) that the network reads as 4: the most
+# instructive case for the "Why?" panel. Pendigits-box units (0..500).
+NINE_READ_AS_FOUR = [[[160, 171], [161, 186], [164, 198], [169, 210], [173, 222], [177, 232], [183, 241], [190, 248],
+                      [200, 252], [212, 253], [226, 253], [240, 252], [253, 248], [265, 242], [276, 233], [286, 224],
+                      [296, 214], [305, 204], [311, 193], [317, 181], [323, 169], [326, 156], [329, 144], [334, 132],
+                      [338, 120], [339, 107], [340, 100], [340, 103], [340, 113], [340, 127], [340, 141], [340, 155],
+                      [340, 169], [339, 183], [337, 196], [332, 208], [328, 220], [325, 233], [323, 247], [319, 260],
+                      [314, 273], [309, 286], [304, 299], [300, 312], [297, 325], [293, 338], [288, 350], [285, 363],
+                      [285, 376], [288, 386], [295, 394], [301, 400], [308, 400], [312, 391]]]
 ZERO_ON_PAGE = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
 
 

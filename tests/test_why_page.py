@@ -3,9 +3,11 @@ layers for a drawing and for a picture, follows the drawing, works by keyboard, 
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import pytest
-from support import CHROMIUM, draw, run_axe
+from support import CHROMIUM, NINE_READ_AS_FOUR, draw, run_axe
 from support import SEVEN_ON_PAGE as SEVEN
 from support import ZERO_ON_PAGE as ZERO
 
@@ -128,4 +130,20 @@ def test_the_panel_fits_a_phone(browser, base_url):
     explained(page, "7")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360
+    context.close()
+
+
+def test_a_wrong_answer_shows_why_and_what_the_runner_up_looks_like(browser, base_url):
+    context, page = open_page(browser, base_url, viewport={"width": 1280, "height": 800})
+    draw(page, [[(x / 500, y / 500) for x, y in stroke] for stroke in NINE_READ_AS_FOUR])
+    sync_api.expect(page.locator("#why-open")).to_have_text("Why 4?")
+    explained(page, "4")
+    assert page.locator("#why-runner-title").inner_text().startswith("The closest 9s")
+    alts = page.locator("#why-runner-lookalikes img").evaluate_all("els => els.map(e => e.alt)")
+    assert alts and all(alt.startswith("a 9 from") for alt in alts)
+    assert "more like a 9" in page.locator("#why-caption").inner_text()
+    shot = os.environ.get("DIGIT_CANVAS_WHY_SCREENSHOT")
+    if shot:
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=shot, full_page=True)
     context.close()
