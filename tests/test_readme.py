@@ -42,9 +42,9 @@ CLI = examples(".venv/bin/python -m app.predict")
 
 def test_the_readme_has_a_curl_example_for_every_endpoint():
     paths = {re.search(r"localhost:5000(/\S*)", command).group(1) for command, _ in CURLS}
-    assert paths == {"/api/predict", "/api/predict/image", "/api/read", "/api/read/image", "/api/corrections",
-                     "/api/health"}
-    assert len(CLI) == 2
+    assert paths == {"/api/predict", "/api/predict/image", "/api/read", "/api/read/image", "/api/explain",
+                     "/api/corrections", "/api/health"}
+    assert len(CLI) == 3
 
 
 @pytest.fixture(scope="module")
