@@ -168,3 +168,27 @@ def test_the_pen_path_share_is_reported_only_where_a_path_model_answers(tmp_path
         [[[100, 100], [400, 100], [220, 450]]])).get_json()
     assert body["fusion"]["path"] is None and body["fusion"]["path_weight"] == 0.0
     assert body["fusion"]["picture"] == pytest.approx(body["probabilities"], abs=1e-5)
+
+
+def test_explanations_wait_in_the_bounded_pool_and_get_a_quick_503_past_it():
+    import threading
+    import time
+
+    from app import create_app
+
+    app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "OFFLOAD_MAX_WAITING": 1,
+                      "OFFLOAD_DEADLINE": 0.3})
+    release = threading.Event()
+    blocker = threading.Thread(target=app.extensions["offloader"].run, args=(release.wait, 5))
+    blocker.start()  # the one pool thread is busy and the queue is full
+    time.sleep(0.05)
+    try:
+        started = time.monotonic()
+        response = app.test_client().post("/api/explain", json=SEVEN)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert "busy" in response.get_json()["error"] and time.monotonic() - started < 1
+        assert app.test_client().post("/api/predict", json=SEVEN).status_code == 200  # drawing goes on
+    finally:
+        release.set()
+        blocker.join()
+    assert app.test_client().post("/api/explain", json=SEVEN).get_json()["digit"] == 7
