@@ -8,6 +8,10 @@ import numpy as np
 
 from app import inference, inputs, line, numbers, pictures, preprocessing
 
+# Said to a person: what went wrong in their words, not the measure that tripped (pieces of centre line...).
+TOO_MUCH_INK = ("too much ink to read as a number: this looks like a drawing, a pattern or a whole page; "
+                "send a picture of a written number on plain paper")
+
 
 def read_strokes(model, strokes: Sequence[np.ndarray], unsure_threshold: float, tiny: float) -> dict | None:
     """The answer for a number drawn as strokes (canvas units), or None when it holds no digit: taps and
@@ -41,9 +45,8 @@ def _line_read(reader: line.LineReader, grey: np.ndarray) -> tuple[list[line.Lin
         read, doubtful = reader.read(grey)
     except line.NoInkError:
         return None
-    except line.TooMuchInkError as error:
-        raise inputs.InputError(f"too much ink to read as a number ({error}): send a picture of a written number",
-                                422) from None
+    except line.TooMuchInkError:
+        raise inputs.InputError(TOO_MUCH_INK, 422) from None
     return (read, doubtful) if read else None
 
 
@@ -106,8 +109,8 @@ def picture_candidates(data: bytes, max_pixels: int) -> tuple[numbers.PictureCan
     mask, scale, size = pictures.picture_to_mask(data, max_pixels)
     try:
         return numbers.picture_candidates(mask), scale, size
-    except numbers.TooMuchInkError as error:
-        raise inputs.InputError(f"too much ink to read as a number ({error})", 422) from None
+    except numbers.TooMuchInkError:
+        raise inputs.InputError(TOO_MUCH_INK, 422) from None
 
 
 def read_picture(model, candidates: numbers.PictureCandidates | None, scale: float, size: tuple[int, int],

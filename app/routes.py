@@ -115,8 +115,9 @@ def predict_strokes():
     image = payloads.drawn_image(strokes)
     answer = inference.describe(current_app.extensions["drawing_reader"].predict(strokes, image), image,
                                 current_app.config["UNSURE_THRESHOLD"])
-    if inputs.largest_stroke(strokes) < payloads.tiny_extent(payload):
-        answer["unsure"] = True  # taps and tiny ticks (one, or several far apart) are not a digit
+    # Taps and tiny ticks (one, or several far apart) are not a digit: unsure, and the page says why.
+    answer["too_little_ink"] = inputs.largest_stroke(strokes) < payloads.tiny_extent(payload)
+    answer["unsure"] = answer["unsure"] or answer["too_little_ink"]
     return jsonify(answer)
 
 

@@ -46,8 +46,8 @@ class Why:
             raise inputs.InputError("no ink: draw a digit first", 422)
         parts = self.reader.parts(strokes, image)
         body = self.explanation(parts["fused"], image)
-        if inputs.largest_stroke(strokes) < tiny:
-            body["unsure"] = True  # as /api/predict: taps and ticks are not a digit
+        body["too_little_ink"] = inputs.largest_stroke(strokes) < tiny  # as /api/predict: taps are not digits
+        body["unsure"] = body["unsure"] or body["too_little_ink"]
         body["evidence"]["drawing"] = {"to_image": [round(v, 6) for v in to_image],
                                        **{key: on_strokes(body["evidence"][key], strokes, to_image)
                                           for key in ("answer", "runner_up")}}
