@@ -136,8 +136,11 @@ def test_a_tap_is_not_a_digit(page):
     box = page.locator("#pad").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     sync_api.expect(page.locator("#digit")).to_have_text("?")
-    sync_api.expect(page.locator("#verdict")).to_contain_text("Not sure")
+    sync_api.expect(page.locator("#verdict")).to_have_text("Too little ink to read. Draw the whole digit.")
     assert page.locator("#bars li.winner").count() == 0  # no highlighted winner when unsure
+    heights = page.locator("#bars .bar").evaluate_all("bars => bars.map(b => b.style.transform)")
+    assert heights == ["scaleY(0)"] * 10  # and no full-height bar for a guess about a dot
+    assert "best guess" not in page.locator("#result").inner_text()
 
 
 def test_escape_and_undo_in_the_middle_of_a_stroke(page):
@@ -229,7 +232,9 @@ def test_one_announcement_per_settled_answer(page):
     live = page.evaluate("[...document.querySelectorAll('[aria-live]')].map(e => e.id)")
     assert live == ["announce"]
     assert page.locator("h1").count() == 1
-    assert page.evaluate("document.getElementById('pad').getAttribute('role')") == "img"
+    # The pad takes the keyboard (arrows move a pen): an application to screen readers, described as a drawing pad.
+    assert page.evaluate("document.getElementById('pad').getAttribute('role')") == "application"
+    assert page.evaluate("document.getElementById('pad').getAttribute('aria-roledescription')") == "drawing pad"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -1,0 +1,144 @@
+// The answer side of the page: the digit or number, the verdict, the status line, the bars, the chips of
+// a number's digits, the image the network saw, and the one live region that announces settled answers.
+
+const $ = (id) => document.getElementById(id);
+const result = $("result");
+const digitEl = $("digit");
+const verdict = $("verdict");
+const statusEl = $("status");
+const preview = $("preview");
+const seen = $("seen");
+const live = $("announce");
+const chips = $("number-digits");
+const bars = [...document.querySelectorAll("#bars li")];
+let busyTimer = null;
+
+export const article = (d) => (d === 8 ? "an" : "a");
+export const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
+
+// Said once per settled answer, once per Clear, once per failure after pen-up; never per live frame.
+export function announce(text) {
+  live.textContent = text;
+}
+
+// The status line: "progress" (sending a picture...) in the quiet colour, "error" in the error colour.
+export function showStatus(text, tone = "error") {
+  statusEl.textContent = text;
+  statusEl.dataset.tone = tone;
+}
+
+export function showBusy(on) {
+  clearTimeout(busyTimer);
+  if (!on) {
+    result.removeAttribute("aria-busy");
+    result.classList.remove("waiting");
+    return;
+  }
+  result.setAttribute("aria-busy", "true");
+  // Shown only when an answer is slow to come: a local answer takes a few ms and must not flicker.
+  busyTimer = setTimeout(() => result.classList.add("waiting"), 400);
+}
+
+function counted() {
+  document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1); // for tests
+}
+
+export function showBars(probabilities, top, unsure) {
+  bars.forEach((li, d) => {
+    const p = probabilities ? probabilities[d] : 0;
+    li.querySelector(".bar").style.transform = `scaleY(${p})`;
+    li.querySelector(".pct").textContent = percent(p);
+    li.classList.toggle("winner", d === top && !unsure);
+  });
+}
+
+function fresh() {
+  result.classList.remove("stale");
+  digitEl.classList.remove("stale", "empty", "number", "unsure");
+  showStatus("");
+}
+
+export function showDigit(answer, settled) {
+  fresh();
+  chips.hidden = true;
+  const top = answer.digit;
+  const pct = Math.round(answer.confidence * 100);
+  if (answer.too_little_ink) { // a tap or a tick: nothing to read, so no guess and no winner
+    digitEl.textContent = "?";
+    digitEl.classList.add("unsure");
+    verdict.textContent = "Too little ink to read. Draw the whole digit.";
+    showBars(null, -1, true);
+    if (settled) announce("Too little ink to read. Draw the whole digit.");
+  } else {
+    digitEl.textContent = answer.unsure ? "?" : String(top);
+    digitEl.classList.toggle("unsure", answer.unsure);
+    verdict.textContent = answer.unsure
+      ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).`
+      : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`;
+    showBars(answer.probabilities, top, answer.unsure);
+    if (settled) {
+      announce(answer.unsure ? `Not sure this is a digit. Best guess ${top}, ${pct} percent.`
+        : `Looks like ${top}, ${pct} percent.`);
+    }
+  }
+  preview.src = answer.preview;
+  seen.hidden = false;
+  document.body.dataset.prediction = String(top); // for tests and curious people
+  counted();
+}
+
+// A whole number: the number in large type, a chip per digit, the bars of the selected digit.
+export function showNumber(answer, settled, selected, onSelect) {
+  fresh();
+  digitEl.textContent = answer.number;
+  digitEl.classList.add("number");
+  seen.hidden = true;
+  chips.replaceChildren(...answer.digits.map((digit, i) => {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.textContent = digit.unsure ? `${digit.digit}?` : String(digit.digit);
+    chip.className = digit.unsure ? "unsure" : "";
+    chip.setAttribute("aria-label", `Digit ${i + 1}: ${digit.digit}, ${Math.round(digit.confidence * 100)} percent`);
+    const pick = () => onSelect(i);
+    chip.addEventListener("click", pick);
+    chip.addEventListener("mouseenter", pick);
+    chip.addEventListener("focus", pick);
+    return chip;
+  }));
+  chips.hidden = false;
+  selectChip(answer, selected);
+  verdict.textContent = answer.unsure ? `Read ${answer.number}; the dashed digits are unsure.` : `Read ${answer.number}.`;
+  document.body.dataset.prediction = answer.number;
+  counted();
+  if (settled) {
+    const unsure = answer.digits.filter((d) => d.unsure).length;
+    announce(`Reads ${answer.number.split("").join(" ")}` + (unsure ? `, ${unsure} digit unsure.` : "."));
+  }
+}
+
+export function selectChip(answer, i) {
+  [...chips.children].forEach((chip, k) => chip.setAttribute("aria-pressed", String(k === i)));
+  const digit = answer.digits[i];
+  showBars(digit.probabilities, digit.digit, digit.unsure);
+}
+
+// A failed request: the old answer is greyed out (it is not about this drawing) and the message shown.
+export function showFailure(message, settled) {
+  result.classList.add("stale");
+  digitEl.classList.add("stale");
+  showStatus(message, "error");
+  if (settled) announce(message);
+}
+
+export function showEmpty(numberMode) {
+  fresh();
+  digitEl.textContent = "–";
+  digitEl.classList.add("empty");
+  verdict.textContent = numberMode ? "Write a number to see what the network reads."
+    : "Draw a digit to see what the network thinks.";
+  showBars(null, -1, true);
+  seen.hidden = true;
+  chips.hidden = true;
+  chips.replaceChildren();
+  delete document.body.dataset.prediction;
+}
