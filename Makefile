@@ -102,9 +102,10 @@ lock: $(EVERYTHING)  ## re-pin requirements.txt and requirements/dev.txt from re
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  --no-emit-find-links --constraint requirements/dev.txt --output-file requirements.txt requirements/serve.in
 
-screenshot: $(EVERYTHING)  ## refresh docs/screenshot.png, screenshot-phone.png and why.png (~1 min)
+screenshot: $(EVERYTHING)  ## refresh docs/screenshot.png, screenshot-phone.png, why.png and docs/screens/ (~1 min)
 	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q -k seven_clear
 	DIGIT_CANVAS_WHY_SCREENSHOT=docs/why.png $(BIN)/python -m pytest tests/test_why_page.py -q -k wrong_answer
+	mkdir -p docs/screens && DIGIT_CANVAS_SCREENS=docs/screens $(BIN)/python -m pytest tests/test_page_edges.py -q -k every_screen
 	DIGIT_CANVAS_PHONE_SCREENSHOT=docs/screenshot-phone.png $(BIN)/python -m pytest tests/test_page.py -q -k screenshot
 
 clean:  ## remove .venv, out/ and the caches (the shipped models stay)

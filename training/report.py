@@ -26,6 +26,27 @@ def test_report(model, x_test: np.ndarray, y_test: np.ndarray) -> dict:
             "confusion_matrix": confusion.tolist(), "test_predictions": predicted}
 
 
+def save_curves(out: Path, history: dict) -> None:
+    """Loss and accuracy per epoch (epochs counted from 1, whole numbers only), as training_curves.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        ax.set(title=key, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 0.5
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "training_curves.png", dpi=90)
+    plt.close(fig)
+
+
 def save_plots(out: Path, history: dict, report: dict, x_test: np.ndarray, y_test: np.ndarray) -> None:
     """Training curves, confusion matrix and a grid of test mistakes, as PNGs."""
     import matplotlib
@@ -33,15 +54,7 @@ def save_plots(out: Path, history: dict, report: dict, x_test: np.ndarray, y_tes
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
-        ax.plot(history[key], label="train")
-        ax.plot(history[f"val_{key}"], label="validation")
-        ax.set(title=key, xlabel="epoch")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "training_curves.png", dpi=90)
-
+    save_curves(out, history)
     fig, ax = plt.subplots(figsize=(6, 5.5))
     confusion = np.array(report["confusion_matrix"])
     ax.imshow(np.log1p(confusion), cmap="Blues")

@@ -79,7 +79,6 @@ export class Client {
     this.failedJob = null; // the job a retry timer waits to send again
     this.retryTimer = null;
     this.waitTimer = null;
-    this.retries = 0;
     this.lastSent = 0;
     this.rtt = 0;
     window.addEventListener("online", () => this.retryNow(true)); // the connection is back: at once
@@ -100,7 +99,6 @@ export class Client {
     this.cancelRetry();
     clearTimeout(this.waitTimer);
     this.waitTimer = null;
-    this.retries = 0;
   }
 
   cancelRetry() {
@@ -113,7 +111,7 @@ export class Client {
     if (!this.failedJob) return;
     const job = this.failedJob;
     this.cancelRetry();
-    if (afresh) this.retries = 0;
+    if (afresh) job.attempts = 0;
     if (!this.pending) this.pending = job;
     this.pump();
   }
@@ -140,7 +138,6 @@ export class Client {
       const took = performance.now() - this.lastSent;
       this.rtt = this.rtt ? 0.7 * this.rtt + 0.3 * took : took;
       if (status === 200) {
-        this.retries = 0;
         this.onAnswer(payload, job);
       } else {
         const message = payload.error ? explainFailure(status, payload.error) : `The server had a problem (${status}).`;
@@ -158,8 +155,10 @@ export class Client {
   failed(job, message, retry) {
     this.onFailure(message, job);
     if (!retry || this.pending) return; // a newer job already waits: it goes next, at once
+    // The pause grows with this job's own failures; a new drawing is a new job and starts at 1 s.
     this.failedJob = job;
-    const delay = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
+    job.attempts = (job.attempts || 0) + 1;
+    const delay = RETRY_MS[Math.min(job.attempts - 1, RETRY_MS.length - 1)];
     this.retryTimer = setTimeout(() => this.retryNow(), delay);
   }
 }

@@ -43,11 +43,14 @@ function counted() {
   document.body.dataset.answers = String(Number(document.body.dataset.answers || 0) + 1); // for tests
 }
 
+// Whole percents under each bar (the verdict gives the winner's to a tenth); the "%" sign is hidden
+// where the chart is narrow (static/style.css), so no label is wider than its column.
 export function showBars(probabilities, top, unsure) {
   bars.forEach((li, d) => {
     const p = probabilities ? probabilities[d] : 0;
     li.querySelector(".bar").style.transform = `scaleY(${p})`;
-    li.querySelector(".pct").textContent = percent(p);
+    const unit = Object.assign(document.createElement("span"), { className: "unit", textContent: "%" });
+    li.querySelector(".pct").replaceChildren(String(Math.round(p * 100)), unit);
     li.classList.toggle("winner", d === top && !unsure);
   });
 }

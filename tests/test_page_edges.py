@@ -1,0 +1,288 @@
+"""The page at its edges, in real Chromium: failures and recovery, what is announced, corrections of exactly
+the drawing on screen, modes that keep their drawings, every screen size, dark-mode contrast, the keyboard."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from support import CHROMIUM, draw
+from support import SEVEN_ON_PAGE as SEVEN
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian chromium is not installed (.ci/run installs it)")
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+SCREENS = {"320x640": (320, 640), "390x844": (390, 844), "844x390": (844, 390), "ipad-mini": (768, 1024),
+           "1280x800": (1280, 800)}
+# WCAG contrast of two computed CSS colours, worked out in the page.
+CONTRAST = """([a, b]) => {
+  const lum = (c) => { const [r, g, bl] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl; };
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05); }"""
+
+
+def open_page(browser, base_url, **options):
+    context = browser.new_context(**{"viewport": {"width": 1000, "height": 760}, **options})
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.goto(base_url)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context, page = open_page(browser, base_url)
+    yield page
+    context.close()
+    assert not page.problems
+
+
+def record_announcements(page):
+    page.evaluate("""() => { window.announced = [];
+        new MutationObserver(() => window.announced.push(document.getElementById("announce").textContent))
+            .observe(document.getElementById("announce"), {childList: true, characterData: true, subtree: true}); }""")
+
+
+def contrast(page, first: str, second: str) -> float:
+    return page.evaluate(CONTRAST, [first, second])
+
+
+def css(page, selector: str, prop: str) -> str:
+    return page.evaluate("([s, p]) => getComputedStyle(document.querySelector(s))[p]", [selector, prop])
+
+
+# --- states and feedback -------------------------------------------------------------------------
+
+
+def test_a_new_stroke_after_a_server_blip_is_sent_at_once(page):
+    failures = [0]
+
+    def flaky(route):
+        failures[0] += 1
+        route.fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
+
+    page.route("**/api/predict", flaky)
+    draw(page, ONE)
+    sync_api.expect(page.locator("#status")).to_contain_text("Retrying")
+    page.wait_for_timeout(1300)  # the first retry failed too: the next is 2 s away
+    page.unroute("**/api/predict")
+    draw(page, [[(0.3, 0.2), (0.7, 0.2)]])  # the server is back and the user goes on drawing
+    sync_api.expect(page.locator("#status")).to_have_text("", timeout=700)  # not after the retry timer
+    assert "stale" not in page.locator("#result").get_attribute("class")
+    assert failures[0] >= 2
+
+
+def test_after_an_error_the_recovered_answer_is_announced_once_and_clear_says_cleared(page):
+    record_announcements(page)
+    page.route("**/api/predict", lambda route: route.fulfill(status=500, content_type="application/json",
+                                                             body='{"error": "x"}'))
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#status")).to_contain_text("The server had a problem")
+    page.unroute("**/api/predict")
+    sync_api.expect(page.locator("#digit")).to_have_text("7", timeout=5000)  # the retry answers
+    page.wait_for_timeout(300)
+    announced = page.evaluate("window.announced")
+    assert announced[0].startswith("The server had a problem")
+    assert [a for a in announced if a.startswith("Looks like 7")] == [announced[-1]]
+    page.click("#clear")
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.announced")[-1] == "Cleared."
+
+
+def test_progress_is_quiet_and_a_failed_save_is_in_the_error_colour(page, tmp_path, mnist_small):
+    import cv2
+
+    error, muted = css(page, "#status", "color"), css(page, ".verdict", "color")
+    ok = css(page, "#correct-thanks", "color")
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), 255 - cv2.resize(mnist_small["x_test"][0], (200, 200)))
+    held = []
+    page.route("**/api/predict/image", lambda route: held.append(route))  # the upload waits while we look
+    page.set_input_files("#file", str(path))
+    sync_api.expect(page.locator("#status")).to_contain_text("Reading scan.png")
+    assert css(page, "#status", "color") == muted != error
+    while not held:  # the picture is shrunk first, then sent
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.unroute("**/api/predict/image")
+    sync_api.expect(page.locator("#digit")).to_have_text(str(mnist_small["y_test"][0]))
+    page.route("**/api/corrections", lambda route: route.fulfill(status=500, content_type="application/json",
+                                                                 body='{"error": "the database is down"}'))
+    page.click("#correct button[data-label='3']")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Not saved")
+    assert css(page, "#correct-thanks", "color") == error != ok
+
+
+# --- corrections -----------------------------------------------------------------------------------
+
+
+def rows(app):
+    return app.extensions["corrections"].all()
+
+
+def test_a_double_click_or_two_quick_digits_store_one_correction(page, app):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    before = len(rows(app))
+    page.dblclick("#correct button[data-label='1']")
+    page.click("#correct button[data-label='4']", force=True)
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Saved as a 1")
+    page.wait_for_timeout(300)
+    assert len(rows(app)) == before + 1 and rows(app)[-1]["label"] == 1
+    pressed = page.locator("#correct button[aria-pressed='true']")
+    assert pressed.count() == 1 and pressed.get_attribute("data-label") == "1"  # the choice stays visible
+    draw(page, [[(0.1, 0.9), (0.3, 0.9)]])  # a new drawing: a new correction may be made
+    sync_api.expect(page.locator("#correct button[aria-pressed='true']")).to_have_count(0)
+
+
+def test_a_correction_stores_the_drawing_on_screen_even_after_a_failure(page, app):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.route("**/api/predict", lambda route: route.fulfill(status=500, content_type="application/json",
+                                                             body='{"error": "x"}'))
+    draw(page, [[(0.1, 0.5), (0.3, 0.5)]])  # the answer on screen is now about an older drawing
+    draw(page, [[(0.6, 0.5), (0.9, 0.5)]])
+    sync_api.expect(page.locator("#status")).to_contain_text("problem")
+    before = len(rows(app))
+    page.click("#correct button[data-label='4']")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
+    assert len(rows(app)) == before + 1
+    assert len(json.loads(rows(app)[-1]["strokes"])) == 3  # the three strokes on screen, not the first
+    page.unroute("**/api/predict")
+
+
+# --- modes -------------------------------------------------------------------------------------------
+
+
+def test_switching_modes_keeps_each_modes_drawing(page):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.click("#mode")
+    assert page.evaluate("document.body.dataset.strokes") == "0"
+    draw(page, ONE)
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+    page.click("#mode")  # back to one digit: the 7 is still there, and read again
+    assert page.evaluate("document.body.dataset.strokes") == "1"
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.click("#mode")
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+
+
+# --- screens -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", SCREENS)
+def test_every_screen_fits_with_equal_bars_and_labels_that_never_collide(browser, base_url, name, scheme):
+    width, height = SCREENS[name]
+    phone = width < 900 and name != "ipad-mini"
+    context, page = open_page(browser, base_url, viewport={"width": width, "height": height}, color_scheme=scheme,
+                              has_touch=phone, is_mobile=phone)
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.wait_for_timeout(300)  # the bars glide into place
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    boxes = page.locator("#bars .pct").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })")
+    assert all(right <= left_next for (_, right), (left_next, _) in zip(boxes, boxes[1:])), boxes
+    tracks = page.locator("#bars .track").evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
+    assert max(tracks) - min(tracks) < 0.5, tracks
+    pad, result = page.locator("#pad").bounding_box(), page.locator("#result").bounding_box()
+    if name == "ipad-mini":  # upright tablet: pad above the answer, both using the width
+        assert pad["width"] >= 400 and result["width"] >= 600
+        assert page.locator("#correct button[data-label='0']").bounding_box()["width"] >= 44
+    if name == "844x390":  # the pad centred in its panel, no empty band beside it
+        panel = page.locator(".pad").bounding_box()
+        assert abs((pad["x"] - panel["x"]) - (panel["x"] + panel["width"] - pad["x"] - pad["width"])) <= 4
+    shots = os.environ.get("DIGIT_CANVAS_SCREENS")
+    if shots:
+        page.screenshot(path=f"{shots}/{name}-{scheme}.png")
+    context.close()
+
+
+def test_on_a_phone_the_number_strip_is_tall_enough_and_the_pen_thinner(browser, base_url):
+    context, page = open_page(browser, base_url, viewport={"width": 390, "height": 844}, has_touch=True,
+                              is_mobile=True)
+    page.click("#mode")
+    box = page.locator("#pad").bounding_box()
+    assert box["height"] >= 170 and box["width"] <= 390
+    draw(page, ONE)
+    width = page.evaluate("document.getElementById('pad').getContext('2d').lineWidth")
+    assert width < 10  # a 16 px pen on a strip this short turns digits into blobs
+    context.close()
+
+
+def test_dark_mode_contrast_of_the_pressed_button_a_stale_answer_and_the_pad_edge(browser, base_url):
+    context, page = open_page(browser, base_url, color_scheme="dark")
+    page.click("#mode")
+    assert contrast(page, css(page, "#mode", "color"), css(page, "#mode", "backgroundColor")) >= 4.5
+    page.click("#mode")
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.route("**/api/predict", lambda route: route.abort("connectionrefused"))
+    draw(page, [[(0.1, 0.9), (0.3, 0.9)]])
+    sync_api.expect(page.locator("#result")).to_have_class("result stale")
+    panel = css(page, ".result", "backgroundColor")
+    assert contrast(page, css(page, "#digit", "color"), panel) >= 3  # large text, greyed yet readable
+    assert contrast(page, css(page, "#verdict", "color"), panel) >= 4.5
+    assert contrast(page, css(page, "#pad", "borderTopColor"), css(page, ".pad", "backgroundColor")) >= 3
+    context.close()
+
+
+def test_the_model_page_charts_are_dimmed_in_dark_mode_with_whole_epochs(browser, base_url):
+    import cv2
+
+    from app import ROOT
+
+    context, page = open_page(browser, base_url, color_scheme="dark")
+    page.goto(base_url + "/model")
+    assert "invert" in css(page, ".report img", "filter")
+    context.close()
+    curves = cv2.imread(str(ROOT / "models" / "training_curves.png"), cv2.IMREAD_GRAYSCALE)
+    assert curves is not None  # drawn by training/report.py save_curves: integer epochs from 1
+
+
+# --- keyboard, empty state, header ----------------------------------------------------------------------
+
+
+def test_the_keyboard_draws_a_digit(page):
+    page.keyboard.press("Tab")  # the first stop after the header's links is... the pad
+    page.locator("#pad").focus()
+    description = page.evaluate("document.getElementById(document.getElementById('pad')"
+                                ".getAttribute('aria-describedby')).textContent")
+    assert "arrow keys" in description and "Space" in description
+    for _ in range(12):
+        page.keyboard.press("ArrowUp")
+    page.keyboard.press("Space")  # pen down
+    for _ in range(24):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Space")  # pen up: the answer settles
+    sync_api.expect(page.locator("#digit")).to_have_text("1")
+    assert page.evaluate("document.body.dataset.strokes") == "1"
+
+
+def test_the_empty_page_invites_with_examples_and_the_header_shows_the_page(page):
+    assert page.locator("#try").is_visible()
+    assert page.locator("header a[aria-current='page']").inner_text() == "Draw"
+    summary = page.locator(".correct-note summary")
+    page.locator("#try button[data-example='5']").click()
+    sync_api.expect(page.locator("#digit")).to_have_text("5")
+    assert not page.locator("#try").is_visible()
+    assert summary.bounding_box()["height"] < 30  # the privacy note is one line, its details a click away
+    page.click("#clear")
+    assert page.locator("#try").is_visible()
+    page.goto(page.url + "model")
+    assert page.locator("header a[aria-current='page']").inner_text() == "Model"
+
+
+def test_page_weight_stays_within_twice_the_first_page(page, base_url):
+    sizes = page.evaluate("performance.getEntriesByType('resource').map(e => e.encodedBodySize)")
+    document = page.evaluate("performance.getEntriesByType('navigation')[0].encodedBodySize")
+    assert document + sum(sizes) <= 2 * 18 * 1024, (document, sizes)
+    assert page.evaluate("performance.getEntriesByType('resource').every(e => e.name.includes('?v='))")
