@@ -213,7 +213,7 @@ def test_options_on_an_unknown_api_path_is_a_json_404(client):
 
 
 @pytest.mark.parametrize("method, path, kwargs", [
-    ("get", "/", {}), ("get", "/model", {}), ("get", "/static/app.js", {}), ("get", "/api/health", {}),
+    ("get", "/", {}), ("get", "/model", {}), ("get", "/static/js/main.js", {}), ("get", "/api/health", {}),
     ("post", "/api/predict", {"json": SEVEN}),
     ("post", "/api/predict", {"data": "{", "content_type": "application/json"}),
     ("get", "/api/predict", {}), ("get", "/nowhere", {}), ("options", "/api/predict", {}),
@@ -285,14 +285,48 @@ def test_malformed_multipart_forms_are_400(client, body):
 
 def test_static_files_are_fingerprinted_cached_and_compressed(client):
     page = client.get("/").data.decode()
-    script = next(part.split('"')[0] for part in page.split('src="')[1:] if "app.js" in part)
+    script = next(part.split('"')[0] for part in page.split('src="')[1:] if "main.js" in part)
     assert "?v=" in script
     fresh = client.get(script, headers={"Accept-Encoding": "gzip, br"})
     assert fresh.status_code == 200 and "immutable" in fresh.headers["Cache-Control"]
     assert fresh.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in fresh.headers["Vary"]
     import gzip
-    plain = client.get("/static/app.js")
+    plain = client.get("/static/js/main.js")
     assert gzip.decompress(fresh.data) == plain.data and len(fresh.data) < len(plain.data) / 2
     assert plain.headers["Cache-Control"] == "no-cache" and "Content-Encoding" not in plain.headers
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
+def test_every_module_is_fingerprinted_through_what_it_imports(tmp_path):
+    import os
+    import time
+
+    from app.static_files import StaticFiles
+
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "main.js").write_text('import { a } from "./a.js";\nimport "./why.js";\nexport const m = a;\n')
+    (tmp_path / "js" / "a.js").write_text('export { b as a } from "./b.js";\n')
+    (tmp_path / "js" / "b.js").write_text("export const b = 1;\n")
+    (tmp_path / "js" / "why.js").write_text("export {};\n")
+    files = StaticFiles(tmp_path)
+    before = {name: files.fingerprint(f"js/{name}") for name in ("main.js", "a.js", "b.js", "why.js")}
+    served = files.body("js/main.js").decode()
+    assert f'from "./a.js?v={before["a.js"]}"' in served and f'import "./why.js?v={before["why.js"]}"' in served
+    assert f'from "./b.js?v={before["b.js"]}"' in files.body("js/a.js").decode()
+    (tmp_path / "js" / "b.js").write_text("export const b = 2;\n")  # a change two imports deep
+    later = time.time() + 5
+    os.utime(tmp_path / "js" / "b.js", (later, later))
+    after = {name: files.fingerprint(f"js/{name}") for name in ("main.js", "a.js", "b.js", "why.js")}
+    assert after["b.js"] != before["b.js"] and after["a.js"] != before["a.js"]
+    assert after["main.js"] != before["main.js"] and after["why.js"] == before["why.js"]
+
+
+def test_a_served_module_revalidates_by_its_fingerprint(client):
+    page = client.get("/").data.decode()
+    script = next(part.split('"')[0] for part in page.split('src="')[1:] if "main.js" in part)
+    first = client.get(script)
+    assert first.headers["ETag"].strip('"') == script.split("v=")[1]
+    assert client.get(script, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    imports = [line for line in first.data.decode().splitlines() if line.startswith("import")]
+    assert imports and all("?v=" in line for line in imports)

@@ -112,7 +112,7 @@ def test_the_app_answers_on_any_host_name_not_the_default_site(nginx_port):
 
 def test_fingerprinted_files_keep_the_apps_year_long_caching(nginx_port):
     got, _, page = exchange(nginx_port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    asset = re.search(rb'"(/static/app\.js\?v=\w+)"', page).group(1).decode()
+    asset = re.search(rb'"(/static/js/main\.js\?v=\w+)"', page).group(1).decode()
     got, headers, _ = exchange(nginx_port, f"GET {asset} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert got == 200 and "immutable" in headers["cache-control"] and "max-age=31536000" in headers["cache-control"]
 

@@ -286,3 +286,23 @@ def test_page_weight_stays_within_twice_the_first_page(page, base_url):
     document = page.evaluate("performance.getEntriesByType('navigation')[0].encodedBodySize")
     assert document + sum(sizes) <= 2 * 18 * 1024, (document, sizes)
     assert page.evaluate("performance.getEntriesByType('resource').every(e => e.name.includes('?v='))")
+
+
+def test_a_tall_narrow_digit_is_sent_at_the_proportions_drawn_with_the_boxes_it_gets(page):
+    bodies = []
+    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/read") else None)
+    page.click("#mode")
+    four = [[(0.10, 0.10), (0.06, 0.60), (0.16, 0.60)], [(0.14, 0.35), (0.14, 0.92)]]  # tall and narrow
+    draw(page, four)
+    page.wait_for_function("() => document.body.dataset.prediction !== undefined")
+    page.wait_for_timeout(300)
+    body = bodies[-1]
+    pad = page.locator("#pad").bounding_box()
+    assert abs(body["width"] - pad["width"] + 4) <= 1 and abs(body["height"] - pad["height"] + 4) <= 1  # 2 px border
+    points = [p for stroke in body["strokes"] for p in stroke]
+    drawn_w = max(x for x, _ in points) - min(x for x, _ in points)
+    drawn_h = max(y for _, y in points) - min(y for _, y in points)
+    expected = (0.86 * body["height"]) / (0.10 * body["width"])
+    assert abs(drawn_h / drawn_w - expected) / expected < 0.08  # the proportions drawn, not squeezed
+    shown = page.locator("#number-digits button").count()
+    assert page.evaluate("document.body.dataset.boxes") == str(shown)
