@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import CHROMIUM, MNIST_FIXTURE, PEN_FIXTURE, postgres_binaries
+from support import CHROMIUM, MNIST_FIXTURE, PEN_FIXTURE, open_page, postgres_binaries
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -101,3 +101,12 @@ def browser():
             "--disable-sync", "--no-first-run"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """The drawing page in a fresh 1000x760 context; the test fails if a script error happened."""
+    context, page = open_page(browser, base_url)
+    yield page
+    context.close()
+    assert not page.errors

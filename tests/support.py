@@ -106,3 +106,13 @@ def run_axe(page) -> list:
 
     results = Axe().run(page)
     return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]]
+
+
+def open_page(browser, base_url, **options):
+    """A fresh browser context and page on the app (1000x760 unless told), its script errors in page.errors."""
+    context = browser.new_context(**{"viewport": {"width": 1000, "height": 760}, **options})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(base_url)
+    return context, page

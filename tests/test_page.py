@@ -8,30 +8,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from support import CHROMIUM, draw, run_axe
+from support import CHROMIUM, draw, open_page, run_axe
 from support import SEVEN_ON_PAGE as SEVEN
 from support import ZERO_ON_PAGE as ZERO
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
-
-
-def open_page(browser, base_url, **context_options):
-    context = browser.new_context(**{"viewport": {"width": 1000, "height": 760}, **context_options})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(base_url)
-    return context, page
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context, page = open_page(browser, base_url)
-    yield page
-    context.close()
-    assert not page.errors
 
 
 def answers(page) -> int:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import CHROMIUM, draw
+from support import CHROMIUM, draw, open_page
 from support import SEVEN_ON_PAGE as SEVEN
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -24,23 +24,6 @@ CONTRAST = """([a, b]) => {
     return 0.2126 * r + 0.7152 * g + 0.0722 * bl; };
   const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
   return (x + 0.05) / (y + 0.05); }"""
-
-
-def open_page(browser, base_url, **options):
-    context = browser.new_context(**{"viewport": {"width": 1000, "height": 760}, **options})
-    page = context.new_page()
-    page.problems = []
-    page.on("pageerror", lambda error: page.problems.append(str(error)))
-    page.goto(base_url)
-    return context, page
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context, page = open_page(browser, base_url)
-    yield page
-    context.close()
-    assert not page.problems
 
 
 def record_announcements(page):

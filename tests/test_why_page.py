@@ -7,31 +7,13 @@ import os
 
 import cv2
 import pytest
-from support import CHROMIUM, NINE_READ_AS_FOUR, draw, run_axe
+from support import CHROMIUM, NINE_READ_AS_FOUR, draw, open_page, run_axe
 from support import SEVEN_ON_PAGE as SEVEN
 from support import ZERO_ON_PAGE as ZERO
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
-
-
-def open_page(browser, base_url, **options):
-    context = browser.new_context(**{"viewport": {"width": 1100, "height": 800}, **options})
-    page = context.new_page()
-    page.problems = []
-    page.on("pageerror", lambda error: page.problems.append(str(error)))
-    page.on("console", lambda message: page.problems.append(message.text) if message.type == "error" else None)
-    page.goto(base_url)
-    return context, page
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context, page = open_page(browser, base_url)
-    yield page
-    context.close()
-    assert not page.problems
 
 
 def explained(page, digit: str) -> None:
@@ -111,7 +93,6 @@ def test_a_failed_explanation_says_so_in_the_panel(page):
                                                              body='{"error": "the server is busy"}'))
     page.click("#why-open")
     sync_api.expect(page.locator("#why-status")).to_have_text("No explanation: the server is busy.")
-    page.problems.clear()  # the browser logs the 503 itself
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
