@@ -28,6 +28,7 @@ INK = 0.1  # an image pixel above this is ink
 NEAR = 3.0  # probe dots go at most this many pixels from the ink
 LOOKALIKES, RUNNER_UP_LOOKALIKES = 5, 3
 MAPS_PER_LAYER = 6
+CHUNK = 16  # images per interpreter call in the evidence batches
 _FLOOR = 1e-30  # no log(0): a probability under this is as good as none
 LAYER_NOTES = (
     "Finds edges and short pieces of stroke (flat, upright, slanted) wherever they are.",
@@ -78,7 +79,7 @@ class Explainer:
         erased, erase_boxes = _erasures(image)
         dotted, dot_boxes = _dots(image)
         batch = np.concatenate([image[None], erased, dotted])
-        odds = log_odds(self._probe.predict(batch))
+        odds = log_odds(self.predict(batch))
         base, log_erased, log_dotted = odds[0], odds[1:1 + len(erased)], odds[1 + len(erased):]
         ink = image > INK
         return {
@@ -87,6 +88,15 @@ class Explainer:
             "more_like_runner_up": np.maximum(_spread(log_dotted[:, runner_up] - base[runner_up], dot_boxes), 0)
             * ~ink,
         }
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """The serving model's probabilities for any number of images, run CHUNK at a time: one fixed
+        batch shape keeps the interpreter's working memory small (a 110-image batch held 30 MB more
+        per worker) and never reallocates it."""
+        padded = np.zeros((-(-len(images) // CHUNK) * CHUNK, 28, 28), np.float32)
+        padded[: len(images)] = images
+        return np.concatenate([self._probe.predict(padded[i:i + CHUNK])
+                               for i in range(0, len(padded), CHUNK)])[: len(images)]
 
     def lookalikes(self, embedding: np.ndarray, runner_up: int) -> dict[str, list[lookalikes.Lookalike]]:
         """The bank digits nearest this embedding, and the nearest of the runner-up's class."""

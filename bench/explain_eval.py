@@ -50,7 +50,7 @@ def judge(explainer: explain.Explainer, image: np.ndarray, rng: np.random.Genera
     ranked = ink[np.argsort(-evidence[ink], kind="stable")]
     draws = [rng.permutation(ink) for _ in range(RANDOM_DRAWS)]
     batch = [erased(image, ranked, s) for s in STEPS] + [erased(image, d, s) for d in draws for s in STEPS]
-    p = explainer._probe.predict(np.stack(batch))[:, answer].reshape(1 + RANDOM_DRAWS, len(STEPS))
+    p = explainer.predict(np.stack(batch))[:, answer].reshape(1 + RANDOM_DRAWS, len(STEPS))
     ten = int(np.argmin(np.abs(STEPS - 0.1)))
     return {"answer": answer, "confidence": float(inside.probabilities[answer]),
             "nearest_label": explainer.bank.nearest(inside.embedding, 1)[0].label,
