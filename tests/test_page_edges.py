@@ -289,3 +289,40 @@ def test_a_tall_narrow_digit_is_sent_at_the_proportions_drawn_with_the_boxes_it_
     assert abs(drawn_h / drawn_w - expected) / expected < 0.08  # the proportions drawn, not squeezed
     shown = page.locator("#number-digits button").count()
     assert page.evaluate("document.body.dataset.boxes") == str(shown)
+
+
+@pytest.mark.parametrize("light", ["vignette, 12 levels darker in the corners", "soft shadow across the page",
+                                   "hard shadow in a corner"])
+def test_a_photo_in_uneven_light_is_shown_and_read_right(page, tmp_path, pen_digits, light):
+    import numpy as np
+
+    from bench import photos
+
+    records = [r for r in pen_digits if r["label"] in (0, 4, 7)][:3]
+    for i, record in enumerate(records):
+        path = tmp_path / f"photo{i}.jpg"
+        path.write_bytes(photos.photo(record["strokes"], light, "grey pen, white paper",
+                                      np.random.default_rng(i)))
+        page.set_input_files("#file", str(path))
+        sync_api.expect(page.locator("#digit")).to_have_text(str(record["label"]))  # not "0, 98% sure"
+        assert page.locator("#preview").is_visible()
+        shown = page.evaluate("""() => { const c = document.getElementById('pad');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200) n++; return n / (d.length / 4); }""")
+        assert shown > 0.5  # the photo itself is on the pad until the pen draws
+        assert page.locator("#hint").is_hidden()
+
+
+def test_too_much_ink_in_a_picture_of_a_number_is_said_in_plain_words(client):
+    import io
+
+    import cv2
+    import numpy as np
+
+    checks = np.indices((1000, 1000)).sum(0) // 8 % 2 * 255
+    data = cv2.imencode(".png", checks.astype(np.uint8))[1].tobytes()
+    error = client.post("/api/read/image", data={"image": (io.BytesIO(data), "c.png")}).get_json()["error"]
+    assert error.startswith("too much ink to read as a number")
+    for jargon in ("centre line", "pieces", "pixels", "skeleton", "%"):
+        assert jargon not in error
+    assert not any(ch.isdigit() for ch in error)
