@@ -102,7 +102,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
     app.extensions["why"] = why.Why(
         explain.explainer(app.config["MODEL_PATH"], app.config["LOOKALIKES_PATH"], app.logger),
-        app.extensions["drawing_reader"], app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"])
+        app.extensions["drawing_reader"], app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"],
+        app.extensions["number_reader"], app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"], int(app.config["CORRECTIONS_MAX_ROWS"]))
     # The database is only ever used from this thread; corrections waiting for it are bounded.

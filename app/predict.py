@@ -9,20 +9,21 @@ import logging
 import sys
 from pathlib import Path
 
-from app import ROOT, explain, inference, inputs, line, pictures, why, why_sheet
+from app import ROOT, digit_pictures, explain, inference, inputs, line, why, why_sheet
 from app.number_reader import NumberReader
 
 MAX_PIXELS = 40_000_000
 
 
 def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
-    """'7 (99.2%)' for a picture of one digit."""
-    image, implausible = pictures.digit_picture(data, MAX_PIXELS)
-    if not image.any():
+    """'7 (99.2%)' for a picture of one digit (read as /api/predict/image reads it)."""
+    try:
+        result, _ = digit_pictures.read(model, number_reader(model, unsure_below), data, MAX_PIXELS, unsure_below)
+    except inputs.InputError as error:
+        if error.status != 422:
+            raise
         return "no digit found"
-    result = inference.answer_image(model, image, unsure_below)
-    unsure = result["unsure"] or implausible
-    return f"{result['digit']} ({result['confidence']:.1%})" + (" (unsure)" if unsure else "")
+    return f"{result['digit']} ({result['confidence']:.1%})" + (" (unsure)" if result["unsure"] else "")
 
 
 def number_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
@@ -77,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = inference.DigitModel(args.model)
         explainer = why.Why(explain.explainer(args.model, args.lookalikes, logging.getLogger("app.predict")),
-                            inference.DrawingReader(model, None, 0.0), args.unsure_below, MAX_PIXELS) \
-            if args.explain else None
+                            inference.DrawingReader(model, None, 0.0), args.unsure_below, MAX_PIXELS,
+                            number_reader(model, args.unsure_below)) if args.explain else None
     except inference.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, inference, inputs, offload, payloads, pictures, why
+from app import body, digit_pictures, inference, inputs, offload, payloads, why
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -137,14 +137,9 @@ def read_number_image():
 @bp.post("/api/predict/image", provide_automatic_options=False)
 def predict_image():
     """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
-    upload = payloads.picture()
-    image, implausible = current_app.extensions["offloader"].run(pictures.digit_picture, upload,
-                                                                 current_app.config["MAX_IMAGE_PIXELS"])
-    if not image.any():
-        raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    answer = inference.answer_image(current_app.extensions["digit_model"], image,
-                                    current_app.config["UNSURE_THRESHOLD"])
-    answer["unsure"] = answer["unsure"] or implausible  # "ink" filling the frame is not a digit
+    answer, _ = digit_pictures.read(current_app.extensions["digit_model"], current_app.extensions["number_reader"],
+                                    payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"],
+                                    current_app.config["UNSURE_THRESHOLD"], current_app.extensions["offloader"].run)
     return jsonify(answer)
 
 

@@ -7,22 +7,28 @@ each convolution's strongest maps; and, for drawings, each model's probabilities
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from flask import current_app, request
 
-from app import explain, inference, inputs, lookalikes, payloads, pictures, preprocessing
+from app import digit_pictures, explain, inference, inputs, lookalikes, payloads, preprocessing
+from app.number_reader import NumberReader
 
 DECIMALS = 3  # evidence values are log-odds: a thousandth is far below anything the page can show
+
+
+def _inline(job: Callable, *args: object) -> object:
+    """Run a job here and now (the CLI)."""
+    return job(*args)
 
 
 def explain_request() -> dict:
     """The answer and its explanation for this request's drawing (JSON) or picture (multipart)."""
     run, why = current_app.extensions["offloader"].run, current_app.extensions["why"]
     if request.mimetype == "multipart/form-data":
-        upload = payloads.picture()
-        return run(why.picture, upload)
+        return why.picture(payloads.picture())  # its CPU work goes to the pool step by step
     if request.mimetype != "application/json":
         raise inputs.InputError("send a drawing as application/json (as /api/predict) or a picture as "
                                 'multipart/form-data in a field named "image" (as /api/predict/image)', 415)
@@ -38,6 +44,8 @@ class Why:
     reader: inference.DrawingReader
     unsure_threshold: float
     max_pixels: int
+    numbers: NumberReader | None = None  # a picture's second look (app/digit_pictures.py)
+    run: Callable = _inline  # where a picture's CPU work runs (the server: its pool; never nested in it)
 
     def drawing(self, strokes: list[np.ndarray], tiny: float) -> dict:
         """A drawing's answer (fused as /api/predict fuses it) with its evidence mapped onto the strokes."""
@@ -57,12 +65,16 @@ class Why:
         return body
 
     def picture(self, data: bytes) -> dict:
-        """A picture's answer (as /api/predict/image) and why; no fusion: a picture has no pen path."""
-        image, implausible = pictures.digit_picture(data, self.max_pixels)
-        if not image.any():
-            raise inputs.InputError("no digit found in the image: it looks blank", 422)
-        body = self.explanation(self.reader.image_model.predict(image[None])[0], image)
-        body["unsure"] = body["unsure"] or implausible
+        """A picture's answer (as /api/predict/image, second look included) and why; no fusion: a picture
+        has no pen path. When the sequence reader gave the answer, the maps still show the CNN's view."""
+        answer, image = digit_pictures.read(self.reader.image_model, self.numbers, data, self.max_pixels,
+                                            self.unsure_threshold, self.run)
+        body = self.run(self.explanation, np.asarray(answer["probabilities"]), image)
+        body.update(unsure=answer["unsure"], reader=answer["reader"])
+        if answer["reader"] == "line":
+            body["caption"] = ("The single-digit network was unsure of this picture; the number reader, which "
+                               "knows ruled and squared paper, read it. The maps show what the single-digit "
+                               "network made of it. " + body["caption"])
         body["evidence"]["drawing"], body["fusion"] = None, None
         return body
 

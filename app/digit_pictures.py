@@ -1,0 +1,51 @@
+"""A picture of one digit, read as /api/predict/image answers it.
+
+The single-digit CNN reads the MNIST-framed picture. When it is unsure, or the picture's "ink" is
+implausible for a digit, the sequence reader (app/line.py), trained on photos of numbers on plain,
+ruled, gridded and boxed paper in uneven light, takes a second look: its answer stands when it reads
+exactly one digit and is sure of it. A confident CNN answer is never replaced, so the second look
+costs nothing on the pictures the CNN already reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from app import inference, pictures
+from app.inputs import InputError
+from app.number_reader import NumberReader
+
+NO_DIGIT = "no digit found in the image: it looks blank"
+# The sequence reader must be this sure of its one digit to replace an unsure CNN answer.
+SECOND_LOOK_SURE = 0.97  # at 0.97 no more confidently wrong answers than the CNN alone (docs/accuracy.md)
+
+
+def read(model: inference.DigitModel, numbers: NumberReader | None, data: bytes, max_pixels: int,
+         unsure_threshold: float, run: Callable = lambda job, *args: job(*args)) -> tuple[dict, np.ndarray]:
+    """The answer for a picture of one digit and the 28x28 image the CNN saw; 422 when it holds no ink."""
+    image, implausible = run(pictures.digit_picture, data, max_pixels)
+    if not image.any():
+        raise InputError(NO_DIGIT, 422)
+    answer = {**inference.answer_image(model, image, unsure_threshold), "reader": "digit"}
+    answer["unsure"] = answer["unsure"] or implausible  # "ink" filling the frame is not a digit
+    if answer["unsure"] and numbers is not None:
+        second = one_digit(numbers, data)
+        if second is not None:
+            answer = {**inference.summarize(np.asarray(second["probabilities"]), unsure_threshold),
+                      "preview": answer["preview"], "reader": "line"}
+    return answer, image
+
+
+def one_digit(numbers: NumberReader, data: bytes) -> dict | None:
+    """The sequence reader's digit when it reads exactly one and is sure of it; None otherwise."""
+    if numbers.line_reader is None:
+        return None
+    try:
+        answer = numbers.picture(data)
+    except InputError:  # no digit, or too much ink: the CNN's unsure answer stands
+        return None
+    digits = answer["digits"]
+    sure = len(digits) == 1 and not answer["unsure"] and digits[0]["confidence"] >= SECOND_LOOK_SURE
+    return digits[0] if sure else None
