@@ -1,7 +1,7 @@
 """A picture of one digit, read as /api/predict/image answers it.
 
-The single-digit CNN reads the MNIST-framed picture. When it is unsure, or the picture's "ink" is
-implausible for a digit, the sequence reader (app/line.py), trained on photos of numbers on plain,
+The single-digit CNN reads the MNIST-framed picture. When it is unsure (and the picture's "ink" is
+plausible for a digit: a blot stays unsure), the sequence reader (app/line.py), trained on photos of numbers on plain,
 ruled, gridded and boxed paper in uneven light, takes a second look: its answer stands when it reads
 exactly one digit and is sure of it. A confident CNN answer is never replaced, so the second look
 costs nothing on the pictures the CNN already reads.
@@ -29,7 +29,8 @@ def read(model: inference.DigitModel, numbers: NumberReader | None, data: bytes,
     if not image.any():
         raise InputError(NO_DIGIT, 422)
     answer = {**inference.answer_image(model, image, unsure_threshold), "reader": "digit"}
-    answer["unsure"] = answer["unsure"] or implausible  # "ink" filling the frame is not a digit
+    if implausible:  # "ink" filling the frame (a blot, a thumb) is no digit, whoever reads it
+        return {**answer, "unsure": True}, image
     if answer["unsure"] and numbers is not None:
         second = one_digit(numbers, data)
         if second is not None:

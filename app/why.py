@@ -70,7 +70,7 @@ class Why:
         answer, image = digit_pictures.read(self.reader.image_model, self.numbers, data, self.max_pixels,
                                             self.unsure_threshold, self.run)
         body = self.run(self.explanation, np.asarray(answer["probabilities"]), image)
-        body.update(unsure=answer["unsure"], reader=answer["reader"])
+        body.update(answer)  # the very answer /api/predict/image gives, to the last digit
         if answer["reader"] == "line":
             body["caption"] = ("The single-digit network was unsure of this picture; the number reader, which "
                                "knows ruled and squared paper, read it. The maps show what the single-digit "

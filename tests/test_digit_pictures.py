@@ -1,0 +1,84 @@
+"""Pictures of one digit: the CNN reads them; when it is unsure the sequence reader takes a second look,
+and only its sure single digit replaces the CNN's unsure answer."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from support import png_of
+
+from app import digit_pictures
+from training import lines
+
+
+@pytest.fixture(scope="module")
+def cnn_alone():
+    from bench import scratch_app
+
+    return scratch_app(LINE_MODEL_PATH="").test_client()
+
+
+@pytest.fixture(scope="module")
+def paper_digits(mnist_small):
+    """60 one-digit pictures on gridded and ruled paper (composed as training/lines.py composes them) from the
+    fixture's MNIST test digits, grouped into 20 pretend writers."""
+    pretend = np.arange(len(mnist_small["y_test"])) % 20
+    writers = lines.mnist_writers(mnist_small["x_test"], mnist_small["y_test"], pretend)
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(60):
+        grey, truth, _ = lines.picture(writers[i % len(writers)], rng, length=1, paper=("grid", "ruled")[i % 2])
+        out.append((cv2.imencode(".png", grey)[1].tobytes(), int(truth)))
+    return out
+
+
+def post(client, png: bytes) -> dict:
+    response = client.post("/api/predict/image", data={"image": (io.BytesIO(png), "digit.png")})
+    assert response.status_code in (200, 422)
+    return response.get_json()
+
+
+def test_the_second_look_reads_what_the_cnn_was_unsure_of_and_never_overrules_a_sure_cnn(client, cnn_alone,
+                                                                                           paper_digits):
+    right = {"alone": 0, "second look": 0}
+    second_looks = 0
+    for png, truth in paper_digits:
+        alone, both = post(cnn_alone, png), post(client, png)
+        if "error" in alone:
+            continue
+        assert alone["reader"] == "digit"
+        if not alone["unsure"]:  # a sure CNN answer stands, to the last digit of every probability
+            assert both == alone
+        elif both["reader"] == "line":
+            second_looks += 1
+            assert not both["unsure"] and both["confidence"] >= digit_pictures.SECOND_LOOK_SURE
+            assert both["preview"] == alone["preview"]
+        right["alone"] += alone["digit"] == truth and not alone["unsure"]
+        right["second look"] += both["digit"] == truth and not both["unsure"]
+    assert second_looks >= 5 and right["second look"] >= right["alone"] + 5, (second_looks, right)
+
+
+def test_a_plain_clear_digit_is_read_by_the_cnn_alone(client, mnist_small):
+    body = post(client, png_of(255 - mnist_small["x_test"][0]))
+    assert body["reader"] == "digit" and body["digit"] == mnist_small["y_test"][0] and not body["unsure"]
+
+
+def test_a_blank_picture_is_still_a_422(client):
+    response = client.post("/api/predict/image", data={"image": (io.BytesIO(png_of(np.full((80, 80), 240, np.uint8))),
+                                                                 "blank.png")})
+    assert response.status_code == 422 and "blank" in response.get_json()["error"]
+
+
+def test_why_says_when_the_sequence_reader_answered(client, paper_digits):
+    for png, _ in paper_digits:
+        answer = post(client, png)
+        if answer.get("reader") == "line":
+            body = client.post("/api/explain", data={"image": (io.BytesIO(png), "d.png")}).get_json()
+            assert body["reader"] == "line" and body["digit"] == answer["digit"]
+            assert body["caption"].startswith("The single-digit network was unsure")
+            assert np.asarray(body["evidence"]["answer"]).shape == (28, 28)
+            return
+    pytest.fail("no picture went to the second look")
