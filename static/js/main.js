@@ -164,6 +164,7 @@ async function shrink(file) {
 async function upload(file) {
   if (!file) return;
   showNothing();
+  $("try").hidden = true;
   pad.showPicture(null);
   view.showStatus(`Reading ${file.name}…`, "progress");
   const started = epoch;
