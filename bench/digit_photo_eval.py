@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,8 +21,8 @@ import numpy as np
 
 from app import ROOT
 from bench import scratch_app
-from bench.line_eval import held_out_writers
-from training import data, lines
+from bench.line_eval import add_writer_arguments, held_out_writers
+from training import lines
 
 READERS = {"CNN alone": {"LINE_MODEL_PATH": ""}, "CNN, then the sequence reader when unsure": {}}
 
@@ -72,14 +71,7 @@ def table(results: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Compose, read with each reader, print the table, save the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
-                        help="Keras-layout mnist.npz (its test writers' digits)")
-    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH")
-                        or "../shared/data/mnist_writers.npz", help="mnist_writers.npz")
-    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
-    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
-    parser.add_argument("--fold", type=int, default=data.FOLDS,
-                        help="the fold whose writers neither model saw (the line model's report names it)")
+    add_writer_arguments(parser)  # --fold: the fold whose writers neither model saw
     parser.add_argument("--cv-dir", default=str(ROOT / "models" / "cv"), help="foldN/digit_cnn.tflite (make cv)")
     parser.add_argument("--per-paper", type=int, default=150, help="pictures per kind of paper")
     parser.add_argument("--seed", type=int, default=20261201, help="composition seed (training used others)")

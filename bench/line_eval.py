@@ -45,6 +45,18 @@ def held_out_writers(mnist_path: str, writers_path: str, pen_path: str | None, u
     return {name: writers for name, writers in sources.items() if writers}
 
 
+def add_writer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data options of the evaluations that compose pictures from held-out writers' digits."""
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
+                        help="Keras-layout mnist.npz (its test writers' digits)")
+    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH")
+                        or "../shared/data/mnist_writers.npz", help="mnist_writers.npz")
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
+    parser.add_argument("--fold", type=int, default=data.FOLDS,
+                        help="the pen fold held out of the line model's training (its report names it)")
+
+
 def compose_set(sources: dict[str, list[lines.Writer]], count: int, seed: int) -> list[dict]:
     """count pictures, spread evenly over sources, lengths 1-8, gaps and papers (every kind equally)."""
     rng = np.random.default_rng(seed)
@@ -148,14 +160,7 @@ def example_sheet(client, pictures: list[dict], path: str, count: int = 6) -> No
 def main(argv: list[str] | None = None) -> int:
     """Compose the pictures, read them with each reader, print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or "../shared/data/mnist.npz",
-                        help="Keras-layout mnist.npz (its test writers' digits)")
-    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH")
-                        or "../shared/data/mnist_writers.npz", help="mnist_writers.npz")
-    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
-    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
-    parser.add_argument("--fold", type=int, default=data.FOLDS,
-                        help="the pen fold held out of the line model's training (its report names it)")
+    add_writer_arguments(parser)
     parser.add_argument("--numbers", type=int, default=2240, help="pictures to compose")
     parser.add_argument("--seed", type=int, default=20261130, help="composition seed (training used others)")
     parser.add_argument("--readers", default=",".join(READERS), help="comma-separated readers to compare")

@@ -82,3 +82,16 @@ def test_why_says_when_the_sequence_reader_answered(client, paper_digits):
             assert np.asarray(body["evidence"]["answer"]).shape == (28, 28)
             return
     pytest.fail("no picture went to the second look")
+
+
+def test_the_photo_block_of_make_eval_counts_every_paper(client, mnist_small):
+    from bench import digit_photo_eval
+
+    pretend = np.arange(len(mnist_small["y_test"])) % 20
+    sources = {"MNIST": lines.mnist_writers(mnist_small["x_test"], mnist_small["y_test"], pretend)}
+    pictures = digit_photo_eval.compose(sources, 2, seed=3)
+    result = digit_photo_eval.judge(client, pictures)
+    assert set(result) == {*lines.PAPERS, "all"} and result["all"]["count"] == 2 * len(lines.PAPERS)
+    for row in result.values():
+        assert abs(row["right"] + row["unsure"] + row["wrong"] - 1) < 1e-3
+    assert "| all (14) |" in digit_photo_eval.table({"a reader": result})

@@ -192,3 +192,17 @@ def test_explanations_wait_in_the_bounded_pool_and_get_a_quick_503_past_it():
         release.set()
         blocker.join()
     assert app.test_client().post("/api/explain", json=SEVEN).get_json()["digit"] == 7
+
+
+def test_the_explanations_block_of_make_eval_runs_on_every_fold(tmp_path):
+    from support import MNIST_FIXTURE, PEN_FIXTURE
+
+    assert explain_eval.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", "", "--data", str(MNIST_FIXTURE),
+                              "--per-fold", "4", "--out", str(tmp_path)]) == 0
+    import json
+
+    block = json.loads((tmp_path / "explain_eval.json").read_text())
+    assert block["folds"] == 5 and 0 < block["digits"] <= 20
+    assert len(block["deletion_curve_evidence"]) == len(block["deletion_curve_random"]) == 11
+    assert block["deletion_curve_evidence"][0] == block["deletion_curve_random"][0]  # nothing erased yet
+    assert 0 <= block["faithfulness_wins"] <= 1 and 0 <= block["knn1_accuracy"] <= 1
