@@ -328,3 +328,23 @@ def test_too_much_ink_in_a_picture_of_a_number_is_said_in_plain_words(client):
     for jargon in ("centre line", "pieces", "pixels", "skeleton", "%"):
         assert jargon not in error
     assert not any(ch.isdigit() for ch in error)
+
+
+def test_a_hung_request_does_not_hold_the_next_drawing_back(page):
+    hung = []
+
+    def hang_first(route):
+        if not hung:
+            hung.append(route)  # never answered: a dropped connection
+        else:
+            route.continue_()
+
+    page.route("**/api/predict", hang_first)
+    page.locator("#pad").scroll_into_view_if_needed()
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a tap: its request hangs
+    page.wait_for_timeout(1800)
+    draw(page, SEVEN)  # the user draws on: given up on the hung request, this one goes
+    sync_api.expect(page.locator("#digit")).to_have_text("7", timeout=2500)  # well before the 6 s timeout
+    assert not page.locator("#status").inner_text()  # giving up on it is no failure to report
+    page.unroute("**/api/predict")

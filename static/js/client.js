@@ -5,6 +5,7 @@
 
 const MIN_INTERVAL_MS = 50; // never ask more often than this while the pen moves
 const RETRY_MS = [1000, 2000, 4000, 8000];
+const STUCK_MS = 1500; // a request this old (and 4 round trips) is given up when a newer drawing waits
 export const TIMEOUT_MS = { json: 6000, upload: 30000 }; // a picture's bytes take longer on a slow uplink
 
 class BadAnswer extends Error {}
@@ -37,8 +38,7 @@ function parse(type, text) {
   }
 }
 
-async function viaFetch(job) {
-  const controller = new AbortController();
+async function viaFetch(job, controller) {
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS.json);
   try {
     const response = await fetch(job.url, { method: "POST", headers: { "Content-Type": "application/json" },
@@ -51,9 +51,10 @@ async function viaFetch(job) {
   }
 }
 
-function viaUpload(job, onProgress) {
+function viaUpload(job, onProgress, controller) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    controller.signal.addEventListener("abort", () => { xhr.abort(); reject(new TimedOut()); });
     xhr.open("POST", job.url);
     xhr.timeout = TIMEOUT_MS.upload;
     xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(job, event.loaded / event.total);
@@ -77,6 +78,7 @@ export class Client {
     this.busy = false;
     this.pending = null; // the newest job not sent yet
     this.failedJob = null; // the job a retry timer waits to send again
+    this.current = null; // the request in flight: {controller, superseded}
     this.retryTimer = null;
     this.waitTimer = null;
     this.lastSent = 0;
@@ -90,7 +92,16 @@ export class Client {
     const settle = job.settle || Boolean(this.pending && this.pending.settle && this.pending.epoch === job.epoch);
     this.pending = { ...job, settle };
     this.cancelRetry(); // a new drawing after a failure goes now, not when the retry timer ends
+    this.giveUpIfStuck();
     this.pump();
+  }
+
+  // One request at a time keeps a slow network from queueing stale drawings; but a request that hangs
+  // (a dropped connection, a stalled proxy) must not hold the newest drawing back until its timeout.
+  giveUpIfStuck() {
+    if (!this.current || performance.now() - this.lastSent < Math.max(STUCK_MS, 4 * this.rtt)) return;
+    this.current.superseded = true;
+    this.current.controller.abort();
   }
 
   // Forget everything waiting (Clear): an answer already in flight is dropped by the caller's epoch.
@@ -133,8 +144,10 @@ export class Client {
     this.busy = true;
     this.lastSent = performance.now();
     this.onBusy(true);
+    const current = this.current = { controller: new AbortController(), superseded: false };
     try {
-      const { status, payload } = await (job.upload ? viaUpload(job, this.onProgress) : viaFetch(job));
+      const { status, payload } = await (job.upload ? viaUpload(job, this.onProgress, current.controller)
+        : viaFetch(job, current.controller));
       const took = performance.now() - this.lastSent;
       this.rtt = this.rtt ? 0.7 * this.rtt + 0.3 * took : took;
       if (status === 200) {
@@ -144,8 +157,9 @@ export class Client {
         this.failed(job, message, retriable(status));
       }
     } catch (error) {
-      this.failed(job, explainError(error), true);
+      if (!current.superseded) this.failed(job, explainError(error), true); // given up for a newer drawing
     } finally {
+      this.current = null;
       this.busy = false;
       this.onBusy(false);
       this.pump();
