@@ -36,7 +36,7 @@ def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
 def digit_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
     """An uploaded picture of one digit -> its 28x28 MNIST image, and whether its ink is implausible for
     a digit (the answer is then unsure, whatever the network makes of it)."""
-    mask = preprocessing.ink_mask(decode_image(data, max_pixels))
+    mask = preprocessing.drop_underline(preprocessing.ink_mask(decode_image(data, max_pixels)))
     return preprocessing.mask_to_mnist(mask), preprocessing.implausible_ink(mask)
 
 

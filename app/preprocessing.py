@@ -269,6 +269,25 @@ def image_to_mnist(gray: np.ndarray) -> np.ndarray:
     return mask_to_mnist(ink_mask(gray))
 
 
+def drop_underline(mask: np.ndarray) -> np.ndarray:
+    """One digit's ink without a line drawn or printed under it: the lowest piece goes when it is a thin
+    bar (at most a quarter as tall as wide), at least 80% as wide as the rest of the ink and wholly in
+    the rest's lower part. A digit's own base (a 2's) touches the digit and is never a piece apart."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    pieces = stats[1:]
+    bottoms = pieces[:, cv2.CC_STAT_TOP] + pieces[:, cv2.CC_STAT_HEIGHT]
+    lowest = int(bottoms.argmax())
+    x, y, w, h = (int(pieces[lowest, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                   cv2.CC_STAT_HEIGHT))
+    rest = np.isin(labels, [i + 1 for i in range(len(pieces)) if i != lowest])
+    ys, xs = np.nonzero(rest)
+    rest_top, rest_height, rest_width = ys.min(), ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    underline = h <= 0.25 * w and w >= 0.8 * rest_width and y >= rest_top + 0.6 * rest_height
+    return rest if underline else mask
+
+
 def mask_to_mnist(mask: np.ndarray) -> np.ndarray:
     """A boolean ink mask (one digit) as a 28x28 MNIST image with an MNIST-wide pen; zeros when empty."""
     if not mask.any():
