@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import (
     body,
     corrections,
+    digit_pictures,
     explain,
     inference,
     line,
@@ -100,10 +101,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         unsure_threshold=app.config["UNSURE_THRESHOLD"], max_pixels=app.config["MAX_IMAGE_PIXELS"],
         stroke_way=app.config["NUMBER_STROKE_READER"], max_strokes=int(app.config["NUMBER_MAX_STROKES"]),
         cnn_check=bool(app.config["LINE_CNN_CHECK"]), run=app.extensions["offloader"].run)
+    app.extensions["picture_reader"] = digit_pictures.PictureReader(
+        app.extensions["digit_model"], app.extensions["number_reader"], app.config["MAX_IMAGE_PIXELS"],
+        app.config["UNSURE_THRESHOLD"], app.extensions["offloader"].run)
     app.extensions["why"] = why.Why(
         explain.explainer(app.config["MODEL_PATH"], app.config["LOOKALIKES_PATH"], app.logger),
-        app.extensions["drawing_reader"], app.config["UNSURE_THRESHOLD"], app.config["MAX_IMAGE_PIXELS"],
-        app.extensions["number_reader"], app.extensions["offloader"].run)
+        app.extensions["drawing_reader"], app.extensions["picture_reader"], app.config["UNSURE_THRESHOLD"],
+        app.extensions["offloader"].run)
     app.extensions["upload_slots"] = body.Slots(app.config["UPLOADS_PER_WORKER"])
     app.extensions["corrections"] = CorrectionStore(app.config["DATABASE_URL"], int(app.config["CORRECTIONS_MAX_ROWS"]))
     # The database is only ever used from this thread; corrections waiting for it are bounded.

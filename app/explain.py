@@ -1,12 +1,12 @@
 """Why the CNN gave its answer: evidence by occlusion, lookalikes from the bank, and the feature maps.
 
-Evidence is measured, not estimated: each 4x4 patch of ink (stride 2) is erased in turn and the whole
-set is run as one batch through the serving model itself; the drop in a class's log-odds is what
-that ink counted for the class (negative: it counted against). The same batch gives the answer
-and the runner-up. A second batch adds a pen dot at each empty place near the digit and keeps where
-that raises the runner-up: "what would make it a 9". Occlusion asks exactly what the faithfulness test
-asks (what happens without this ink), explains the int8 model that answered, not a float copy, and
-costs one batched call (a few ms); gradients would need a second, float model kept in step with it.
+Evidence is measured, not estimated: each 4x4 patch of ink (stride 2) is erased in turn and every
+copy is run through the serving model itself; the drop in a class's log-odds is what that ink counted
+for the class (negative: it counted against). The same copies give the answer and the runner-up.
+Further copies add a pen dot at each empty place near the digit and keep where that raises the
+runner-up: "what would make it a 9". Occlusion asks exactly what the faithfulness test asks (what
+happens without this ink), explains the int8 model that answered, not a float copy, and costs about
+110 small images (about 10 ms); gradients would need a second, float model kept in step with it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Explainer:
         # Its own interpreters and lock: an explanation's batches never hold up a prediction.
         self._probe = inference.DigitModel(model_path)
         self.sha256 = self._probe.sha256
-        self._inside = _open_inside(model_path)
+        self._inside = inference.open_interpreter(model_path, keep_tensors=True)
         self._map_tensors, self._embedding_tensor = _inner_tensors(self._inside, model_path)
         self._input = self._inside.get_input_details()[0]["index"]
         self._output = self._inside.get_output_details()[0]["index"]
@@ -123,19 +123,6 @@ def log_odds(probabilities: np.ndarray) -> np.ndarray:
     # 1 - p as the sum of the other classes, in float64: exact enough down to p = 1 - 1e-12.
     rest = np.maximum(p.sum(axis=-1, keepdims=True) - p, _FLOOR)
     return np.log(p) - np.log(rest)
-
-
-def _open_inside(path: str):
-    """An interpreter that keeps every intermediate tensor readable after invoke (the feature maps)."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():  # "for debugging only": the cost is a few hundred KB per image
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_path=path, num_threads=1, experimental_preserve_all_tensors=True)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def _inner_tensors(interpreter, path: str) -> tuple[list[int], int]:

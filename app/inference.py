@@ -8,13 +8,14 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from app import trajectory
+from app import inputs, trajectory
 
 # Below this top probability an answer is flagged "unsure": chosen on the validation split so
 # that about 1% of real digits and most scribbles fall under it (see bench/drawn_eval.py).
@@ -25,12 +26,15 @@ class ModelError(Exception):
     """A model file that is missing or not a TFLite model."""
 
 
-def open_interpreter(path: str) -> Interpreter:
-    """A one-thread LiteRT interpreter for the file, its tensors allocated; ModelError names the file."""
+def open_interpreter(path: str, keep_tensors: bool = False) -> Interpreter:
+    """A one-thread LiteRT interpreter for the file, its tensors allocated; ModelError names the file.
+    keep_tensors: every intermediate tensor stays readable after invoke (the explainer's feature maps)."""
     if not os.path.isfile(path):
         raise ModelError(f"{path}: no such model file (the shipped models are in models/; make train makes them)")
     try:
-        interpreter = Interpreter(model_path=path, num_threads=1)
+        with warnings.catch_warnings():  # LiteRT calls keeping tensors "for debugging": a few hundred KB here
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = Interpreter(model_path=path, num_threads=1, experimental_preserve_all_tensors=keep_tensors)
         interpreter.allocate_tensors()
     except (RuntimeError, ValueError) as error:
         raise ModelError(f"{path}: not a TFLite model ({str(error).splitlines()[0][:200]})") from None
@@ -94,6 +98,16 @@ class DrawingReader:
         logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
         fused = np.exp(logits - logits.max())
         return {"picture": seen, "path": traced, "fused": (fused / fused.sum()).astype(np.float32)}
+
+
+def answer_drawing(probabilities: np.ndarray, image: np.ndarray, strokes: list[np.ndarray], tiny: float,
+                   unsure_threshold: float) -> dict:
+    """The API answer for a drawing: as describe(), and taps and tiny ticks (one, or several far apart,
+    none `tiny` across) are no digit: unsure, with too_little_ink so the page can say why."""
+    answer = describe(probabilities, image, unsure_threshold)
+    answer["too_little_ink"] = inputs.largest_stroke(strokes) < tiny
+    answer["unsure"] = answer["unsure"] or answer["too_little_ink"]
+    return answer
 
 
 def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:

@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
-from app import inference, line, reading
+from app import inference, line, offload, reading
 from app.inputs import InputError, written_strokes
 
 T = TypeVar("T")
@@ -23,10 +23,6 @@ StrokeWay = Literal["segmenter", "line", "fused"]
 NO_DIGIT_DRAWN = "no ink: draw a digit first"
 NO_DIGIT_IN_PICTURE = "no digit found in the image: send a picture of a written number"
 
-
-def _inline(job: Callable[..., T], *args: object) -> T:
-    """Run a job here and now (the CLI; the server passes its off-loop pool instead)."""
-    return job(*args)
 
 
 @dataclass
@@ -40,7 +36,7 @@ class NumberReader:
     stroke_way: StrokeWay = "segmenter"
     max_strokes: int = 60  # a number's strokes (taps aside): about 20 digits; past it the reading costs grow
     cnn_check: bool = False  # pictures: the single-digit CNN reads each digit's box too (a disagreement: unsure)
-    run: Callable[..., object] = _inline  # where the CPU work runs (the server: its decode pool, off the loop)
+    run: Callable[..., object] = offload.inline  # where the CPU work runs (the server: its decode pool, off the loop)
 
     def strokes(self, strokes: Sequence[np.ndarray], tiny: float) -> dict:
         """A number drawn as strokes (canvas units; taps under `tiny` are not digits)."""

@@ -115,6 +115,11 @@ def _timeouts() -> tuple[type[BaseException], ...]:
     return (TimeoutError,)
 
 
+def inline(job: Callable[..., T], *args: object) -> T:
+    """Run a job here and now: the stand-in for Offloader.run where there is no pool (the CLI, the benches)."""
+    return job(*args)
+
+
 class BusyError(Exception):
     """Too many jobs wait already, or this one waited past its deadline: the client should retry."""
 

@@ -28,11 +28,6 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
-def picture_to_mnist(data: bytes, max_pixels: int) -> np.ndarray:
-    """An uploaded picture's bytes -> the 28x28 MNIST-framed image (all zeros when it holds no ink)."""
-    return preprocessing.image_to_mnist(decode_image(data, max_pixels))
-
-
 def digit_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
     """An uploaded picture of one digit -> its 28x28 MNIST image, and whether its ink is implausible for
     a digit (the answer is then unsure, whatever the network makes of it)."""

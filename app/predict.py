@@ -18,7 +18,7 @@ MAX_PIXELS = 40_000_000
 def digit_line(model: inference.DigitModel, data: bytes, unsure_below: float) -> str:
     """'7 (99.2%)' for a picture of one digit (read as /api/predict/image reads it)."""
     try:
-        result, _ = digit_pictures.read(model, number_reader(model, unsure_below), data, MAX_PIXELS, unsure_below)
+        result, _ = picture_reader(model, unsure_below).read(data)
     except inputs.InputError as error:
         if error.status != 422:
             raise
@@ -59,6 +59,11 @@ def number_reader(model: inference.DigitModel, unsure_below: float) -> NumberRea
     return NumberReader(model, reader, unsure_below, MAX_PIXELS)
 
 
+def picture_reader(model: inference.DigitModel, unsure_below: float) -> digit_pictures.PictureReader:
+    """The server's reader of pictures of one digit (its second look included), run in this process."""
+    return digit_pictures.PictureReader(model, number_reader(model, unsure_below), MAX_PIXELS, unsure_below)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print what each file holds; exit 1 if any file could not be read."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -78,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = inference.DigitModel(args.model)
         explainer = why.Why(explain.explainer(args.model, args.lookalikes, logging.getLogger("app.predict")),
-                            inference.DrawingReader(model, None, 0.0), args.unsure_below, MAX_PIXELS,
-                            number_reader(model, args.unsure_below)) if args.explain else None
+                            inference.DrawingReader(model, None, 0.0), picture_reader(model, args.unsure_below),
+                            args.unsure_below) if args.explain else None
     except inference.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

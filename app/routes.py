@@ -19,7 +19,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app import body, digit_pictures, inference, inputs, offload, payloads, why
+from app import body, inference, inputs, offload, payloads, why
 
 bp = Blueprint("digits", __name__)
 REPORT_PICTURES = {
@@ -113,12 +113,9 @@ def predict_strokes():
     """Strokes in canvas pixels -> the ten class probabilities."""
     payload, strokes = payloads.drawing()
     image = payloads.drawn_image(strokes)
-    answer = inference.describe(current_app.extensions["drawing_reader"].predict(strokes, image), image,
-                                current_app.config["UNSURE_THRESHOLD"])
-    # Taps and tiny ticks (one, or several far apart) are not a digit: unsure, and the page says why.
-    answer["too_little_ink"] = inputs.largest_stroke(strokes) < payloads.tiny_extent(payload)
-    answer["unsure"] = answer["unsure"] or answer["too_little_ink"]
-    return jsonify(answer)
+    return jsonify(inference.answer_drawing(current_app.extensions["drawing_reader"].predict(strokes, image), image,
+                                            strokes, payloads.tiny_extent(payload),
+                                            current_app.config["UNSURE_THRESHOLD"]))
 
 
 @bp.post("/api/read", provide_automatic_options=False)
@@ -137,10 +134,7 @@ def read_number_image():
 @bp.post("/api/predict/image", provide_automatic_options=False)
 def predict_image():
     """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
-    answer, _ = digit_pictures.read(current_app.extensions["digit_model"], current_app.extensions["number_reader"],
-                                    payloads.picture(), current_app.config["MAX_IMAGE_PIXELS"],
-                                    current_app.config["UNSURE_THRESHOLD"], current_app.extensions["offloader"].run)
-    return jsonify(answer)
+    return jsonify(current_app.extensions["picture_reader"].read(payloads.picture())[0])
 
 
 @bp.post("/api/explain", provide_automatic_options=False)

@@ -23,10 +23,12 @@ _IMPORT = re.compile(r"""(\b(?:from|import)\s*)(["'])(\.{1,2}/[\w./-]+\.js)\2"""
 
 
 @lru_cache(maxsize=128)
-def _read(path: str, mtime: float) -> tuple[str, bytes]:
-    """A file's own sha256 and bytes, once per version."""
+def _read(path: str, mtime: float) -> tuple[str, bytes, tuple[str, ...]]:
+    """A file's own sha256, bytes and (a module's) relative import specifiers, once per version."""
     data = Path(path).read_bytes()
-    return hashlib.sha256(data).hexdigest(), data
+    specifiers = tuple(m.group(3) for m in _IMPORT.finditer(data.decode("utf-8", "replace"))) \
+        if path.endswith(".js") else ()
+    return hashlib.sha256(data).hexdigest(), data, specifiers
 
 
 class StaticFiles:
@@ -35,17 +37,14 @@ class StaticFiles:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def _file(self, filename: str) -> tuple[str, bytes]:
+    def _file(self, filename: str) -> tuple[str, bytes, tuple[str, ...]]:
         path = self.folder / filename
         return _read(str(path), path.stat().st_mtime)
 
     def _imports(self, filename: str) -> list[str]:
         """The static files a module imports, as paths under the folder."""
-        if not filename.endswith(".js"):
-            return []
-        text = self._file(filename)[1].decode("utf-8", "replace")
         base = posixpath.dirname(filename)
-        return [posixpath.normpath(posixpath.join(base, m.group(3))) for m in _IMPORT.finditer(text)]
+        return [posixpath.normpath(posixpath.join(base, spec)) for spec in self._file(filename)[2]]
 
     def fingerprint(self, filename: str, seen: frozenset = frozenset()) -> str:
         """12 hex digits that change when the file, or any module it imports, changes."""

@@ -13,15 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from flask import current_app, request
 
-from app import digit_pictures, explain, inference, inputs, lookalikes, payloads, preprocessing
-from app.number_reader import NumberReader
+from app import digit_pictures, explain, inference, inputs, lookalikes, offload, payloads, preprocessing
 
 DECIMALS = 3  # evidence values are log-odds: a thousandth is far below anything the page can show
-
-
-def _inline(job: Callable, *args: object) -> object:
-    """Run a job here and now (the CLI)."""
-    return job(*args)
 
 
 def explain_request() -> dict:
@@ -42,20 +36,18 @@ class Why:
 
     explainer: explain.Explainer
     reader: inference.DrawingReader
+    pictures: digit_pictures.PictureReader
     unsure_threshold: float
-    max_pixels: int
-    numbers: NumberReader | None = None  # a picture's second look (app/digit_pictures.py)
-    run: Callable = _inline  # where a picture's CPU work runs (the server: its pool; never nested in it)
+    run: Callable = offload.inline  # where a picture's explaining runs (the server: its pool; never nested in it)
 
     def drawing(self, strokes: list[np.ndarray], tiny: float) -> dict:
-        """A drawing's answer (fused as /api/predict fuses it) with its evidence mapped onto the strokes."""
+        """A drawing's answer (exactly /api/predict's) with its evidence mapped onto the strokes."""
         image, to_image = preprocessing.render_strokes_mapped(strokes)
         if not preprocessing.has_ink(image):
             raise inputs.InputError("no ink: draw a digit first", 422)
         parts = self.reader.parts(strokes, image)
-        body = self.explanation(parts["fused"], image)
-        body["too_little_ink"] = inputs.largest_stroke(strokes) < tiny  # as /api/predict: taps are not digits
-        body["unsure"] = body["unsure"] or body["too_little_ink"]
+        answer = inference.answer_drawing(parts["fused"], image, strokes, tiny, self.unsure_threshold)
+        body = self.explanation(answer, parts["fused"], image)
         body["evidence"]["drawing"] = {"to_image": [round(v, 6) for v in to_image],
                                        **{key: on_strokes(body["evidence"][key], strokes, to_image)
                                           for key in ("answer", "runner_up")}}
@@ -65,12 +57,10 @@ class Why:
         return body
 
     def picture(self, data: bytes) -> dict:
-        """A picture's answer (as /api/predict/image, second look included) and why; no fusion: a picture
-        has no pen path. When the sequence reader gave the answer, the maps still show the CNN's view."""
-        answer, image = digit_pictures.read(self.reader.image_model, self.numbers, data, self.max_pixels,
-                                            self.unsure_threshold, self.run)
-        body = self.run(self.explanation, np.asarray(answer["probabilities"]), image)
-        body.update(answer)  # the very answer /api/predict/image gives, to the last digit
+        """A picture's answer (exactly /api/predict/image's, second look included) and why; no fusion: a
+        picture has no pen path. When the sequence reader gave the answer, the maps still show the CNN's view."""
+        answer, image = self.pictures.read(data)
+        body = self.run(self.explanation, answer, np.asarray(answer["probabilities"]), image)
         if answer["reader"] == "line":
             body["caption"] = ("The single-digit network was unsure of this picture; the number reader, which "
                                "knows ruled and squared paper, read it. The maps show what the single-digit "
@@ -78,9 +68,8 @@ class Why:
         body["evidence"]["drawing"], body["fusion"] = None, None
         return body
 
-    def explanation(self, probabilities: np.ndarray, image: np.ndarray) -> dict:
-        """The answer for these probabilities, and what the CNN made of the image, laid out as JSON."""
-        answer = inference.describe(probabilities, image, self.unsure_threshold)
+    def explanation(self, answer: dict, probabilities: np.ndarray, image: np.ndarray) -> dict:
+        """An API answer (for these probabilities) and what the CNN made of the image, laid out as JSON."""
         digit, runner_up = (int(i) for i in np.argsort(-probabilities, kind="stable")[:2])
         inside = self.explainer.inside(image)
         evidence = self.explainer.evidence(image, digit, runner_up)

@@ -219,17 +219,27 @@ def test_dark_mode_contrast_of_the_pressed_button_a_stale_answer_and_the_pad_edg
     context.close()
 
 
-def test_the_model_page_charts_are_dimmed_in_dark_mode_with_whole_epochs(browser, base_url):
-    import cv2
-
-    from app import ROOT
-
+def test_the_model_page_charts_are_dimmed_in_dark_mode(browser, base_url):
     context, page = open_page(browser, base_url, color_scheme="dark")
     page.goto(base_url + "/model")
     assert "invert" in css(page, ".report img", "filter")
     context.close()
-    curves = cv2.imread(str(ROOT / "models" / "training_curves.png"), cv2.IMREAD_GRAYSCALE)
-    assert curves is not None  # drawn by training/report.py save_curves: integer epochs from 1
+    context, page = open_page(browser, base_url, color_scheme="light")
+    page.goto(base_url + "/model")
+    assert css(page, ".report img", "filter") == "none"  # light mode shows them as drawn
+    context.close()
+
+
+def test_the_training_curves_count_whole_epochs_from_one():
+    from training.report import curves_figure
+
+    history = {"loss": [0.3, 0.2, 0.1], "val_loss": [0.3, 0.25, 0.2],
+               "accuracy": [0.9, 0.95, 0.97], "val_accuracy": [0.9, 0.93, 0.95]}
+    figure = curves_figure(history)
+    figure.canvas.draw()
+    for axes in figure.axes:
+        ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks) and min(ticks) >= 1, ticks
 
 
 # --- keyboard, empty state, header ----------------------------------------------------------------------

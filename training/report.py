@@ -26,8 +26,8 @@ def test_report(model, x_test: np.ndarray, y_test: np.ndarray) -> dict:
             "confusion_matrix": confusion.tolist(), "test_predictions": predicted}
 
 
-def save_curves(out: Path, history: dict) -> None:
-    """Loss and accuracy per epoch (epochs counted from 1, whole numbers only), as training_curves.png."""
+def curves_figure(history: dict):
+    """Loss and accuracy per epoch (epochs counted from 1, whole numbers only) as a matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,6 +43,14 @@ def save_curves(out: Path, history: dict) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 0.5
         ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def save_curves(out: Path, history: dict) -> None:
+    """The training curves as training_curves.png."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(history)
     fig.savefig(out / "training_curves.png", dpi=90)
     plt.close(fig)
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from app import inference, inputs, metrics, offload, payloads, pictures, preprocessing
+from app import inference, inputs, metrics, offload, payloads, preprocessing
 from app.corrections.store import StoreFullError, StoreUnavailableError
 
 bp = Blueprint("corrections", __name__)
@@ -90,24 +90,21 @@ def _stroke_row(payload: dict, strokes: list[np.ndarray]) -> dict:
     """The row for a drawing: its strokes and the model's answer to them, as /api/predict gives it."""
     image = payloads.drawn_image(strokes)
     probabilities = current_app.extensions["drawing_reader"].predict(strokes, image)
+    answer = inference.summarize(probabilities, current_app.config["UNSURE_THRESHOLD"])
     return {"source": "strokes", "strokes": json.dumps([s.tolist() for s in strokes]),
-            "width": float(payload["width"]), "height": float(payload["height"]), **_model_answer(probabilities)}
+            "width": float(payload["width"]), "height": float(payload["height"]), **_model_answer(answer)}
 
 
 def _picture_row(data: bytes) -> dict:
-    """The row for a picture: only the 28x28 image the model saw (not the photo), and the model's answer."""
-    image = current_app.extensions["offloader"].run(pictures.picture_to_mnist, data,
-                                                    current_app.config["MAX_IMAGE_PIXELS"])
-    if not image.any():
-        raise inputs.InputError("no digit found in the image: it looks blank", 422)
-    probabilities = current_app.extensions["digit_model"].predict(image[None])[0]
-    return {"source": "picture", "image_png": inference.image_png(image), **_model_answer(probabilities)}
+    """The row for a picture: only the 28x28 image the model saw (not the photo), and the answer
+    /api/predict/image gives for it (second look included)."""
+    answer, image = current_app.extensions["picture_reader"].read(data)
+    return {"source": "picture", "image_png": inference.image_png(image), **_model_answer(answer)}
 
 
-def _model_answer(probabilities: np.ndarray) -> dict:
-    """What the model answered, as stored beside the label."""
+def _model_answer(answer: dict) -> dict:
+    """What the model answered (an API answer), as stored beside the label."""
     model = current_app.extensions["digit_model"]
-    answer = inference.summarize(probabilities, current_app.config["UNSURE_THRESHOLD"])
     return {"model_digit": answer["digit"], "model_probabilities": answer["probabilities"],
             "model_sha256": model.sha256}
 

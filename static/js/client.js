@@ -6,13 +6,13 @@
 const MIN_INTERVAL_MS = 50; // never ask more often than this while the pen moves
 const RETRY_MS = [1000, 2000, 4000, 8000];
 const STUCK_MS = 1500; // a request this old (and 4 round trips) is given up when a newer drawing waits
-export const TIMEOUT_MS = { json: 6000, upload: 30000 }; // a picture's bytes take longer on a slow uplink
+const TIMEOUT_MS = { json: 6000, upload: 30000 }; // a picture's bytes take longer on a slow uplink
 
 class BadAnswer extends Error {}
 class TimedOut extends Error {}
 
 // What a person reads when a request failed: plain words, never a parser's or a browser's.
-export function explainFailure(status, error) {
+function explainFailure(status, error) {
   if (status === 413) return "That is too big to read (the picture or the drawing has too much in it).";
   if (status === 422) return "No digit found: " + error.replace(/^no (ink|digit found)[^:]*:\s*/, "");
   if (status === 429) return "Too many requests just now. Retrying in a moment…";
@@ -38,17 +38,28 @@ function parse(type, text) {
   }
 }
 
-async function viaFetch(job, controller) {
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS.json);
+// One POST of JSON (a string) or a form, read as JSON: {status, payload}. Throws TimedOut past
+// timeoutMs (or when the controller aborts), BadAnswer for a body that is not JSON, TypeError offline.
+// The answers (via the Client), corrections and explanations all go through it.
+export async function post(url, body, timeoutMs, controller = new AbortController()) {
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const headers = typeof body === "string" ? { "Content-Type": "application/json" } : {};
   try {
-    const response = await fetch(job.url, { method: "POST", headers: { "Content-Type": "application/json" },
-                                            body: job.body, signal: controller.signal });
+    const response = await fetch(url, { method: "POST", headers, body, signal: controller.signal });
     return { status: response.status, payload: parse(response.headers.get("Content-Type"), await response.text()) };
   } catch (error) {
     throw error.name === "AbortError" ? new TimedOut() : error;
   } finally {
     clearTimeout(timer);
   }
+}
+
+// Why a post() failed, in a person's words (lower case, to go after "Not saved: " and the like).
+export function failureReason(error) {
+  if (error instanceof TimedOut) return "the server took too long";
+  if (error instanceof BadAnswer) return "the server sent an answer this page cannot read";
+  if (navigator.onLine === false) return "you are offline";
+  return "can't reach the server";
 }
 
 function viaUpload(job, onProgress, controller) {
@@ -147,7 +158,7 @@ export class Client {
     const current = this.current = { controller: new AbortController(), superseded: false };
     try {
       const { status, payload } = await (job.upload ? viaUpload(job, this.onProgress, current.controller)
-        : viaFetch(job, current.controller));
+        : post(job.url, job.body, TIMEOUT_MS.json, current.controller));
       const took = performance.now() - this.lastSent;
       this.rtt = this.rtt ? 0.7 * this.rtt + 0.3 * took : took;
       if (status === 200) {

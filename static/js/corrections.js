@@ -2,7 +2,10 @@
 // drawing on screen. A tap locks the buttons at once (a double click or a second digit cannot store
 // twice) with the chosen one shown pressed; a failure unlocks them to try again; a new drawing resets.
 
+import { failureReason, post } from "./client.js";
 import { article } from "./view.js";
+
+const TIMEOUT_MS = 30000; // a correction may carry a picture
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,17 +66,13 @@ export class Corrections {
     this.state = "saving";
     this.lock(label);
     this.say("Saving…", "progress");
-    const options = body instanceof FormData ? { method: "POST", body }
-      : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
     let message;
     try {
-      const response = await fetch("/api/corrections", options);
-      const type = response.headers.get("Content-Type") || "";
-      const payload = type.includes("application/json") ? await response.json() : {};
-      if (!response.ok) throw new Error(payload.error || `the server said ${response.status}`);
-      message = null;
+      const { status, payload } = await post("/api/corrections", body instanceof FormData ? body
+        : JSON.stringify(body), TIMEOUT_MS);
+      message = status < 300 ? null : payload.error || `the server said ${status}`;
     } catch (error) {
-      message = error instanceof TypeError ? "can't reach the server" : error.message;
+      message = failureReason(error);
     }
     if (key !== this.key) return; // the drawing changed meanwhile: the buttons are about another one now
     if (message === null) {

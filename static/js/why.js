@@ -2,6 +2,9 @@
 // the lookalikes and the network's inner maps. It listens to app.js's events ("answer-shown",
 // "drawing-changed") and owns nothing else on the page.
 
+import { failureReason, post } from "./client.js";
+import { article, percent } from "./view.js";
+
 const $ = (id) => document.getElementById(id);
 const openButton = $("why-open");
 const panel = $("why");
@@ -13,8 +16,6 @@ let current = null; // the settled answer the button is about: {asked, answer}
 let shownFor = null; // the drawing or picture whose explanation the panel holds
 let ticket = 0; // bumped by every request and every change: a late explanation of an old drawing is dropped
 
-const article = (d) => (d === 8 ? "an" : "a");
-const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
 
 function element(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -191,13 +192,11 @@ function showLayers(body) {
 
 // --- asking and showing -----------------------------------------------------------------------------
 
-function requestOptions(asked) {
-  if (!asked.file) {
-    return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(asked) };
-  }
+function requestBody(asked) {
+  if (!asked.file) return JSON.stringify(asked);
   const form = new FormData();
   form.append("image", asked.file, asked.file.name || "picture");
-  return { method: "POST", body: form };
+  return form;
 }
 
 async function explainAnswer() {
@@ -209,14 +208,20 @@ async function explainAnswer() {
   $("why-title").textContent = `Why ${answer.digit}?`;
   $("why-caption").textContent = "";
   statusLine.textContent = "Looking inside the network…";
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  let reply;
   try {
-    const response = await fetch("/api/explain", { ...requestOptions(asked), signal: controller.signal });
-    const type = response.headers.get("Content-Type") || "";
-    const body = type.includes("application/json") ? await response.json() : null;
-    if (mine !== ticket) return;
-    if (!response.ok || !body) throw new Error(body && body.error ? body.error : `the server said ${response.status}`);
+    reply = await post("/api/explain", requestBody(asked), TIMEOUT_MS);
+  } catch (error) {
+    if (mine === ticket) statusLine.textContent = `No explanation: ${failureReason(error)}. Try again.`;
+    return;
+  }
+  if (mine !== ticket) return;
+  const { status, payload: body } = reply;
+  if (status !== 200) {
+    statusLine.textContent = `No explanation: ${body.error || `the server said ${status}`}.`;
+    return;
+  }
+  try {
     await show(body, asked);
     if (mine !== ticket) return;
     shownFor = asked;
@@ -224,11 +229,7 @@ async function explainAnswer() {
     panel.focus(); // announced once: the panel's name and its caption (aria-describedby)
     document.body.dataset.explained = String(body.digit); // for tests and curious people
   } catch (error) {
-    if (mine !== ticket) return;
-    statusLine.textContent = error.name === "AbortError" ? "The explanation took too long. Try again."
-      : error instanceof TypeError ? "Can't reach the server. Try again." : `No explanation: ${error.message}.`;
-  } finally {
-    clearTimeout(timer);
+    if (mine === ticket) statusLine.textContent = `No explanation: ${error.message}.`; // a picture it cannot show
   }
 }
 
