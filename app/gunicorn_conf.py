@@ -16,13 +16,13 @@ from pathlib import Path
 from gunicorn import util
 
 _HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("digit_canvas_headers", _HERE / "headers.py")
+_spec = importlib.util.spec_from_file_location("digit_canvas_headers", _HERE / "web" / "headers.py")
 _headers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_headers)
 HEADERS = _headers.HEADERS
 
 bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"]
-# Metrics (/metrics, app/metrics.py) on a listener of their own, never the public one: METRICS_PORT
+# Metrics (/metrics, app/web/metrics.py) on a listener of their own, never the public one: METRICS_PORT
 # (off when unset), on METRICS_HOST (default 127.0.0.1; a scraper on another machine needs more).
 if os.environ.get("METRICS_PORT"):
     bind.append(f"{os.environ.get('METRICS_HOST', '127.0.0.1')}:{os.environ['METRICS_PORT']}")
@@ -34,7 +34,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # while someone draws) without a thread hop per request. Against gthread with 4 threads, medians
 # of 3 bench runs: p50 1.18 ms vs 1.33 ms, 1379 vs 1351 req/s. A prediction is CPU work that never
 # yields, so a worker runs one at a time either way; the workers use the cores. Picture decoding
-# runs in a native thread pool (app/offload.py), so an upload never stalls the loop.
+# runs in a native thread pool (app/web/offload.py), so an upload never stalls the loop.
 # GUNICORN_WORKER_CLASS=gthread switches.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 # Connections held per gevent worker. Each costs little, but each may hold a 10 MB body: 200 drawing
@@ -43,7 +43,7 @@ worker_connections = int(os.environ.get("GUNICORN_CONNECTIONS", "200"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # per gthread worker
 # Seconds a connection may sit idle between requests, and (gevent) the time a request's headers
 # have to arrive: a client that connects and says nothing is dropped after it. Bodies have their
-# own deadline (BODY_TIMEOUT in app/__init__.py). Slow clients on the internet: deploy/nginx.conf.
+# own deadline (body_timeout in app/config.py). Slow clients on the internet: deploy/nginx.conf.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # No preload: each worker imports the app, and so loads the model, after the fork.
 preload_app = False
@@ -97,7 +97,7 @@ def on_starting(server) -> None:
 
 def post_worker_init(worker) -> None:
     """Let the app see its worker: /api/ready says "draining" once gunicorn has told it to stop."""
-    worker.wsgi.extensions["gunicorn_worker"] = worker
+    worker.wsgi.gunicorn_worker = worker
 
 
 def child_exit(server, worker) -> None:

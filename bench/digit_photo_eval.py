@@ -5,13 +5,12 @@ Each picture is one held-out writer's digit (MNIST test writers, the last fold's
 UNIPEN contributors) on plain, ruled, gridded, underlined, boxed, patterned or separator-marked paper,
 in uneven light, tilted, blurred and JPEG-compressed as training/lines.py composes them (its own seed).
 They are read by the CNN of the fold that never saw those writers, alone and with the second look
-(app/digit_pictures.py: the sequence reader, which never saw them either, when the CNN is unsure).
+(app/reader/second_look.py: the sequence reader, which never saw them either, when the CNN is unsure).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from app import ROOT
-from bench import scratch_app
+from bench import answer_or_none, scratch_reader
 from bench.line_eval import add_writer_arguments, held_out_writers
 from training import lines
 
@@ -40,13 +39,13 @@ def compose(sources: dict[str, list[lines.Writer]], per_paper: int, seed: int) -
     return out
 
 
-def judge(client, pictures: list[dict]) -> dict[str, dict[str, float]]:
-    """Per paper (and all): the share read right and sure, unsure (or no digit found), and wrong yet sure."""
+def judge(reader, pictures: list[dict]) -> dict[str, dict[str, float]]:
+    """Per paper (and all): the share read right and sure, unsure (or no digit found), and wrong yet sure,
+    each picture read as /api/predict/image reads it."""
     verdicts: dict[str, list[str]] = {}
     for picture in pictures:
-        response = client.post("/api/predict/image", data={"image": (io.BytesIO(picture["png"]), "digit.png")})
-        body = response.get_json()
-        if response.status_code != 200 or body["unsure"]:
+        body = answer_or_none(lambda data: reader.digit_in_picture(data).answer, picture["png"])
+        if body is None or body["unsure"]:
             verdict = "unsure"
         else:
             verdict = "right" if body["digit"] == picture["truth"] else "wrong"
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     sources = held_out_writers(args.data, args.mnist_writers, args.pen_data, args.unipen_data, args.fold)
     pictures = compose(sources, args.per_paper, args.seed)
-    results = {name: judge(scratch_app(MODEL_PATH=str(model), **config).test_client(), pictures)
+    results = {name: judge(scratch_reader(MODEL_PATH=str(model), **config), pictures)
                for name, config in READERS.items()}
     print(f"One digit per picture, {len(pictures)} pictures by writers neither model saw "
           f"({', '.join(f'{n}: {len(w)}' for n, w in sources.items())}):\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import os
 import sys
@@ -21,8 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import ROOT, preprocessing
-from bench import photos, scratch_app
+from app import ROOT
+from app.reader import preprocessing
+from bench import answer_or_none, page_drawing, photos, scratch_reader
 from training import augment, data, letters, styles
 
 CANVAS = 320.0
@@ -92,21 +92,15 @@ def edge_crop(points: list[np.ndarray]) -> bytes:
     return cv2.imencode(".png", canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1])[1].tobytes()
 
 
-def post_strokes(client, points: list[np.ndarray]) -> dict:
-    """POST strokes exactly as the page does and return the JSON answer."""
-    body = {"strokes": [np.round(p, 1).tolist() for p in points], "width": CANVAS, "height": CANVAS}
-    response = client.post("/api/predict", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+def read_strokes(reader, points: list[np.ndarray]) -> dict:
+    """Strokes read exactly as /api/predict reads what the page sends."""
+    return reader.digit(page_drawing(points, CANVAS, CANVAS))
 
 
-def post_picture(client, png: bytes) -> dict:
-    """POST a picture to the upload endpoint and return the JSON answer ("no digit found" counts as wrong)."""
-    response = client.post("/api/predict/image", data={"image": (io.BytesIO(png), "digit.png")})
-    if response.status_code == 422:
-        return {"digit": -1, "unsure": True}
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+def read_picture(reader, png: bytes) -> dict:
+    """A picture read as /api/predict/image reads it ("no digit found" counts as wrong)."""
+    answer = answer_or_none(lambda data: reader.digit_in_picture(data).answer, png)
+    return answer if answer is not None else {"digit": -1, "unsure": True}
 
 
 def score(answers: list[dict], labels: list[int]) -> dict:
@@ -149,25 +143,25 @@ def styled(records: list[dict], name: str, seed: int) -> tuple[list[list[np.ndar
     return drawn, [r["label"] for r in chosen]
 
 
-def pen_answers(client, records: list[dict], seed: int) -> dict[str, tuple[list[dict], list[int]]]:
+def pen_answers(reader, records: list[dict], seed: int) -> dict[str, tuple[list[dict], list[int]]]:
     """Every pen row for one model and its unseen writers: row name -> (answers, labels)."""
     labels = [r["label"] for r in records]
-    rows = {f"pen, {name}": ([post_strokes(client, place(r["strokes"])) for r in records], labels)
+    rows = {f"pen, {name}": ([read_strokes(reader, place(r["strokes"])) for r in records], labels)
             for name, place in PLACEMENTS.items()}
     pictures = {"24 px brush, uploaded as a picture": lambda s: brush_picture(s, 24),
                 "picture: 28x28 scan": lambda s: small_scan(s, 28), "picture: 16x16 scan": lambda s: small_scan(s, 16),
                 "picture: cropped to its ink (touching every edge)": edge_crop}
     for name, picture in pictures.items():
-        rows[f"pen, {name}"] = ([post_picture(client, picture(r["strokes"])) for r in records], labels)
+        rows[f"pen, {name}"] = ([read_picture(reader, picture(r["strokes"])) for r in records], labels)
     rng = np.random.default_rng(seed)
     sample = records[::PHOTO_EVERY]  # photos cost ~20 ms each: every 8th digit (about 940 per condition)
     for light, colours in photos.conditions():
         rows[f"photo: {light}, {colours}"] = (
-            [post_picture(client, photos.photo(r["strokes"], light, colours, rng)) for r in sample],
+            [read_picture(reader, photos.photo(r["strokes"], light, colours, rng)) for r in sample],
             [r["label"] for r in sample])
     for name in styles.STYLES:
         drawn, style_labels = styled(records, name, seed)
-        rows[f"style: {name}"] = ([post_strokes(client, natural(d)) for d in drawn], style_labels)
+        rows[f"style: {name}"] = ([read_strokes(reader, natural(d)) for d in drawn], style_labels)
     return rows
 
 
@@ -197,12 +191,12 @@ def markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def contributor_answers(client, records: list[dict]) -> dict[str, tuple[list[dict], list[int]]]:
+def contributor_answers(reader, records: list[dict]) -> dict[str, tuple[list[dict], list[int]]]:
     """UNIPEN digits (normalised into the 500 box) posted as the page would: contributor -> (answers, labels)."""
     out: dict[str, tuple[list[dict], list[int]]] = {}
     for record in records:
         answers, labels = out.setdefault(record["contributor"], ([], []))
-        answers.append(post_strokes(client, natural(record["strokes"])))
+        answers.append(read_strokes(reader, natural(record["strokes"])))
         labels.append(record["label"])
     return out
 
@@ -264,34 +258,33 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads((model.parent / "report.json").read_text())
         _, held_out = data.split_by_writer(records, frozenset(report["held_out_writers"]))
         held_contributors = set(report.get("held_out_contributors", []))
-        app = scratch_app(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
-                          **weight)
+        reader = scratch_reader(MODEL_PATH=str(model), TRAJECTORY_MODEL_PATH=str(model.parent / "trajectory.tflite"),
+                                **weight)
         if held_out:  # a subset of the writers (the tests' fixture) may leave a fold empty
-            folds[fold] = pen_answers(app.test_client(), held_out, args.seed)
+            folds[fold] = pen_answers(reader, held_out, args.seed)
             judged[fold] = held_out
-        contributors.update(contributor_answers(app.test_client(),
+        contributors.update(contributor_answers(reader,
                                                 [r for r in unipen if r["contributor"] in held_contributors]))
         print(f"fold {fold}: writers {report['held_out_writers']}, contributors {sorted(held_contributors)} done "
               f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     rows = cross_validated(folds)
 
-    app = scratch_app(**weight)  # the shipped models (trained on every writer): MNIST, scribbles and letters
-    client = app.test_client()
+    reader = scratch_reader(**weight)  # the shipped models (trained on every writer): MNIST, scribbles and letters
     with np.load(args.data) as mnist:
         x_test, y_test = mnist["x_test"][: args.mnist_limit], mnist["y_test"][: args.mnist_limit]
-    probabilities = app.extensions["digit_model"].predict(x_test / np.float32(255))
+    probabilities = reader.cnn.predict(x_test / np.float32(255))
     rows["MNIST test images (model input as is)"] = score(
-        [{"digit": int(p.argmax()), "unsure": bool(p.max() < app.config["UNSURE_THRESHOLD"])} for p in probabilities],
+        [{"digit": int(p.argmax()), "unsure": bool(p.max() < reader.settings.unsure_threshold)} for p in probabilities],
         y_test)
     traced = [preprocessing.skeleton_strokes(x > 76) for x in x_test]  # 76/255: MNIST's ink edge
     rows["MNIST test digits traced into strokes"] = score(
-        [post_strokes(client, [s * CANVAS / 28 for s in t]) for t in traced], y_test)
+        [read_strokes(reader, [s * CANVAS / 28 for s in t]) for t in traced], y_test)
 
     rng = np.random.default_rng(args.seed)
-    scribbles = [post_strokes(client, [s * CANVAS / 100 for s in augment.random_scribble(rng)])
+    scribbles = [read_strokes(reader, [s * CANVAS / 100 for s in augment.random_scribble(rng)])
                  for _ in range(args.scribbles)]
     scribble_unsure = float(np.mean([a["unsure"] for a in scribbles]))
-    letter_answers = [post_strokes(client, [s * 2 for s in drawn]) for drawn in letters.eval_letters()]
+    letter_answers = [read_strokes(reader, [s * 2 for s in drawn]) for drawn in letters.eval_letters()]
     letter_unsure = float(np.mean([a["unsure"] for a in letter_answers]))
 
     pen_rows = {name: row for name, row in rows.items() if name.startswith("pen")}
@@ -305,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "pen_unsure": rows["pen, natural size and place"]["unsure"],
         "scribbles": args.scribbles, "scribbles_unsure": scribble_unsure,
         "letters": len(letter_answers), "letters_unsure": letter_unsure,
-        "unsure_threshold": app.config["UNSURE_THRESHOLD"], "trajectory_weight": app.config["TRAJECTORY_WEIGHT"],
+        "unsure_threshold": reader.settings.unsure_threshold, "trajectory_weight": reader.settings.trajectory_weight,
         "rows": rows,
         "other_institutions": other_institutions(contributors) if contributors else None,
         "seconds": round(time.perf_counter() - started, 1),

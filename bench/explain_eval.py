@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app import ROOT, explain, inference, preprocessing
+from app import ROOT
+from app.config import Settings
+from app.reader import explain, preprocessing
 from training import data
 from training import lookalikes as bank_builder
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         labels += fold_labels
         print(f"{model.parent.name}: {len(fold_judged)} digits ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr)
-    block = {**summary(judged, labels, inference.UNSURE_THRESHOLD), "folds": len(models),
+    block = {**summary(judged, labels, Settings().unsure_threshold), "folds": len(models),
              "seconds": round(time.perf_counter() - started, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

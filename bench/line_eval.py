@@ -11,7 +11,6 @@ line_eval.json to --out.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 
 from app import ROOT
-from bench import scratch_app
+from bench import answer_or_none, scratch_reader
 from training import data, lines
 
 READERS = {"line reader": {"LINE_CNN_CHECK": False}, "line reader + CNN check": {"LINE_CNN_CHECK": True},
@@ -74,16 +73,15 @@ def compose_set(sources: dict[str, list[lines.Writer]], count: int, seed: int) -
     return out
 
 
-def read_all(client, pictures: list[dict]) -> list[dict]:
-    """Post every picture; the answer's number ('' when none was found) and unsure flag, and its time."""
+def read_all(reader, pictures: list[dict]) -> list[dict]:
+    """Read every picture as /api/read/image does; the number ('' when none was found), the unsure flag, and
+    the reading's time."""
     answers = []
     for picture in pictures:
         started = time.perf_counter()
-        response = client.post("/api/read/image", data={"image": (io.BytesIO(picture["png"]), "number.png")})
+        body = answer_or_none(reader.number_in_picture, picture["png"]) or {"number": "", "unsure": True}
         seconds = time.perf_counter() - started
-        body = response.get_json()
-        answers.append({"number": body.get("number", "") if response.status_code == 200 else "",
-                        "unsure": bool(body.get("unsure", True)), "seconds": seconds})
+        answers.append({"number": body["number"], "unsure": bool(body["unsure"]), "seconds": seconds})
     return answers
 
 
@@ -127,18 +125,17 @@ def table(results: dict[str, dict]) -> str:
                                                                            "unsure_when_right"),
                          ("wrong numbers flagged unsure", "unsure_when_wrong")):
         lines_out.append(f"| {label} | " + " | ".join(f"{results[r][field]:.2%}" for r in readers) + " |")
-    lines_out.append("| p50 per picture (test client, ms) | " + " | ".join(f"{results[r]['p50_ms']:.1f}"
+    lines_out.append("| p50 per picture (in process, ms) | " + " | ".join(f"{results[r]['p50_ms']:.1f}"
                                                                             for r in readers) + " |")
     return "\n".join(lines_out)
 
 
-def example_sheet(client, pictures: list[dict], path: str, count: int = 6) -> None:
+def example_sheet(reader, pictures: list[dict], path: str, count: int = 6) -> None:
     """A PNG of a few held-out pictures as read: each digit's box (dashed red: unsure) and the number read."""
     tiles = []
     for picture in pictures[:count]:
         grey = cv2.imdecode(np.frombuffer(picture["png"], np.uint8), cv2.IMREAD_GRAYSCALE)
-        response = client.post("/api/read/image", data={"image": (io.BytesIO(picture["png"]), "number.png")})
-        answer = response.get_json() if response.status_code == 200 else {"number": "", "digits": []}
+        answer = answer_or_none(reader.number_in_picture, picture["png"]) or {"number": "", "digits": []}
         shown = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
         for digit in answer["digits"]:
             x, y, w, h = (int(round(v)) for v in digit["box"])
@@ -177,12 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     pictures = compose_set(sources, args.numbers, args.seed)
     results = {}
     for name in args.readers.split(","):
-        client = scratch_app(**READERS[name]).test_client()
-        results[name] = summarise(pictures, read_all(client, pictures))
+        results[name] = summarise(pictures, read_all(scratch_reader(**READERS[name]), pictures))
         print(f"{name}: {results[name]['exact']['all']:.2%} exact", file=sys.stderr)
     print(table(results))
     if args.example:
-        example_sheet(scratch_app().test_client(), pictures[::max(1, len(pictures) // 7)][1:], args.example)
+        example_sheet(scratch_reader(), pictures[::max(1, len(pictures) // 7)][1:], args.example)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "line_eval.json").write_text(json.dumps(
         {"sources": {name: len(w) for name, w in sources.items()}, "seed": args.seed, "results": results},

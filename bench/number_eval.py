@@ -9,7 +9,6 @@ width back over it) to wide, a wobbling baseline.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from app import ROOT
-from bench import scratch_app
+from bench import answer_or_none, page_drawing, scratch_reader
 from training import data
 from training.compose import GAPS, HEIGHT, compose, group_by_writer
 
@@ -40,7 +39,7 @@ def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.
     return cv2.imencode(".jpg", np.clip(paper, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-# The readers compared: (what is posted, the app's config). The old cut-and-classify picture reader
+# The readers compared: (what is read, the settings). The old cut-and-classify picture reader
 # stays as the comparison row until the sequence reader wins everywhere.
 READERS = {
     "strokes: segmenter": ("strokes", {"NUMBER_STROKE_READER": "segmenter"}),
@@ -51,28 +50,26 @@ READERS = {
 }
 
 
-def evaluate(clients: dict[str, tuple[str, object]], records: list[dict], count: int, seed: int) -> dict:
+def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count: int, seed: int) -> dict:
     """Exact-number accuracy by length and gap, digit accuracy inside numbers and the unsure rate on
-    right and wrong numbers, for every reader (name -> (kind, test client))."""
+    right and wrong numbers, for every reader (name -> (kind, Reader)): strokes read as /api/read reads
+    what the page sends, photos as /api/read/image reads them."""
     rng = np.random.default_rng(seed)
     by_writer = group_by_writer(records)
     writers = sorted(by_writer)
-    tallies = {name: defaultdict(lambda: [0, 0]) for name in clients}
-    extra = {name: {"digits": [0, 0], "unsure_right": [0, 0], "unsure_wrong": [0, 0]} for name in clients}
+    tallies = {name: defaultdict(lambda: [0, 0]) for name in readers}
+    extra = {name: {"digits": [0, 0], "unsure_right": [0, 0], "unsure_wrong": [0, 0]} for name in readers}
     failures = []
     for i in range(count):
         gap = list(GAPS)[i % len(GAPS)]
         writer = writers[int(rng.integers(len(writers)))]  # not i % len: no writer tied to one gap kind
         points, truth, width, height = compose(by_writer[writer], rng, gap)
-        body = {"strokes": [np.round(s, 1).tolist() for s in points], "width": width, "height": height}
-        picture = photo(points, width, height, rng) if any(k == "pictures" for k, _ in clients.values()) else b""
-        for name, (kind, client) in clients.items():
-            if kind == "strokes":
-                response = client.post("/api/read", json=body)
-            else:
-                response = client.post("/api/read/image", data={"image": (io.BytesIO(picture), "number.jpg")})
-            answer = response.get_json() if response.status_code == 200 else {"number": "", "unsure": True}
-            read = answer.get("number", "")
+        drawing = page_drawing(points, width, height)
+        picture = photo(points, width, height, rng) if any(k == "pictures" for k, _ in readers.values()) else b""
+        for name, (kind, reader) in readers.items():
+            answer = (answer_or_none(reader.number, drawing) if kind == "strokes"
+                      else answer_or_none(reader.number_in_picture, picture)) or {"number": "", "unsure": True}
+            read = answer["number"]
             for key in ("all", f"length {len(truth)}", f"gap: {gap}"):
                 tallies[name][key][0] += read == truth
                 tallies[name][key][1] += 1
@@ -90,7 +87,7 @@ def evaluate(clients: dict[str, tuple[str, object]], records: list[dict], count:
         "unsure_when_right": {n: t["unsure_right"][0] / max(t["unsure_right"][1], 1) for n, t in extra.items()},
         "unsure_when_wrong": {n: t["unsure_wrong"][0] / max(t["unsure_wrong"][1], 1) for n, t in extra.items()},
         "counts": {name: table["all"][1] for name, table in tallies.items()},
-        "readers": list(clients), "failures": failures}
+        "readers": list(readers), "failures": failures}
 
 
 def table(summary: dict) -> str:
@@ -128,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
     train, held_out = data.split_by_writer(data.load_pendigits(args.pen_data))
     records = held_out if args.writers == "held-out" else train
-    clients = {name: (READERS[name][0], scratch_app(MODEL_PATH=args.model, **READERS[name][1]).test_client())
+    readers = {name: (READERS[name][0], scratch_reader(MODEL_PATH=args.model, **READERS[name][1]))
                for name in args.readers.split(",")}
-    summary = evaluate(clients, records, args.numbers, args.seed)
+    summary = evaluate(readers, records, args.numbers, args.seed)
     summary["writers"] = sorted({r["writer"] for r in records})
     print(table(summary))
     if args.writers == "held-out":

@@ -15,12 +15,12 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from bench import scratch_app
-from bench.drawn_eval import fitted, post_strokes, score
+from bench import scratch_reader
+from bench.drawn_eval import fitted, read_strokes, score
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Post every digit, print the table."""
+    """Read every digit as /api/predict does, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", help="JSON list of {label, writer, strokes} records")
     parser.add_argument("--trajectory-weight", type=float, default=None,
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.path, encoding="utf-8") as file:
         records = json.load(file)
     weight = {} if args.trajectory_weight is None else {"TRAJECTORY_WEIGHT": args.trajectory_weight}
-    client = scratch_app(**weight).test_client()
+    reader = scratch_reader(**weight)
     drawings = [[np.asarray(s, np.float64).reshape(-1, 2) for s in r["strokes"] if len(s)] for r in records]
-    answers = [post_strokes(client, fitted(d, 60, 60, 200)) for d in drawings]  # a 200 px digit mid-canvas
+    answers = [read_strokes(reader, fitted(d, 60, 60, 200)) for d in drawings]  # a 200 px digit mid-canvas
     labels = [r["label"] for r in records]
     overall = score(answers, labels)
     by_source = defaultdict(list)

@@ -39,6 +39,15 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
+def reader():
+    """The shipped models' Reader as the CLI and the benches build it: no Flask, reading in place."""
+    from app.config import load_settings
+    from app.reader import build_reader
+
+    return build_reader(load_settings())
+
+
+@pytest.fixture(scope="session")
 def mnist_small() -> dict[str, np.ndarray]:
     """500 MNIST test digits (and 600 training digits) in the Keras layout."""
     with np.load(MNIST_FIXTURE) as data:

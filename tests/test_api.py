@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from support import BAD_STROKES, SEVEN, canvas_payload, png_of
 
-from app import inputs
+from app.config import Settings
+from app.errors import InputError
+from app.reader.drawing import parse_strokes
 from training import augment as pen_augment
 from training import data as pen_data
 
@@ -122,10 +124,10 @@ def test_pages_and_health(client):
 
 def test_stroke_points_arrive_as_float_arrays_unchanged(app):
     body = {"strokes": [[[1, 2.5], [3, 4]], [[7.25, 8]], [[2**70, 1]]], "width": 10, "height": 10}
-    with pytest.raises(inputs.InputError, match="on the canvas"):  # a huge int is a number, but off the canvas
-        inputs.parse_strokes(body, app.config)
+    with pytest.raises(InputError, match="on the canvas"):  # a huge int is a number, but off the canvas
+        parse_strokes(body, Settings())
     body["strokes"].pop()
-    arrays = inputs.parse_strokes(body, app.config)
+    arrays = parse_strokes(body, Settings())
     assert [a.dtype for a in arrays] == [np.float64, np.float64]
     assert [a.tolist() for a in arrays] == [[[1.0, 2.5], [3.0, 4.0]], [[7.25, 8.0]]]
 
@@ -250,7 +252,7 @@ def test_a_small_real_digit_is_not_called_a_tick(client, pen_digits):
 
 
 def test_a_drawing_that_renders_without_ink_is_422(client, monkeypatch):
-    from app import preprocessing
+    from app.reader import preprocessing
     for blank in (np.zeros((28, 28), np.float32), np.full((28, 28), np.nan, np.float32)):
         monkeypatch.setattr(preprocessing, "render_strokes", lambda strokes, image=blank: image)
         response = client.post("/api/predict", json=SEVEN)
@@ -259,7 +261,7 @@ def test_a_drawing_that_renders_without_ink_is_422(client, monkeypatch):
 
 def test_uploads_beyond_the_per_worker_slots_are_503_and_the_slot_comes_back(app, client, mnist_small):
     picture = png_of(255 - cv2.resize(mnist_small["x_test"][0], (100, 100)))
-    slots = app.extensions["upload_slots"]
+    slots = app.upload_slots
     taken = 0
     while slots.take():
         taken += 1
@@ -302,7 +304,7 @@ def test_every_module_is_fingerprinted_through_what_it_imports(tmp_path):
     import os
     import time
 
-    from app.static_files import StaticFiles
+    from app.web.static_files import StaticFiles
 
     (tmp_path / "js").mkdir()
     (tmp_path / "js" / "main.js").write_text('import { a } from "./a.js";\nimport "./why.js";\nexport const m = a;\n')

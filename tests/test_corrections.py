@@ -52,7 +52,7 @@ def app_with(database_url):
         return made[-1]
     yield make
     for app in made:  # close each app's pooled connections (PostgreSQL allows only so many)
-        app.extensions["store_thread"].run(app.extensions["corrections"].close)
+        app.extensions["corrections"].run(app.extensions["corrections"].store.close)
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def client(app_with):
 
 
 def rows(app) -> list[dict]:
-    return app.extensions["corrections"].all()
+    return app.extensions["corrections"].store.all()
 
 
 def test_a_drawing_is_stored_with_its_label_and_the_models_answer(app_with):
@@ -353,7 +353,7 @@ def test_corrections_waiting_for_a_slow_database_are_bounded(app_with):
     listener, url = silent_database()
     with listener:
         app = create_app({"TESTING": True, "DATABASE_URL": url, "CORRECTIONS_QUEUE": 1})
-        app.extensions["corrections"].breaker.cool_down = 0  # every request tries the database
+        app.extensions["corrections"].store.breaker.cool_down = 0  # every request tries the database
         time.sleep(3.5)  # the start-up check has timed out
 
         def send(_):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from support import png_of
 
-from app import digit_pictures
+from app.config import Settings
 from training import lines
 
 
@@ -54,7 +54,7 @@ def test_the_second_look_reads_what_the_cnn_was_unsure_of_and_never_overrules_a_
             assert both == alone
         elif both["reader"] == "line":
             second_looks += 1
-            assert not both["unsure"] and both["confidence"] >= digit_pictures.SECOND_LOOK_SURE
+            assert not both["unsure"] and both["confidence"] >= Settings().second_look_sure
             assert both["preview"] == alone["preview"]
         right["alone"] += alone["digit"] == truth and not alone["unsure"]
         right["second look"] += both["digit"] == truth and not both["unsure"]
@@ -84,13 +84,13 @@ def test_why_says_when_the_sequence_reader_answered(client, paper_digits):
     pytest.fail("no picture went to the second look")
 
 
-def test_the_photo_block_of_make_eval_counts_every_paper(client, mnist_small):
+def test_the_photo_block_of_make_eval_counts_every_paper(reader, mnist_small):
     from bench import digit_photo_eval
 
     pretend = np.arange(len(mnist_small["y_test"])) % 20
     sources = {"MNIST": lines.mnist_writers(mnist_small["x_test"], mnist_small["y_test"], pretend)}
     pictures = digit_photo_eval.compose(sources, 2, seed=3)
-    result = digit_photo_eval.judge(client, pictures)
+    result = digit_photo_eval.judge(reader, pictures)
     assert set(result) == {*lines.PAPERS, "all"} and result["all"]["count"] == 2 * len(lines.PAPERS)
     for row in result.values():
         assert abs(row["right"] + row["unsure"] + row["wrong"] - 1) < 1e-3

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from support import BAD_STROKES, SEVEN, canvas_payload, png_of
 
-from app import explain, lookalikes
 from app import predict as cli
+from app.reader import explain, lookalikes
 from bench import explain_eval
 
 
@@ -79,9 +79,9 @@ def test_a_picture_is_answered_as_predict_image_answers_it(client, mnist_small):
 
 
 def test_erasing_the_ink_the_evidence_ranks_first_costs_more_than_erasing_ink_at_random(app, pen_digits):
-    explainer = app.extensions["why"].explainer
+    explainer = app.extensions["reader"].why.explainer
     rng = np.random.default_rng(0)
-    from app import preprocessing
+    from app.reader import preprocessing
 
     judged = [explain_eval.judge(explainer, preprocessing.render_strokes(r["strokes"]), rng) for r in pen_digits]
     assert np.mean([j["wins"] for j in judged]) >= 0.9
@@ -179,7 +179,7 @@ def test_explanations_wait_in_the_bounded_pool_and_get_a_quick_503_past_it():
     app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "OFFLOAD_MAX_WAITING": 1,
                       "OFFLOAD_DEADLINE": 0.3})
     release = threading.Event()
-    blocker = threading.Thread(target=app.extensions["offloader"].run, args=(release.wait, 5))
+    blocker = threading.Thread(target=app.extensions["reader"].run, args=(release.wait, 5))
     blocker.start()  # the one pool thread is busy and the queue is full
     time.sleep(0.05)
     try:

@@ -191,7 +191,7 @@ def test_behind_the_proxy_a_client_sent_forwarded_host_is_not_trusted(tmp_path):
 
     @app.get("/whoami")
     def whoami():
-        return url_for("digits.index", _external=True)
+        return url_for("pages.index", _external=True)
 
     body = app.test_client().get("/whoami", headers={"Host": "digits.example", "X-Forwarded-Host": "evil.example",
                                                      "X-Forwarded-Proto": "https"}).get_data(as_text=True)
@@ -215,7 +215,7 @@ def test_costly_work_past_the_queue_bound_or_its_deadline_is_a_quick_503():
 
     app = create_app({"TESTING": True, "DATABASE_URL": "sqlite://", "OFFLOAD_MAX_WAITING": 2,
                       "OFFLOAD_DEADLINE": 0.3})
-    offloader = app.extensions["offloader"]
+    offloader = app.extensions["reader"]
     body = latency.costliest_read_body()
     release = threading.Event()
     blocker = threading.Thread(target=offloader.run, args=(release.wait, 5))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from support import PEN_FIXTURE
 
-from app import line
+from app.errors import NoInk
+from app.reader import ink, line
 from training import data, lines
 
 
@@ -69,8 +70,8 @@ def test_a_strip_is_the_writing_band_at_the_model_height_and_maps_back(mnist_sma
 def test_uneven_light_is_not_ink_and_a_blank_picture_has_none():
     yy, xx = np.mgrid[0:120, 0:400].astype(np.float32)
     shaded = (240 - 90 * xx / 400 - 40 * ((yy / 120 - 0.5) ** 2)).astype(np.uint8)  # a gradient and a vignette
-    assert line.ink_map(shaded).max() < 0.35
-    with pytest.raises(line.NoInkError):
+    assert ink.ink_strength(shaded).max() < 0.35
+    with pytest.raises(NoInk):
         line.line_strip(shaded)
 
 
@@ -86,7 +87,7 @@ def test_digit_boxes_split_between_the_peaks_and_hug_the_ink():
     strip = line.Strip(image, 100.0, 50.0, 2.0, 2.0, image > 0.35)
     emitted = [line.Emitted(2, 3, 2, np.eye(10)[1], 0.9), line.Emitted(11, 12, 11, np.eye(10)[7], 0.9)]
     boxes = line.digit_boxes(strip, emitted)
-    assert boxes == [[112.0, 66.0, 16.0, 32.0], [180.0, 62.0, 24.0, 40.0]]
+    assert boxes == [(112.0, 66.0, 16.0, 32.0), (180.0, 62.0, 24.0, 40.0)]  # Box is a named (x, y, w, h)
 
 
 def test_synthesised_numbers_come_from_one_writer_and_their_boxes_hold_their_digits():

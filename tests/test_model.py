@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from app import ROOT, inference
+from app import ROOT
+from app.reader.answers import describe
 
 KERAS_MODEL = ROOT / "models" / "digit_cnn.keras"
 
@@ -28,7 +29,7 @@ def test_shipped_model_classifies_the_fixture(keras_probabilities, mnist_small):
 def test_litert_answers_like_keras_on_every_fixture_image(app, keras_probabilities, mnist_small):
     """The served file stores int8 weights (train.py --quantize dynamic): the same digits, nearly the same
     probabilities, and a batch answers exactly as its images do one by one."""
-    model = app.extensions["digit_model"]
+    model = app.extensions["reader"].cnn
     images = mnist_small["x_test"] / np.float32(255)
     one_by_one = np.stack([model.predict(image[None])[0] for image in images])
     assert (one_by_one.argmax(axis=1) == keras_probabilities.argmax(axis=1)).mean() >= 0.995
@@ -38,7 +39,7 @@ def test_litert_answers_like_keras_on_every_fixture_image(app, keras_probabiliti
 
 
 def test_one_model_serves_many_threads_at_once(app, mnist_small):
-    model = app.extensions["digit_model"]
+    model = app.extensions["reader"].cnn
     images = mnist_small["x_test"][:120] / np.float32(255)
     alone = [model.predict(images[i:i + 1 + i % 3]) for i in range(117)]
 
@@ -54,8 +55,8 @@ def test_one_model_serves_many_threads_at_once(app, mnist_small):
 
 def test_describe_flags_flat_answers_unsure():
     image = np.zeros((28, 28), np.float32)
-    flat = inference.describe(np.full(10, 0.1, np.float32), image, 0.75)
-    sharp = inference.describe(np.eye(10, dtype=np.float32)[3] * 0.97 + 0.003, image, 0.75)
+    flat = describe(np.full(10, 0.1, np.float32), image, 0.75)
+    sharp = describe(np.eye(10, dtype=np.float32)[3] * 0.97 + 0.003, image, 0.75)
     assert flat["unsure"] and not sharp["unsure"] and sharp["digit"] == 3
 
 

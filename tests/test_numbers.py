@@ -193,15 +193,15 @@ def test_the_join_prior_is_a_fitted_file_the_reader_loads(tmp_path, monkeypatch,
     """The join prior's weights come from models/join_prior.json (written by training.join_prior), one per
     feature after the intercept, and reading a number follows them: a prior that never joins splits a
     two-stroke 4 into two digits."""
-    from app import numbers
+    from app.reader import segmenter
 
-    weights, temperature, floor = numbers.join_prior()
-    features = numbers.join_features((10, 0, 5, 40), (0, 0, 12, 40), 40.0)
+    weights, temperature, floor = segmenter.join_prior()
+    features = segmenter.join_features((10, 0, 5, 40), (0, 0, 12, 40), 40.0)
     assert len(weights) == 1 + len(features) and temperature > 0 and 0 <= floor < 0.5
     four = {"strokes": [[[40, 40], [40, 170], [160, 170]], [[130, 60], [130, 290]]], "width": 320, "height": 320}
     assert len(client.post("/api/read", json=four).get_json()["digits"]) == 1
     never = tmp_path / "never.json"
     never.write_text(json.dumps({"weights": [-40.0] + [0.0] * len(features), "temperature": 1.0, "floor": 0.0}))
-    fitted = numbers.join_prior.__wrapped__  # the loader under its cache
-    monkeypatch.setattr(numbers, "join_prior", lambda: fitted(never))
+    fitted = segmenter.join_prior.__wrapped__  # the loader under its cache
+    monkeypatch.setattr(segmenter, "join_prior", lambda: fitted(never))
     assert len(client.post("/api/read", json=four).get_json()["digits"]) == 2

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageDraw
 from support import png_of
 
-from app import pictures
-from app.inputs import InputError
+from app.errors import InputError
+from app.reader import pictures
 from bench import photos
 
 
@@ -233,15 +233,15 @@ def test_a_line_under_a_digit_is_not_read_into_it(client, pen_digits):
 
 
 def test_a_base_joined_to_the_digit_is_kept():
-    from app import preprocessing
+    from app.reader import ink
 
     mask = np.zeros((100, 100), bool)
     mask[10:80, 48:52] = True  # a stem
     mask[78:82, 20:80] = True  # its base, touching it: one piece
-    assert preprocessing.drop_underline(mask).sum() == mask.sum()
+    assert ink.drop_underline(mask).sum() == mask.sum()
     apart = mask.copy()
     apart[90:93, 10:90] = True  # a line under it, apart: dropped
-    assert (preprocessing.drop_underline(apart) == mask).all()
+    assert (ink.drop_underline(apart) == mask).all()
     top = mask.copy()
     top[0:3, 10:90] = True  # a bar above is no underline
-    assert preprocessing.drop_underline(top).sum() == top.sum()
+    assert ink.drop_underline(top).sum() == top.sum()

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app import preprocessing
+from app.reader import ink, preprocessing
 
 SEVEN = [np.array([[0, 0], [60, 0], [25, 90]], float), np.array([[15, 45], [50, 45]], float)]
 ONE = [np.array([[10, 0], [10, 100]], float)]
@@ -68,25 +68,25 @@ def drawn_picture(strokes, pen, size=400, margin=60, dark_on_light=True):
 
 @pytest.mark.parametrize("pen", [3, 12, 30])
 def test_thin_and_thick_pens_give_nearly_the_same_image(pen):
-    reference = preprocessing.image_to_mnist(drawn_picture(SEVEN, 8))
-    image = preprocessing.image_to_mnist(drawn_picture(SEVEN, pen))
+    reference = ink.image_to_mnist(drawn_picture(SEVEN, 8))
+    image = ink.image_to_mnist(drawn_picture(SEVEN, pen))
     assert np.abs(image - reference).mean() < 0.03
     assert abs(image.sum() - reference.sum()) / reference.sum() < 0.15
 
 
 def test_picture_polarity_and_uneven_lighting_do_not_matter():
-    reference = preprocessing.image_to_mnist(drawn_picture(SEVEN, 10, dark_on_light=False))
+    reference = ink.image_to_mnist(drawn_picture(SEVEN, 10, dark_on_light=False))
     photo = drawn_picture(SEVEN, 10).astype(np.float32)
     shade = np.linspace(0.45, 1.0, photo.shape[1])[None, :]  # a shadow across the page
     photo = np.clip(photo * shade + np.random.default_rng(0).normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
-    image = preprocessing.image_to_mnist(photo)
+    image = ink.image_to_mnist(photo)
     assert np.abs(image - reference).mean() < 0.03
 
 
 def test_blank_pictures_have_no_ink():
-    assert not preprocessing.image_to_mnist(np.full((200, 300), 230, np.uint8)).any()
+    assert not ink.image_to_mnist(np.full((200, 300), 230, np.uint8)).any()
     noisy = np.random.default_rng(1).normal(200, 2, (120, 120)).clip(0, 255).astype(np.uint8)
-    assert not preprocessing.image_to_mnist(noisy).any()
+    assert not ink.image_to_mnist(noisy).any()
 
 
 def test_skeleton_is_traced_into_strokes_that_redraw_the_digit(mnist_small):

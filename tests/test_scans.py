@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from support import PEN_FIXTURE
 
-from app import preprocessing
+from app.reader import preprocessing
 from training import data, scans
 
 

@@ -148,7 +148,7 @@ def test_a_fold_outside_the_folds_is_one_clear_line(fold, capsys):
 
 
 def test_the_trajectory_model_trains_on_pen_paths_and_exports_for_the_server(tmp_path, pen_digits, monkeypatch):
-    from app import inference, trajectory
+    from app.reader import models, trajectory
 
     monkeypatch.delenv("MNIST_PATH", raising=False)  # it needs no MNIST (offline, loading it would fail)
     out = tmp_path / "trajectory"
@@ -156,7 +156,7 @@ def test_the_trajectory_model_trains_on_pen_paths_and_exports_for_the_server(tmp
                        "--epochs", "2", "--fold", "5", "--out", str(out)]) == 0
     report = json.loads((out / "trajectory_report.json").read_text())
     assert report["held_out_writers"] == [5, 10] and 0 <= report["validation_accuracy"] <= 1
-    served = inference.DigitModel(str(out / "trajectory.tflite"))
+    served = models.DigitModel(str(out / "trajectory.tflite"))
     paths = np.stack([trajectory.features([np.asarray(s, float) for s in r["strokes"]]) for r in pen_digits[:4]])
     probabilities = served.predict(paths)
     assert probabilities.shape == (4, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
@@ -193,7 +193,7 @@ def test_export_writes_a_quantized_tflite_that_answers_like_the_keras_model(tiny
 
     import keras
 
-    from app import inference
+    from app.reader import models
 
     _, out = tiny_run
     for quantize in ("none", "dynamic"):
@@ -209,8 +209,8 @@ def test_export_writes_a_quantized_tflite_that_answers_like_the_keras_model(tiny
     assert int8_size < 0.4 * float_size  # int8 weights: about a quarter
     images = batches.to_images(mnist_small["x_test"][:64])
     expected = keras.saving.load_model(out / "digit_cnn.keras").predict(images, verbose=0)
-    exact = inference.DigitModel(str(tmp_path / "none" / "digit_cnn.tflite")).predict(images)
-    quantized = inference.DigitModel(str(tmp_path / "dynamic" / "digit_cnn.tflite")).predict(images)
+    exact = models.DigitModel(str(tmp_path / "none" / "digit_cnn.tflite")).predict(images)
+    quantized = models.DigitModel(str(tmp_path / "dynamic" / "digit_cnn.tflite")).predict(images)
     np.testing.assert_allclose(exact, expected, atol=1e-4)
     assert np.abs(quantized - expected).max() < 0.05 and (quantized.argmax(1) == expected.argmax(1)).mean() >= 0.95
 
@@ -254,7 +254,7 @@ def test_recipes_set_the_options_and_flags_override_them():
 def test_the_line_reader_trains_with_ctc_and_exports_for_the_server(tmp_path, mnist_small):
     """A tiny line run: numbers composed per writer, fold 5's pen writers held out, a TFLite file the
     server's LineModel reads column by column, and the report."""
-    from app import line
+    from app.reader import line
 
     writers = tmp_path / "writers.npz"
     np.savez(writers, train_writer=(np.arange(len(mnist_small["y_train"])) % 30).astype(np.int16))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from support import canvas_payload
 
-from app import create_app, trajectory
+from app import create_app
+from app.reader import trajectory
 
 TWO_STROKES = [np.array([[10.0, 10], [10, 60], [40, 60]]), np.array([[40.0, 10], [40, 90]])]  # a 4
 
@@ -38,7 +39,7 @@ def test_degenerate_drawings_still_give_a_finite_path(drawing):
 
 
 def test_drawings_are_read_by_both_models_and_pictures_by_the_cnn_alone(app, tmp_path, pen_digits):
-    assert app.extensions["drawing_reader"].path_model is not None  # the shipped trajectory model is served
+    assert app.extensions["reader"].fusion.path_model is not None  # the shipped trajectory model is served
     cnn_only = create_app({"TESTING": True, "TRAJECTORY_MODEL_PATH": "",
                            "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}).test_client()
     fused = app.test_client()

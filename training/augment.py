@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app import preprocessing
+from app.reader import preprocessing
 
 Stroke = np.ndarray  # (n, 2) float64 x, y; y grows downward
 

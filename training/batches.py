@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import line, preprocessing, trajectory
+from app.errors import NoInk
+from app.reader import line, preprocessing, trajectory
 from training import augment, lines, scans, styles
 
 
@@ -126,7 +127,7 @@ def line_example(writers: list, rng: np.random.Generator) -> tuple[np.ndarray, s
         grey, label, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
         try:
             strip = line.line_strip(grey).image
-        except line.NoInkError:
+        except NoInk:
             continue
         if strip.shape[1] // line.STRIDE >= 2 * len(label) + 1:
             return strip, label

@@ -1,8 +1,8 @@
-"""Fit the whole-number reader's join prior and write it to models/join_prior.json (app/numbers.py loads it).
+"""Fit the whole-number reader's join prior and write it to models/join_prior.json (app/segmenter.py loads it).
 
     python -m training.join_prior --model models/cv/fold5/digit_cnn.tflite --out models/join_prior.json
 
-The prior is a logistic regression on app.numbers.join_features: whether the next stroke joins the digit
+The prior is a logistic regression on app.segmenter.join_features: whether the next stroke joins the digit
 being written or starts the next one. It is fitted on numbers composed from the training writers' pen
 digits (never the held-out writers of the number evaluation), with the classifier that never saw those.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import ROOT, inference, numbers, preprocessing
+from app import ROOT
+from app.reader import models, preprocessing, segmenter
 from training import data
 from training.compose import GAPS, compose, group_by_writer
 
@@ -26,7 +27,7 @@ TEMPERATURE = 2.0  # > 1 softens the prior: styles the training writers rarely u
 FLOOR = 0.02  # the geometry advises, the classifier decides
 
 
-def examples(records: list[dict], model: inference.DigitModel, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def examples(records: list[dict], model: models.DigitModel, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(features with an intercept column, targets): a digit's next stroke against its strokes so far (1),
     a digit's first stroke against the whole digit before it (0); gaps of every kind in GAPS."""
     rng = np.random.default_rng(seed)
@@ -37,13 +38,13 @@ def examples(records: list[dict], model: inference.DigitModel, count: int, seed:
         sizes: list[int] = []
         writer = writers[int(rng.integers(len(writers)))]
         points, _, _, _ = compose(by_writer[writer], rng, list(GAPS)[i % len(GAPS)], sizes)
-        boxes = [numbers._box(s) for s in points]
-        scale = numbers._scale(boxes)
+        boxes = [segmenter._box(s) for s in points]
+        scale = segmenter._scale(boxes)
         starts = np.cumsum([0, *sizes])
         for start, end in zip(starts[:-1], starts[1:]):
             pairs = [(j, 1.0) for j in range(start + 1, end)] + ([(end, 0.0)] if end < len(boxes) else [])
             for j, target in pairs:  # the next unit joining the run start..j, or starting a new digit
-                features.append(numbers.join_features(boxes[j], numbers._union(boxes[start:j]), scale))
+                features.append(segmenter.join_features(boxes[j], segmenter._union(boxes[start:j]), scale))
                 targets.append(target)
                 merged.append(preprocessing.render_strokes(points[start:j + 1]))
     reads = np.concatenate([model.predict(np.stack(merged[k:k + 512])) for k in range(0, len(merged), 512)])
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: pass the pendigits JSON with --pen-data (or set PENDIGITS_PATH)", file=sys.stderr)
         return 2
     train, _ = data.split_by_writer(data.load_pendigits(args.pen_data))
-    x, t = examples(train, inference.DigitModel(args.model), args.numbers, args.seed)
+    x, t = examples(train, models.DigitModel(args.model), args.numbers, args.seed)
     weights = fit(x, t)
     accuracy = float((((1 / (1 + np.exp(-x @ weights))) > 0.5) == t).mean())
     prior = {"weights": np.round(weights, 4).tolist(), "temperature": TEMPERATURE, "floor": FLOOR,

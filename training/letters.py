@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from app import preprocessing
+from app.reader import preprocessing
 
 # Letters that do not pass for a digit (no O, I, l, S, Z, B, G, g, q...).
 LETTERS = "ACEFHKMNPRTUVWXYacefhkmnprtuvwxy"

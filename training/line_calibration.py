@@ -1,4 +1,4 @@
-"""Fit when the line reader says "unsure" and write models/line_calibration.json (app/line.py loads it).
+"""Fit when the line reader says "unsure" and write models/line_calibration.json (app/reader/line.py loads it).
 
     python -m training.line_calibration --model models/line.tflite
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import ROOT, line
+from app import ROOT
+from app.reader import line
 from training import data, lines
 from training.config import RECIPES
 

@@ -1,4 +1,4 @@
-"""Build the lookalike bank (app/lookalikes.py) the "Why?" panel searches: python -m training.lookalikes
+"""Build the lookalike bank (app/reader/lookalikes.py) the "Why?" panel searches: python -m training.lookalikes
 
 A few thousand real training digits, the same number of each digit from each source (MNIST-train,
 pendigits, UNIPEN-train), each rendered exactly as the server renders a drawing, embedded by the serving
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import ROOT, explain, lookalikes, preprocessing
+from app import ROOT
+from app.reader import explain, lookalikes, preprocessing
 from training import data
 
 PER_CLASS = 100  # per digit and source: 3,000 digits, about 1.3 MB compressed

@@ -3,7 +3,7 @@ keras is passed in so that importing training/ never loads TensorFlow."""
 
 from __future__ import annotations
 
-from app import trajectory
+from app.reader import trajectory
 
 
 def build_trajectory_model(keras) -> object:

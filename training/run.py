@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app import line, trajectory
+from app.reader import line, trajectory
 from training import batches, data, fit, letters, lines, models, report
 from training.config import FILES, TrainConfig
 

@@ -2,7 +2,7 @@
 
 Envelope digits are scanned at 16x16; once enlarged and thresholded, their gaps close and their
 loops fill in ways no pen rendering shows. train.py sends a share of its digits through here, so
-the CNN learns what such a picture looks like after `preprocessing.image_to_mnist`, exactly as the
+the CNN learns what such a picture looks like after `ink.image_to_mnist`, exactly as the
 upload route makes it. Every axis a scan varies on is drawn at random (size, margin, pen width,
 grey levels, noise, polarity), so that it learns the kind of picture, not one way of drawing it.
 Pure numpy/OpenCV.
@@ -13,7 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app import preprocessing
+from app.reader import preprocessing
+from app.reader.ink import image_to_mnist
 
 SIDES = (12, 14, 16, 16, 16, 18, 20, 24, 28, 32)  # 16 px, the envelope scans' size, most often
 THICKER = (0.4, 0.2, 0.2, 0.2)  # chances of 0, 1, 2 or 3 px more pen (of a 20 px digit)
@@ -48,5 +49,5 @@ def small_scan(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def as_scanned(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 28x28 training digit as the server sees it when uploaded as a small scan; the digit itself
     if the scan loses it (too faint to threshold)."""
-    read = preprocessing.image_to_mnist(small_scan(ink, rng))
+    read = image_to_mnist(small_scan(ink, rng))
     return read if preprocessing.has_ink(read) else ink

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
-from app import ROOT
+from app.config import ROOT, load_settings
 from app.corrections.store import CorrectionStore, StoreUnavailableError
-
-DEFAULT_URL = f"sqlite:///{ROOT / 'instance' / 'corrections.db'}"
 
 
 def export(store: CorrectionStore, path: Path, images: Path | None) -> str:
@@ -50,7 +47,7 @@ def summary(store: CorrectionStore) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command against DATABASE_URL (default: the SQLite file under instance/)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--database", default=os.environ.get("DATABASE_URL") or DEFAULT_URL,
+    parser.add_argument("--database", default=load_settings().database_url,
                         help="SQLAlchemy URL (default: $DATABASE_URL, else instance/corrections.db)")
     commands = parser.add_subparsers(dest="command", required=True)
     exporting = commands.add_parser("export", help="write the corrections for train.py --corrections")

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
-from app import metrics
+from app.web import metrics
 
 metadata = MetaData()
 corrections = Table(

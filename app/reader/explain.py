@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app import inference, lookalikes
-from app.inference import ModelError
+from app.reader import lookalikes, models
+from app.reader.models import ModelError
 
 PATCH, STRIDE = 4, 2  # occlusion patches: every ink pixel is under four of them
 INK = 0.1  # an image pixel above this is ink
@@ -55,9 +55,9 @@ class Explainer:
     def __init__(self, model_path: str, bank: lookalikes.LookalikeBank | None) -> None:
         self.bank = bank
         # Its own interpreters and lock: an explanation's batches never hold up a prediction.
-        self._probe = inference.DigitModel(model_path)
+        self._probe = models.DigitModel(model_path)
         self.sha256 = self._probe.sha256
-        self._inside = inference.open_interpreter(model_path, keep_tensors=True)
+        self._inside = models.open_interpreter(model_path, keep_tensors=True)
         self._map_tensors, self._embedding_tensor = _inner_tensors(self._inside, model_path)
         self._input = self._inside.get_input_details()[0]["index"]
         self._output = self._inside.get_output_details()[0]["index"]

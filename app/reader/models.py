@@ -1,9 +1,8 @@
 """Run the exported TFLite models with LiteRT (no TensorFlow in the serving process): the image CNN,
-and for drawings, the trajectory model fused with it."""
+and for drawings, the trajectory model fused with it (the answers' layout: app/reader/answers.py)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import threading
@@ -11,15 +10,10 @@ import time
 import warnings
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from app import inputs, trajectory
-
-# Below this top probability an answer is flagged "unsure": chosen on the validation split so
-# that about 1% of real digits and most scribbles fall under it (see bench/drawn_eval.py).
-UNSURE_THRESHOLD = 0.75
+from app.reader import trajectory
 
 
 class ModelError(Exception):
@@ -30,7 +24,7 @@ def open_interpreter(path: str, keep_tensors: bool = False) -> Interpreter:
     """A one-thread LiteRT interpreter for the file, its tensors allocated; ModelError names the file.
     keep_tensors: every intermediate tensor stays readable after invoke (the explainer's feature maps)."""
     if not os.path.isfile(path):
-        raise ModelError(f"{path}: no such model file (the shipped models are in models/; make train makes them)")
+        raise ModelError(f"{path}: no such model file (restore it with git checkout -- models/, or make train)")
     try:
         with warnings.catch_warnings():  # LiteRT calls keeping tensors "for debugging": a few hundred KB here
             warnings.simplefilter("ignore", UserWarning)
@@ -77,7 +71,7 @@ class DigitModel:
         return probabilities
 
 
-class DrawingReader:
+class DrawingFusion:
     """Reads a drawing twice, as the picture it makes (the CNN) and as the path the pen took (the
     trajectory model), and fuses the two: a weighted geometric mean of their probabilities."""
 
@@ -98,48 +92,3 @@ class DrawingReader:
         logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
         fused = np.exp(logits - logits.max())
         return {"picture": seen, "path": traced, "fused": (fused / fused.sum()).astype(np.float32)}
-
-
-def answer_drawing(probabilities: np.ndarray, image: np.ndarray, strokes: list[np.ndarray], tiny: float,
-                   unsure_threshold: float) -> dict:
-    """The API answer for a drawing: as describe(), and taps and tiny ticks (one, or several far apart,
-    none `tiny` across) are no digit: unsure, with too_little_ink so the page can say why."""
-    answer = describe(probabilities, image, unsure_threshold)
-    answer["too_little_ink"] = inputs.largest_stroke(strokes) < tiny
-    answer["unsure"] = answer["unsure"] or answer["too_little_ink"]
-    return answer
-
-
-def answer_image(model: DigitModel, image: np.ndarray, unsure_threshold: float) -> dict:
-    """The API answer for one MNIST-framed 28x28 image: run the model and describe the result."""
-    return describe(model.predict(image[None])[0], image, unsure_threshold)
-
-
-def describe(probabilities: np.ndarray, image: np.ndarray, unsure_threshold: float) -> dict:
-    """The API answer for one image: digit, probabilities, confidence, unsure flag and a preview."""
-    return {**summarize(probabilities, unsure_threshold), "preview": preview_data_url(image)}
-
-
-def summarize(probabilities: np.ndarray, unsure_threshold: float) -> dict:
-    """One answer's digit, probabilities (rounded, summing to 1), confidence and unsure flag."""
-    probabilities = probabilities.astype(np.float64)
-    probabilities /= probabilities.sum()  # float32 softmax sums to 1 +- 1e-7; make the JSON exact-ish
-    digit = int(probabilities.argmax())
-    confidence = float(probabilities[digit])
-    return {
-        "digit": digit,
-        "probabilities": [round(float(p), 6) for p in probabilities],
-        "confidence": round(confidence, 6),
-        "unsure": confidence < unsure_threshold,
-    }
-
-
-def image_png(image: np.ndarray) -> bytes:
-    """A 28x28 image (0..1) as PNG bytes."""
-    pixels = cv2.convertScaleAbs(image, alpha=255.0)  # x255, rounded and clipped to uint8 in one pass
-    return cv2.imencode(".png", pixels)[1].tobytes()
-
-
-def preview_data_url(image: np.ndarray) -> str:
-    """The 28x28 image the network saw, as a PNG data URL the page can show."""
-    return "data:image/png;base64," + base64.b64encode(image_png(image)).decode("ascii")

@@ -10,18 +10,23 @@ import re
 import sys
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
-from app import metrics
+from app.web import metrics
+
+if TYPE_CHECKING:
+    from app import DigitCanvas
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # what nginx's $request_id and uuids look like
 _log = logging.getLogger("digit_canvas.access")
 
 
-def register(app: Flask) -> None:
+def register(app: DigitCanvas) -> None:
     """Give every request an id, and record it when it is answered."""
-    if app.config.get("ACCESS_LOG_JSON") and not _log.handlers:
+    as_json = app.settings.access_log_json
+    if as_json and not _log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         _log.addHandler(handler)
@@ -42,7 +47,7 @@ def register(app: Flask) -> None:
         route = metrics.route_of(request.url_rule.rule if request.url_rule else None)
         metrics.REQUESTS.labels(route, str(response.status_code)).inc()
         metrics.LATENCY.labels(route).observe(seconds)
-        if app.config.get("ACCESS_LOG_JSON"):
+        if as_json:
             _log.info(json.dumps({"time": round(time.time(), 3), "request_id": request_id, "method": request.method,
                                   "route": route, "status": response.status_code, "ms": round(seconds * 1000, 2),
                                   "worker": os.getpid()}))

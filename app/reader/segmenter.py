@@ -1,4 +1,4 @@
-"""Read a whole written number: split the ink into digits, left to right, and classify each one.
+"""The segmenter: split a whole written number's ink into digits, left to right, and classify each one.
 
 From strokes: the digits are runs of consecutive strokes (people finish one digit before the next).
 Every plausible run (strokes that overlap horizontally, at most MAX_RUN of them) is drawn and
@@ -21,7 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import preprocessing
+from app.errors import TooMuchInk
+from app.reader import preprocessing
+from app.reader.answers import Box
 
 MAX_RUN = 4  # strokes in one digit: pen digits have 1 to 3
 MAX_PICTURE_RUN = 10  # pieces of a picture's traced centre line in one digit
@@ -33,7 +35,7 @@ MAX_CENTRE_LINE = 12  # pixels of centre line per pixel of the picture's longer 
 # The prior that a unit joins the run before it (one digit) rather than starting the next digit:
 # logistic regression on join_features, fitted on numbers composed from the training writers' pen
 # digits and written to this file by `python -m training.join_prior` (never the held-out writers).
-JOIN_PRIOR_PATH = Path(__file__).resolve().parent.parent / "models" / "join_prior.json"
+JOIN_PRIOR_PATH = Path(__file__).resolve().parents[2] / "models" / "join_prior.json"
 # Tried and dropped against split 4s (a 4's first stroke often reads as a confident 6): a cost per
 # digit (0.5 changed nothing on the training writers, 1.0 merged real digits) and a bias on the prior.
 # Joins less likely than this are never tried: 8 images to classify for a 4-digit number instead of 14,
@@ -48,7 +50,7 @@ class Group:
     """One digit of a number: which units (strokes or ink pieces) it is made of, and its box."""
 
     units: list[int]
-    box: tuple[float, float, float, float]  # x, y, w, h
+    box: Box
     image: np.ndarray
     probabilities: np.ndarray
 
@@ -62,16 +64,12 @@ def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
     return _groups(runs, images, probabilities, boxes)
 
 
-class TooMuchInkError(ValueError):
-    """A picture with far more separate pieces of ink than any written number (noise, hatching, text)."""
-
-
 @dataclass
 class PictureCandidates:
     """A picture's units and every candidate digit drawn, ready for one batched model call."""
 
     segments: list[np.ndarray]
-    boxes: list[tuple[float, float, float, float]]
+    boxes: list[Box]
     runs: list[tuple[int, int]]
     images: np.ndarray
     height: float
@@ -84,22 +82,22 @@ def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
     The writing is sheared upright, thinned to its centre line and traced into pieces that end at
     every junction, so digits that touch come apart where they touch. The pieces, ordered by their
     centres left to right, are the units; runs of units up to a wide digit's width are the
-    candidates, drawn like strokes. None for a blank mask; TooMuchInkError for noise.
+    candidates, drawn like strokes. None for a blank mask; TooMuchInk for noise.
     """
     if not mask.any():
         return None
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count - 1 > MAX_PIECES:
-        raise TooMuchInkError(f"{count - 1} separate pieces of ink")
+        raise TooMuchInk(f"{count - 1} separate pieces of ink")
     # The writing's height: the tallest piece's (deslanting shears sideways, so heights stay).
     height = float(stats[1:, cv2.CC_STAT_HEIGHT].max())
     upright, unslant = _deslant(mask)
     skeleton_pixels = int((cv2.ximgproc.thinning(upright.astype(np.uint8) * 255) > 0).sum())
     if skeleton_pixels > MAX_CENTRE_LINE * max(upright.shape):
-        raise TooMuchInkError(f"{skeleton_pixels} pixels of centre line")
+        raise TooMuchInk(f"{skeleton_pixels} pixels of centre line")
     segments = [s for s in preprocessing.skeleton_strokes(upright) if len(s)]
     if len(segments) > MAX_SEGMENTS:
-        raise TooMuchInkError(f"{len(segments)} pieces of centre line")
+        raise TooMuchInk(f"{len(segments)} pieces of centre line")
     segments.sort(key=lambda s: float(s[:, 0].mean()))  # centres: overlapping digits interleave least
     boxes = [_box(s) for s in segments]
     runs = _picture_runs(boxes, height)
@@ -134,12 +132,12 @@ def _deslant(mask: np.ndarray):
     matrix = np.float32([[1, -slant, slant * centre + shift], [0, 1, 0]])
     upright = cv2.warpAffine(mask.astype(np.uint8), matrix, (width, mask.shape[0]), flags=cv2.INTER_NEAREST) > 0
 
-    def unslant(paths: Sequence[np.ndarray]) -> tuple[float, float, float, float]:
+    def unslant(paths: Sequence[np.ndarray]) -> Box:
         points = np.concatenate(paths)  # x, y in the upright picture
         original_x = points[:, 0] + slant * (points[:, 1] - centre) - shift
         left, right = float(original_x.min()), float(original_x.max())
         top, bottom = float(points[:, 1].min()), float(points[:, 1].max())
-        return left, top, right - left + 1, bottom - top + 1
+        return Box(left, top, right - left + 1, bottom - top + 1)
 
     return upright, unslant
 
@@ -153,17 +151,17 @@ def _groups(runs: list[tuple[int, int]], images: np.ndarray, probabilities: np.n
     return _left_to_right(_without_dots(groups))
 
 
-def _box(points: np.ndarray) -> tuple[float, float, float, float]:
+def _box(points: np.ndarray) -> Box:
     low, high = points.min(axis=0), points.max(axis=0)
-    return float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1])
+    return Box(float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
 
 
-def _union(boxes: Sequence[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+def _union(boxes: Sequence[Box]) -> Box:
     left = min(b[0] for b in boxes)
     top = min(b[1] for b in boxes)
     right = max(b[0] + b[2] for b in boxes)
     bottom = max(b[1] + b[3] for b in boxes)
-    return left, top, right - left, bottom - top
+    return Box(left, top, right - left, bottom - top)
 
 
 def _overlap(unit: tuple, run: tuple, scale: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from app.headers import HEADERS
+from app.web.headers import HEADERS
 
 _HEADER_LIST = list(HEADERS.items())
 

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image
 
-from app import preprocessing
-from app.inputs import InputError
+from app.errors import InputError
+from app.reader import ink, preprocessing
 
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
-# The thresholding works on a 512 px copy (preprocessing.ink_mask); reducing to 2048 px first
+# The thresholding works on a 512 px copy (ink.ink_mask); reducing to 2048 px first
 # with a box filter changes nothing it sees and bounds every later copy to 16 MB at most.
 WORKING_SIDE = 2048
 _DECODE_FAILED = "could not decode the image: send a PNG, JPEG, WebP, GIF or BMP file"
@@ -31,14 +31,14 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 def digit_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, bool]:
     """An uploaded picture of one digit -> its 28x28 MNIST image, and whether its ink is implausible for
     a digit (the answer is then unsure, whatever the network makes of it)."""
-    mask = preprocessing.drop_underline(preprocessing.ink_mask(decode_image(data, max_pixels)))
-    return preprocessing.mask_to_mnist(mask), preprocessing.implausible_ink(mask)
+    mask = ink.drop_underline(ink.ink_mask(decode_image(data, max_pixels)))
+    return preprocessing.mask_to_mnist(mask), ink.implausible_ink(mask)
 
 
 def picture_to_mask(data: bytes, max_pixels: int) -> tuple[np.ndarray, float, tuple[int, int]]:
     """An uploaded picture's ink mask, the picture's pixels per mask pixel, and its size (width, height)."""
     grey, size = decode_picture(data, max_pixels)
-    mask = preprocessing.ink_mask(grey)
+    mask = ink.ink_mask(grey)
     return mask, max(size) / max(mask.shape), size
 
 
@@ -143,6 +143,6 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
     """Put a transparent drawing on black or white, whichever contrasts with its ink."""
     pixels = np.asarray(image, np.float32)
     alpha = pixels[..., 3] / 255
-    ink = (pixels[..., :3].mean(axis=2) * alpha).sum() / max(alpha.sum(), 1)
-    background = Image.new("RGBA", image.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
+    ink_level = (pixels[..., :3].mean(axis=2) * alpha).sum() / max(alpha.sum(), 1)
+    background = Image.new("RGBA", image.size, (0, 0, 0, 255) if ink_level > 127 else (255, 255, 255, 255))
     return Image.alpha_composite(background, image)

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from app.errors import Busy
+
 T = TypeVar("T")
 # Pool threads run at this nice value: a drawing (on the event loop) preempts a picture or a number.
 BACKGROUND_NICENESS = 10
@@ -36,7 +38,7 @@ class Offloader:
         self.threads = threads
         self.on_change = on_change  # told the number of jobs in, whenever it changes (the metrics)
         # Bounds (0: none): jobs waiting or running at once, and seconds a job may wait for a thread.
-        # Past either the caller gets BusyError (a 503) at once: a queue that only grows would make
+        # Past either the caller gets Busy (a 503) at once: a queue that only grows would make
         # every request late, and a job nobody waits for any more would still cost its CPU.
         self.max_waiting, self.deadline = max_waiting, deadline
         self._waiting = 0
@@ -47,12 +49,12 @@ class Offloader:
     def run(self, job: Callable[..., T], *args: object) -> T:
         """job(*args) in a pool thread; blocks this request (not the event loop) until it is done.
 
-        BusyError at once when max_waiting jobs are already in, or when no thread took the job up
+        Busy at once when max_waiting jobs are already in, or when no thread took the job up
         within the deadline (the job then skips its work when a thread reaches it).
         """
         with self._count:
             if self.max_waiting and self._waiting >= self.max_waiting:
-                raise BusyError(f"{self._waiting} jobs already wait")
+                raise Busy(f"{self._waiting} jobs already wait")
             self._waiting += 1
             self._tell(self._waiting)
         try:
@@ -71,7 +73,7 @@ class Offloader:
                 outcome = get(timeout=self.deadline or None)
             except _timeouts():
                 if not started:
-                    raise BusyError("no thread was free before the deadline") from None
+                    raise Busy("no thread was free before the deadline") from None
                 outcome = get(timeout=None)  # it started in time: it runs to its end
             if isinstance(outcome, _Raised):
                 raise outcome.error
@@ -115,21 +117,12 @@ def _timeouts() -> tuple[type[BaseException], ...]:
     return (TimeoutError,)
 
 
-def inline(job: Callable[..., T], *args: object) -> T:
-    """Run a job here and now: the stand-in for Offloader.run where there is no pool (the CLI, the benches)."""
-    return job(*args)
-
-
-class BusyError(Exception):
-    """Too many jobs wait already, or this one waited past its deadline: the client should retry."""
-
-
 def _in_time(job: Callable[..., T], args: tuple, deadline: float, started: list[bool]) -> T:
     """job(*args) at the pool thread's priority, unless its deadline passed while it waited."""
     _lower_priority_once()
     started.append(True)
     if deadline and time.monotonic() > deadline:
-        raise BusyError("the job waited past its deadline")
+        raise Busy("the job waited past its deadline")
     return job(*args)
 
 

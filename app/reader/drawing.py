@@ -1,25 +1,55 @@
-"""Turn untrusted stroke JSON into point arrays, or raise InputError (pictures: app/pictures.py)."""
+"""A drawing: untrusted stroke JSON turned into point arrays (or InputError), and the measures of its ink
+that decide what is a tap and what is a digit (pictures: app/reader/pictures.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import chain
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import numpy as np
+
+from app.errors import InputError, NoInk
 
 _NUMBER_TYPES = {int, float}
 
 
-class InputError(ValueError):
-    """A request the server cannot answer; carries the HTTP status to send."""
+class StrokeLimits(Protocol):
+    """What bounds a drawing (app.config.Settings has them)."""
 
-    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
+    max_strokes: int
+    max_points: int
+    max_canvas: int
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Strokes (each an (n, 2) float array, canvas units, y down, in drawing order) on a canvas of width x height."""
+
+    strokes: list[np.ndarray]
+    width: float
+    height: float
+
+    def tiny(self, share: float) -> float:
+        """The size under which ink is a tap or a tick, not a digit: `share` of the canvas's shorter side."""
+        return share * min(self.width, self.height)
+
+    def written(self, share: float) -> list[int]:
+        """Indices of the strokes that are writing: the rest (under tiny(share) across) are taps and dots."""
+        return written_strokes(self.strokes, self.tiny(share))
+
+    def only_taps(self, share: float) -> bool:
+        """Whether every stroke is a tap or a tick (one or several, far apart or not)."""
+        return largest_stroke(self.strokes) < self.tiny(share)
+
+
+def parse_drawing(data: bytes, limits: StrokeLimits) -> tuple[dict, Drawing]:
+    """A drawing body's JSON object and its validated drawing (no request context: runs in any thread)."""
+    body = parse_json(data)
+    strokes = parse_strokes(body, limits)
+    return body, Drawing(strokes, float(body["width"]), float(body["height"]))
 
 
 def parse_json(data: bytes) -> object:
@@ -61,23 +91,23 @@ def _number(value: object, name: str) -> float:
     return number
 
 
-def parse_strokes(body: object, limits: Mapping[str, int]) -> list[np.ndarray]:
+def parse_strokes(body: object, limits: StrokeLimits) -> list[np.ndarray]:
     """Validate {"strokes": [[[x, y], ...], ...], "width": W, "height": H}; return point arrays."""
     if not isinstance(body, dict):
         raise InputError("the body must be a JSON object with strokes, width and height")
     width, height = _number(body.get("width"), "width"), _number(body.get("height"), "height")
-    if not (0 < width <= limits["MAX_CANVAS"] and 0 < height <= limits["MAX_CANVAS"]):
-        raise InputError(f"width and height must be positive and at most {limits['MAX_CANVAS']}")
+    if not (0 < width <= limits.max_canvas and 0 < height <= limits.max_canvas):
+        raise InputError(f"width and height must be positive and at most {limits.max_canvas}")
     strokes = body.get("strokes")
     if not isinstance(strokes, list):
         raise InputError("strokes must be a list of strokes, each a list of [x, y] points")
-    if len(strokes) > limits["MAX_STROKES"]:
-        raise InputError(f"too many strokes: at most {limits['MAX_STROKES']}", 413)
-    if sum(len(s) for s in strokes if isinstance(s, list)) > limits["MAX_POINTS"]:
-        raise InputError(f"too many points: at most {limits['MAX_POINTS']}", 413)
+    if len(strokes) > limits.max_strokes:
+        raise InputError(f"too many strokes: at most {limits.max_strokes}", 413)
+    if sum(len(s) for s in strokes if isinstance(s, list)) > limits.max_points:
+        raise InputError(f"too many points: at most {limits.max_points}", 413)
     arrays = [_stroke(stroke, i) for i, stroke in enumerate(strokes)]
     if not arrays:
-        raise InputError("no ink: draw a digit first", 422)
+        raise NoInk()
     # Pointer capture lets a stroke leave the canvas a little; far outside means bad coordinates.
     points = np.concatenate(arrays)
     if (points < -np.array([width, height])).any() or (points > 2 * np.array([width, height])).any():

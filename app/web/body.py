@@ -13,14 +13,53 @@ import threading
 import time
 from contextlib import contextmanager
 
-from flask import Request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, Response, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wsgi import get_input_stream
 
-from app.inputs import InputError
-from app.offload import gevent_patched
+from app import current
+from app.errors import InputError
+from app.web.offload import gevent_patched
 
 _CHUNK = 64 * 1024
+# Endpoints that take only JSON: their bodies are held to max_json_bytes whatever the Content-Type says.
+JSON_ONLY = {"api.predict_strokes", "api.read_number"}
+
+
+def init_app(app: Flask) -> None:
+    """Answer OPTIONS on API paths, and read every POST body in full before its view runs."""
+    app.before_request(answer_options)
+    app.before_request(read_body)
+    app.teardown_request(free_upload_slot)
+
+
+def answer_options() -> Response | None:
+    """OPTIONS on an API path: 204 and the methods it allows (no CORS: the API is same-origin)."""
+    routing = request.routing_exception
+    if request.method == "OPTIONS" and isinstance(routing, MethodNotAllowed) and request.path.startswith("/api/"):
+        return Response(status=204, headers={"Allow": ", ".join(sorted({*routing.valid_methods, "OPTIONS"}))})
+    return None
+
+
+def read_body() -> None:
+    """Read a POST body in full, bounded in size and time, before any view parses it; an upload takes one
+    of the worker's few upload slots first (a few pictures at a time per worker bound the memory)."""
+    if request.method != "POST" or request.routing_exception is not None:
+        return
+    settings = current.settings()
+    is_json = request.endpoint in JSON_ONLY or request.mimetype == "application/json"
+    if not is_json:
+        if not current.app().upload_slots.take():
+            raise InputError("too many pictures being read right now: try again in a moment", 503,
+                             {"Retry-After": "1"})
+        g.upload_slot = True
+    buffer_body(request, settings.max_json_bytes if is_json else settings.max_content_length, settings.body_timeout)
+
+
+def free_upload_slot(_error: BaseException | None) -> None:
+    """Give back the upload slot read_body took, however the request ended."""
+    if g.pop("upload_slot", False):
+        current.app().upload_slots.give_back()
 
 
 def buffer_body(request: Request, limit: int, timeout: float) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from app import current
 
 bp = Blueprint("metrics", __name__)
 
@@ -30,7 +32,7 @@ MODEL_INFO = Gauge("digit_canvas_model_info", "The served model file and its sha
 @bp.get("/metrics")
 def scrape() -> Response:
     """Every metric of this host, in Prometheus's text format; 404 on any listener but METRICS_PORT."""
-    port = int(current_app.config.get("METRICS_PORT") or 0)
+    port = current.settings().metrics_port
     sock = request.environ.get("gunicorn.socket")
     local_port = sock.getsockname()[1] if sock is not None else None
     if not port or local_port != port:

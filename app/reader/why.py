@@ -1,6 +1,6 @@
 """The /api/explain answer: the same prediction as /api/predict (or /api/predict/image) plus why, as JSON.
 
-The measuring is app/explain.py; this module lays it out: evidence maps (28x28, log-odds units) and,
+The measuring is app/reader/explain.py; this module lays it out: evidence maps (28x28, log-odds units) and,
 for drawings, the same evidence on each point of the user's strokes; lookalikes with their pictures;
 each convolution's strongest maps; and, for drawings, each model's probabilities before fusion.
 """
@@ -11,23 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from flask import current_app, request
 
-from app import digit_pictures, explain, inference, inputs, lookalikes, offload, payloads, preprocessing
+from app.errors import NoInk
+from app.reader import explain, lookalikes, preprocessing
+from app.reader.answers import answer_drawing, preview_data_url
+from app.reader.drawing import Drawing
+from app.reader.models import DrawingFusion
+from app.reader.second_look import PictureDigit
 
 DECIMALS = 3  # evidence values are log-odds: a thousandth is far below anything the page can show
-
-
-def explain_request() -> dict:
-    """The answer and its explanation for this request's drawing (JSON) or picture (multipart)."""
-    run, why = current_app.extensions["offloader"].run, current_app.extensions["why"]
-    if request.mimetype == "multipart/form-data":
-        return why.picture(payloads.picture())  # its CPU work goes to the pool step by step
-    if request.mimetype != "application/json":
-        raise inputs.InputError("send a drawing as application/json (as /api/predict) or a picture as "
-                                'multipart/form-data in a field named "image" (as /api/predict/image)', 415)
-    payload, strokes = payloads.drawing(run=run)
-    return run(why.drawing, strokes, payloads.tiny_extent(payload))
 
 
 @dataclass
@@ -35,31 +27,34 @@ class Why:
     """Explains drawings and pictures as the API answers them; needs no request (runs in the offloader)."""
 
     explainer: explain.Explainer
-    reader: inference.DrawingReader
-    pictures: digit_pictures.PictureReader
+    fusion: DrawingFusion
+    read_picture: Callable[[bytes], PictureDigit]  # exactly /api/predict/image's reading
     unsure_threshold: float
-    run: Callable = offload.inline  # where a picture's explaining runs (the server: its pool; never nested in it)
+    tiny_share: float  # settings.tiny_drawing
+    run: Callable  # where a picture's explaining runs (the server: its pool; never nested in it)
 
-    def drawing(self, strokes: list[np.ndarray], tiny: float) -> dict:
+    def drawing(self, drawing: Drawing) -> dict:
         """A drawing's answer (exactly /api/predict's) with its evidence mapped onto the strokes."""
+        strokes = drawing.strokes
         image, to_image = preprocessing.render_strokes_mapped(strokes)
         if not preprocessing.has_ink(image):
-            raise inputs.InputError("no ink: draw a digit first", 422)
-        parts = self.reader.parts(strokes, image)
-        answer = inference.answer_drawing(parts["fused"], image, strokes, tiny, self.unsure_threshold)
+            raise NoInk()
+        parts = self.fusion.parts(strokes, image)
+        answer = answer_drawing(parts["fused"], image, drawing, self.tiny_share, self.unsure_threshold)
         body = self.explanation(answer, parts["fused"], image)
         body["evidence"]["drawing"] = {"to_image": [round(v, 6) for v in to_image],
                                        **{key: on_strokes(body["evidence"][key], strokes, to_image)
                                           for key in ("answer", "runner_up")}}
         body["fusion"] = {"picture": _rounded(parts["picture"], 6), "fused": _rounded(parts["fused"], 6),
                           "path": None if parts["path"] is None else _rounded(parts["path"], 6),
-                          "path_weight": self.reader.path_weight if parts["path"] is not None else 0.0}
+                          "path_weight": self.fusion.path_weight if parts["path"] is not None else 0.0}
         return body
 
     def picture(self, data: bytes) -> dict:
         """A picture's answer (exactly /api/predict/image's, second look included) and why; no fusion: a
         picture has no pen path. When the sequence reader gave the answer, the maps still show the CNN's view."""
-        answer, image = self.pictures.read(data)
+        seen = self.read_picture(data)
+        answer, image = seen.answer, seen.image
         body = self.run(self.explanation, answer, np.asarray(answer["probabilities"]), image)
         if answer["reader"] == "line":
             body["caption"] = ("The single-digit network was unsure of this picture; the number reader, which "
@@ -87,7 +82,7 @@ class Why:
     def _lookalike(self, lookalike: lookalikes.Lookalike) -> dict:
         """One bank digit: label, source, similarity and its 28x28 picture."""
         return {"label": lookalike.label, "source": lookalike.source, "similarity": round(lookalike.similarity, 4),
-                "png": inference.preview_data_url(self.explainer.bank.images[lookalike.index] / 255.0)}
+                "png": preview_data_url(self.explainer.bank.images[lookalike.index] / 255.0)}
 
 
 def on_strokes(evidence: np.ndarray | list, strokes: list[np.ndarray], to_image: tuple[float, float, float]) -> list:
@@ -114,7 +109,7 @@ def layers(inside: explain.Inside) -> list[dict]:
             "shape": [int(d) for d in maps.shape],
             "note": notes[number - 1] if notes else "",
             "maps": [{"channel": int(c), "strength": round(float(strength[c]), 4),
-                      "png": inference.preview_data_url(maps[..., c] / top)} for c in strongest],
+                      "png": preview_data_url(maps[..., c] / top)} for c in strongest],
         })
     return out
 

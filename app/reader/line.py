@@ -18,25 +18,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app import inference, preprocessing
+from app.errors import NoInk, TooMuchInk
+from app.reader import models, preprocessing
+from app.reader.answers import Box
+from app.reader.ink import ink_strength
 
 HEIGHT = 32  # strip height the model reads
 STRIDE = 4  # strip pixels per output column
 MIN_WIDTH, MAX_WIDTH = 48, 448  # a wider strip is squeezed: bounds the work for any picture
 LONGEST = 768  # a picture is reduced to this longer side before anything else (cost bound)
 MAX_INK = 0.45  # a share of the picture, rules aside: writing on paper covers far less (noise, print: more)
-PAPER_SIDE = 128  # the paper's light is estimated on a copy this size
 BLANK = 10
 MARGIN = 0.2  # of the ink band's height, kept round the ink when the strip is cut out
 CALIBRATION_NAME = "line_calibration.json"  # beside the model: the fitted unsure thresholds
-
-
-class NoInkError(ValueError):
-    """The picture has no ink to read."""
-
-
-class TooMuchInkError(ValueError):
-    """The picture is mostly "ink" (noise, hatching, a page of print): no number to read."""
 
 
 @dataclass(frozen=True)
@@ -49,26 +43,6 @@ class Strip:
     x_scale: float  # picture pixels per strip pixel, across
     y_scale: float  # picture pixels per strip pixel, down
     ink: np.ndarray  # (HEIGHT, width) bool: the strip's ink, for the boxes
-
-
-def ink_map(grey: np.ndarray) -> np.ndarray:
-    """Ink strength 0..1 of a grey picture (dark ink on lighter paper, or the reverse): the paper is
-    estimated by a max filter wider than a pen stroke and subtracted, so uneven light is not ink. The
-    filter runs on a copy reduced to PAPER_SIDE, so its cost does not grow with the picture."""
-    grey = grey.astype(np.float32)
-    if np.median(grey) < 110:  # light ink on dark paper (a board, an inverted scan)
-        grey = 255 - grey
-    reduce = max(grey.shape) > PAPER_SIDE
-    small = preprocessing.resize_longest(grey, PAPER_SIDE) if reduce else grey
-    size = max(5, int(round(min(small.shape) / 6)) | 1)
-    paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-    paper = cv2.GaussianBlur(paper, (0, 0), size / 3)
-    if reduce:
-        paper = cv2.resize(paper, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR)
-    ink = np.clip(paper - grey, 0, None)
-    step = max(1, int(np.sqrt(ink.size / 40_000)))  # the 99.5th percentile of a sample: the same, cheaper
-    top = float(np.percentile(ink[::step, ::step], 99.5))
-    return np.clip(ink / max(top, 24.0), 0, 1)  # a faint picture is not stretched into ink
 
 
 def _writing(mask: np.ndarray) -> np.ndarray:
@@ -88,18 +62,18 @@ def _band(profile: np.ndarray, share: float = 0.01) -> tuple[int, int]:
 
 def line_strip(grey: np.ndarray) -> Strip:
     """A grey picture of a number -> the strip the line model reads: the writing's band cut out with a
-    margin, scaled to HEIGHT rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns). NoInkError if blank."""
+    margin, scaled to HEIGHT rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns). NoInk if blank."""
     reduced = preprocessing.resize_longest(grey, LONGEST) if max(grey.shape) > LONGEST else grey
     factor = grey.shape[1] / reduced.shape[1]
-    ink = ink_map(reduced)
+    ink = ink_strength(reduced)
     mask = (ink > 0.35).astype(np.uint8)
     writing = _writing(mask).astype(bool)
     if writing.mean() > MAX_INK:  # ruled lines and grids aside
-        raise TooMuchInkError(f"{writing.mean():.0%} of the picture is ink")
+        raise TooMuchInk(f"{writing.mean():.0%} of the picture is ink")
     if writing.sum() < 0.2 * mask.sum():  # a tight crop of a 1 or a 7 is all long lines: keep the ink
         writing = mask.astype(bool)
     if writing.sum() < 4:
-        raise NoInkError("no ink")
+        raise NoInk()
     top, bottom = _band(writing.sum(axis=1))
     left, right = _band(writing.sum(axis=0), 0.002)
     height = max(bottom - top, 4)
@@ -129,7 +103,7 @@ class LineModel:
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
-        self._interpreter = inference.open_interpreter(self.path)
+        self._interpreter = models.open_interpreter(self.path)
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._width = 0
@@ -198,7 +172,7 @@ class Calibration:
         return cls(float(fitted["digit_unsure"]), float(fitted["missed"]))
 
 
-def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
+def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[Box]:
     """Each digit's box in the picture (x, y, w, h): the pieces of writing near its peak column, within
     the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit)."""
     peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
@@ -216,8 +190,8 @@ def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[list[float]]:
             x0, x1, y0, y1 = left + xs.min(), left + xs.max() + 1, ys.min(), ys.max() + 1
         else:
             x0, x1, y0, y1 = max(left, peak - HEIGHT / 3), min(right, peak + HEIGHT / 3), 0, HEIGHT
-        boxes.append([round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
-                      round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)])
+        boxes.append(Box(round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
+                         round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)))
     return boxes
 
 
@@ -227,7 +201,7 @@ class LineDigit:
     whether it is unsure (its peak column under the calibrated threshold)."""
 
     probabilities: np.ndarray
-    box: list[float]  # x, y, w, h in the grey picture's pixels
+    box: Box  # in the grey picture's pixels
     unsure: bool
 
 
@@ -239,7 +213,7 @@ class LineReader:
         self.calibration = calibration or Calibration.beside(model.path)
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
-        """The digits, and whether a digit may have been missed (a near-miss column); NoInkError if blank."""
+        """The digits, and whether a digit may have been missed (a near-miss column); NoInk if blank."""
         strip = line_strip(grey)
         columns = self.model.columns(strip.image)
         emitted = greedy_decode(columns)
@@ -271,7 +245,7 @@ def strokes_picture(strokes: list[np.ndarray]) -> tuple[np.ndarray, float, np.nd
     return picture, 1 / scale, low - margin / scale
 
 
-def strokes_of_digits(strokes: list[np.ndarray], boxes: list[list[float]]) -> list[list[int]]:
+def strokes_of_digits(strokes: list[np.ndarray], boxes: list[Box]) -> list[list[int]]:
     """Which strokes make each digit: a stroke goes to the digit whose span holds most of its points
     (spans split halfway between neighbouring boxes)."""
     centres = [x + w / 2 for x, _, w, _ in boxes]

@@ -1,0 +1,133 @@
+"""Every setting of the server, in one place: defaults here, then the environment, then test overrides.
+
+A setting `max_strokes` is overridden by the environment variable FLASK_MAX_STROKES (the value read as
+JSON when it parses, as Flask's from_prefixed_env does: FLASK_LINE_CNN_CHECK=true) and by a test
+config's key MAX_STROKES. Three plain variables are read too, as deployments name them: DATABASE_URL,
+CORRECTIONS_ADMIN_TOKEN and METRICS_PORT. The settings are built once, frozen, and every part of the
+server reads them from here (app.current.settings() in a request, the Reader's own copy elsewhere).
+
+gunicorn's own variables (HOST, PORT, WEB_CONCURRENCY, GUNICORN_WORKER_CLASS, GUNICORN_CONNECTIONS,
+GUNICORN_THREADS, GUNICORN_KEEPALIVE, ACCESS_LOG, METRICS_HOST) are read by app/gunicorn_conf.py,
+which the gunicorn master loads before any of the app.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+PLAIN_VARIABLES = ("DATABASE_URL", "CORRECTIONS_ADMIN_TOKEN", "METRICS_PORT")
+StrokeWay = Literal["segmenter", "line", "fused"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's settings; each field documents what it bounds or chooses."""
+
+    # --- the models (app/reader) ---
+    model_path: str = str(MODELS / "digit_cnn.tflite")  # the single-digit CNN (int8 TFLite)
+    # Drawings are also read from the pen's path; an empty path (or a missing file) serves the CNN alone.
+    trajectory_model_path: str = str(MODELS / "trajectory.tflite")
+    trajectory_weight: float = 0.5  # the path model's share of the fused answer (make eval compares 0 and 0.5)
+    report_path: str = str(MODELS / "report.json")  # the training report the /model page shows
+    # The "Why?" panel's lookalikes: real training digits embedded by model_path (make lookalikes).
+    lookalikes_path: str = str(MODELS / "lookalikes.npz")
+    # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing file)
+    # falls back to cutting the ink into digits and classifying each (app/reader/segmenter.py).
+    line_model_path: str = str(MODELS / "line.tflite")
+
+    # --- reading (app/reader) ---
+    # Drawn numbers: "segmenter" (grouping + DP), "line" (the sequence reader on the rendered strokes) or
+    # "fused" (both; see app/reader/number_readers.py). Chosen on held-out writers (make eval).
+    number_stroke_reader: StrokeWay = "segmenter"
+    number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
+    line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
+    # Below this top probability an answer is "unsure": chosen on the validation split so that about 1%
+    # of real digits and most scribbles fall under it (bench/drawn_eval.py).
+    unsure_threshold: float = 0.75
+    tiny_drawing: float = 0.03  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is no digit
+    second_look_sure: float = 0.97  # how sure the line reader must be of a picture's one digit to overrule the CNN
+
+    # --- request limits (app/web, app/reader/drawing.py) ---
+    max_content_length: int = 10 * 1024 * 1024  # uploads; the JSON endpoints have their own, smaller limit
+    max_json_bytes: int = 512 * 1024
+    max_strokes: int = 200
+    max_points: int = 10_000
+    max_canvas: int = 10_000
+    max_image_pixels: int = 40_000_000
+    body_timeout: float = 10.0  # seconds for a whole request body to arrive (slow clients hold no slot for ever)
+    uploads_per_worker: int = 4  # pictures read at once per worker; more get a 503 (bounds memory)
+    decode_threads: int = 1  # picture decoders per worker, off the event loop; one per core with the 2 workers
+    offload_max_waiting: int = 16  # pictures and numbers waiting or being read per worker; more get a 503
+    offload_deadline: float = 5.0  # seconds one may wait for the decoder; past it a 503, not late work
+
+    # --- corrections (app/corrections) ---
+    # SQLite under instance/ unless DATABASE_URL names another database (PostgreSQL for several app
+    # servers: postgresql+psycopg://user:password@host/db).
+    database_url: str = f"sqlite:///{ROOT / 'instance' / 'corrections.db'}"
+    corrections_per_minute: int = 20  # stored per client address and worker
+    correction_max_points: int = 2_000  # points in one stored drawing (the page sends a few hundred)
+    corrections_max_rows: int = 100_000  # the budget: a page drawing is ~2 KB, a capped one 40 KB: 0.2-4 GB
+    corrections_queue: int = 8  # corrections waiting for the database per worker; more get a 503
+    corrections_admin_token: str = ""  # empty: no /corrections page
+
+    # --- operations (app/web) ---
+    trusted_proxies: int = 0  # reverse proxies in front (deploy/nginx.conf: 1): client addresses from X-Forwarded-For
+    metrics_port: int = 0  # /metrics answers only on this port (gunicorn binds it when METRICS_PORT is set)
+    access_log_json: bool = False  # one JSON line per request (time, request id, route, status, ms, worker)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (the CLI's flags, a bench's reader)."""
+        return dataclasses.replace(self, **changes)
+
+    def flask_config(self) -> dict[str, Any]:
+        """The settings as Flask config keys (MAX_CONTENT_LENGTH is Flask's own limit on uploads)."""
+        return {field.name.upper(): getattr(self, field.name) for field in dataclasses.fields(self)}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The defaults, then the environment (FLASK_* and the plain variables), then `overrides` (keys in
+    either case, as a test config names them); keys that are not settings are ignored here."""
+    environ = os.environ if environ is None else environ
+    fields = {field.name: field for field in dataclasses.fields(Settings)}
+    values: dict[str, Any] = {}
+    for name in PLAIN_VARIABLES:
+        if environ.get(name):
+            values[name.lower()] = environ[name]
+    for name in fields:
+        if f"FLASK_{name.upper()}" in environ:
+            values[name] = _json_or_text(environ[f"FLASK_{name.upper()}"])
+    for key, value in (overrides or {}).items():
+        if key.lower() in fields:
+            values[key.lower()] = value
+    return Settings(**{name: _typed(fields[name], value) for name, value in values.items()})
+
+
+def _json_or_text(value: str) -> Any:
+    """An environment value as JSON when it parses (numbers, true/false), else the text itself."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _typed(field: dataclasses.Field, value: Any) -> Any:
+    """A value as its field's type: "5" for an int field is 5; a wrong type is a clear error at start."""
+    kind = field.type if isinstance(field.type, str) else field.type.__name__
+    try:
+        if kind == "bool":
+            return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return value if kind == "StrokeWay" else str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {field.name.upper()} must be {kind}, not {value!r}") from None

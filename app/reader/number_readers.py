@@ -1,0 +1,200 @@
+"""Whole-number readers behind one protocol: each reads a number into DigitSpans, left to right.
+
+Two ways of reading stand behind them: the segmenter (cut the ink into digits, classify each, pick the
+split by dynamic programming: app/reader/segmenter.py) and the sequence reader (a CTC line model over
+the whole number: app/reader/line.py). Drawings are read the way `number_stroke_reader` names
+("segmenter", "line" or "fused"), chosen on held-out writers; pictures by the line reader when its model
+is there. Every reader raises NoInk when there is no digit and TooMuchInk for noise; the answer's layout
+is one function for all (answers.number_answer).
+
+A new reader is one class with `read` and one line in STROKE_READERS or PICTURE_READERS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+
+from app.config import Settings
+from app.errors import NoInk
+from app.reader import ink, line, pictures, preprocessing, segmenter
+from app.reader.answers import Box, DigitSpan, Reading, summarize
+from app.reader.drawing import drawing_extent
+from app.reader.models import DigitModel
+
+
+@dataclass(frozen=True)
+class Ink:
+    """A drawn number's writing: its strokes with taps and dots left out (in drawing order), and the size
+    under which a stroke or a digit is a tap or a tick (canvas units)."""
+
+    strokes: list[np.ndarray]
+    tiny: float
+
+
+@dataclass(frozen=True)
+class NumberModels:
+    """What the readers read with: the single-digit CNN (an interpreter of its own: a number's candidates
+    are one batch of up to a few hundred digits, and a drawing answered meanwhile must not wait for its
+    lock), the line reader when its model is shipped, and the settings."""
+
+    cnn: DigitModel
+    line: line.LineReader | None
+    settings: Settings
+
+
+class StrokeNumberReader(Protocol):
+    """Reads a drawn number; each span's strokes index into ink.strokes."""
+
+    def read(self, ink: Ink) -> Reading: ...
+
+
+class PictureNumberReader(Protocol):
+    """Reads a number in a picture's bytes; boxes in the picture's pixels, within it."""
+
+    def read(self, data: bytes) -> Reading: ...
+
+
+def _unsure(probabilities: np.ndarray, threshold: float) -> bool:
+    return summarize(probabilities, threshold)["unsure"]
+
+
+@dataclass(frozen=True)
+class DrawnBySegmenter:
+    """Runs of consecutive strokes as digits, the best split by dynamic programming."""
+
+    models: NumberModels
+
+    def read(self, ink: Ink) -> Reading:
+        """The segmenter's digits; a digit whose strokes are all tiny is unsure (a tick alone is no digit)."""
+        groups = segmenter.read_strokes(self.models.cnn, ink.strokes)
+        if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
+            raise NoInk()
+        threshold = self.models.settings.unsure_threshold
+        return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
+                                  _unsure(g.probabilities, threshold)
+                                  or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
+                        for g in groups])
+
+
+@dataclass(frozen=True)
+class DrawnByLine:
+    """The sequence reader on the strokes rendered as a picture; each digit's strokes are those under its span."""
+
+    models: NumberModels
+
+    def read(self, ink: Ink) -> Reading:
+        """The line reader's digits, boxes in canvas units; a digit with no stroke of its own is unsure."""
+        picture, units, origin = line.strokes_picture(ink.strokes)
+        read, doubtful = self.models.line.read(picture)
+        if not read:
+            raise NoInk()
+        boxes = [Box(round(float(origin[0] + x * units), 1), round(float(origin[1] + y * units), 1),
+                     round(w * units, 1), round(h * units, 1)) for x, y, w, h in (d.box for d in read)]
+        owners = line.strokes_of_digits(ink.strokes, boxes)
+        return Reading([DigitSpan(d.probabilities, box, owned, d.unsure or not owned)
+                        for d, box, owned in zip(read, boxes, owners)], doubtful)
+
+
+@dataclass(frozen=True)
+class DrawnFused:
+    """Both readers: the segmenter's grouping (its stroke indices are exact) when the sequence reader
+    agrees or has nothing; when they disagree, the reading whose least sure digit is surer, flagged
+    doubtful (two readers that disagree are a doubt worth showing)."""
+
+    models: NumberModels
+
+    def read(self, ink: Ink) -> Reading:
+        """The fused reading."""
+        grouped = DrawnBySegmenter(self.models).read(ink)
+        try:
+            sequenced = DrawnByLine(self.models).read(ink)
+        except NoInk:
+            return grouped
+        if sequenced.number == grouped.number:
+            return grouped
+
+        def least_sure(reading: Reading) -> float:
+            return min(round(span.confidence, 6) for span in reading.spans)
+
+        chosen = sequenced if least_sure(sequenced) > least_sure(grouped) else grouped
+        return replace(chosen, doubtful=True)
+
+
+@dataclass(frozen=True)
+class PictureByLine:
+    """The sequence reader on the decoded picture (decode, strip, model, decode: all CPU work)."""
+
+    models: NumberModels
+
+    def read(self, data: bytes) -> Reading:
+        """With line_cnn_check, the single-digit CNN also reads each digit's box: a digit it reads otherwise
+        is unsure. A column that nearly read a digit makes the reading doubtful (one may be missing)."""
+        grey, size = pictures.decode_picture(data, self.models.settings.max_image_pixels)
+        factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
+        read, doubtful = self.models.line.read(grey)
+        if not read:
+            raise NoInk()
+        unsure = [d.unsure for d in read]  # from the line model's own posteriors, with its calibrated threshold
+        if self.models.settings.line_cnn_check:
+            crops = np.stack([ink.image_to_mnist(_crop(grey, d.box)) for d in read])
+            checked = self.models.cnn.predict(crops).argmax(axis=1)
+            unsure = [u or int(c) != int(d.probabilities.argmax()) for u, c, d in zip(unsure, checked, read)]
+        return Reading([DigitSpan(d.probabilities, Box(*(v * factor for v in d.box)).within(size), None, u)
+                        for d, u in zip(read, unsure)], doubtful)
+
+
+@dataclass(frozen=True)
+class PictureBySegmenter:
+    """The picture's traced centre line cut into digits, each classified, the best split by dynamic programming."""
+
+    models: NumberModels
+
+    def read(self, data: bytes) -> Reading:
+        """The segmenter's digits, boxes in the picture's pixels (the pen's width and the shear can reach
+        past the picture's edge by a pixel: clipped)."""
+        mask, scale, size = pictures.picture_to_mask(data, self.models.settings.max_image_pixels)
+        candidates = segmenter.picture_candidates(mask)
+        if candidates is None:
+            raise NoInk()
+        groups = segmenter.choose_picture_digits(candidates, self.models.cnn.predict(candidates.images))
+        if not groups:
+            raise NoInk()
+        threshold = self.models.settings.unsure_threshold
+        return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded(scale)).within(size), None,
+                                  _unsure(g.probabilities, threshold)) for g in groups])
+
+
+def _crop(grey: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
+    """The picture inside a digit's box, with a little paper round it."""
+    x, y, w, h = box
+    pad = margin * max(w, h)
+    x0, y0 = max(0, int(x - pad)), max(0, int(y - pad))
+    return grey[y0:int(np.ceil(y + h + pad)), x0:int(np.ceil(x + w + pad))]
+
+
+STROKE_READERS: dict[str, type[StrokeNumberReader]] = {
+    "segmenter": DrawnBySegmenter,
+    "line": DrawnByLine,
+    "fused": DrawnFused,
+}
+PICTURE_READERS: dict[str, type[PictureNumberReader]] = {
+    "line": PictureByLine,
+    "segmenter": PictureBySegmenter,
+}
+NEEDS_LINE_MODEL = {"line", "fused"}
+
+
+def stroke_reader(models: NumberModels) -> StrokeNumberReader:
+    """The drawn-number reader the settings name (the segmenter when the line model is missing)."""
+    way = models.settings.number_stroke_reader
+    if way not in STROKE_READERS or (way in NEEDS_LINE_MODEL and models.line is None):
+        way = "segmenter"
+    return STROKE_READERS[way](models)
+
+
+def picture_reader(models: NumberModels) -> PictureNumberReader:
+    """The picture reader: the line reader when its model is shipped, else the segmenter."""
+    return PICTURE_READERS["line" if models.line is not None else "segmenter"](models)

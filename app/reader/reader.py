@@ -1,0 +1,138 @@
+"""The Reader: everything between a drawing or a picture and an answer, built once by build_reader(settings).
+
+The server (create_app), the CLI (python -m app.predict) and the evaluations in bench/ build it the same
+way; only `run` differs: the server passes its bounded pool (app/web/offload.py) so that costly reading
+runs off the event loop, the others read in place. Every method returns a typed answer or raises an
+InputError (NoInk, TooMuchInk, ...): there is no "None" to turn back into a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from app.config import Settings
+from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
+from app.reader import explain, line, preprocessing, segmenter
+from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
+from app.reader.drawing import Drawing
+from app.reader.models import DigitModel, DrawingFusion
+from app.reader.number_readers import (
+    Ink,
+    NumberModels,
+    PictureNumberReader,
+    StrokeNumberReader,
+    picture_reader,
+    stroke_reader,
+)
+from app.reader.second_look import PictureDigit, decoder, read_digit_picture
+from app.reader.why import Why
+
+T = TypeVar("T")
+Run = Callable[..., T]
+
+
+def inline(job: Callable[..., T], *args: object) -> T:
+    """Run a job here and now: where there is no pool (the CLI, the benches)."""
+    return job(*args)
+
+
+@dataclass
+class Reader:
+    """Reads digits and numbers, drawn or in pictures, and explains single digits."""
+
+    settings: Settings
+    cnn: DigitModel  # the single-digit CNN the answers come from (its sha256 is stored with corrections)
+    fusion: DrawingFusion  # the CNN and the pen-path model, for drawings of one digit
+    numbers: NumberModels  # what the number readers read with
+    stroke_numbers: StrokeNumberReader
+    picture_numbers: PictureNumberReader
+    why: Why | None  # set by build_reader (it reads pictures through this reader)
+    run: Callable = inline  # where costly reading runs (the server: its bounded pool)
+
+    def digit(self, drawing: Drawing) -> DigitAnswer:
+        """/api/predict: one drawn digit (taps and ticks alone are answered unsure, with too_little_ink)."""
+        image = preprocessing.render_strokes(drawing.strokes)
+        if not preprocessing.has_ink(image):
+            raise NoInk()
+        return answer_drawing(self.fusion.predict(drawing.strokes, image), image, drawing,
+                              self.settings.tiny_drawing, self.settings.unsure_threshold)
+
+    def digit_in_picture(self, data: bytes) -> PictureDigit:
+        """/api/predict/image: a picture of one digit (with the second look), and the 28x28 image the CNN saw."""
+        numbers = self.number_in_picture if self.has_line_model else None
+        return read_digit_picture(data, self.cnn, numbers, self.settings.unsure_threshold,
+                                  self.settings.second_look_sure, decoder(self.settings.max_image_pixels, self.run))
+
+    def number(self, drawing: Drawing) -> NumberAnswer:
+        """/api/read: a number drawn as strokes; taps and dots are left out before any work is done."""
+        written = drawing.written(self.settings.tiny_drawing)
+        if len(written) > self.settings.number_max_strokes:  # refused before any work: the cost stays bounded
+            raise InputError(f"too many strokes to read as one number: at most {self.settings.number_max_strokes}",
+                             422)
+        if not written:
+            raise NoInk()
+        ink = Ink([drawing.strokes[i] for i in written], drawing.tiny(self.settings.tiny_drawing))
+        reading = self.run(self.stroke_numbers.read, ink)
+        answer = number_answer(reading, self.settings.unsure_threshold)
+        for digit in answer["digits"]:  # indices into the request's strokes, taps counted
+            digit["strokes"] = [written[i] for i in digit["strokes"]]
+        return answer
+
+    def number_in_picture(self, data: bytes) -> NumberAnswer:
+        """/api/read/image: a number in a picture's bytes (boxes in the picture's pixels)."""
+        try:
+            reading = self.run(self.picture_numbers.read, data)
+        except NoInk:
+            raise NoInk(NO_DIGIT_IN_PICTURE) from None
+        return number_answer(reading, self.settings.unsure_threshold)
+
+    def explain(self, drawing: Drawing) -> dict:
+        """/api/explain for a drawing: /api/predict's answer and why."""
+        return self.run(self.why.drawing, drawing)
+
+    def explain_picture(self, data: bytes) -> dict:
+        """/api/explain for a picture: /api/predict/image's answer and why (its steps each go to the pool)."""
+        return self.why.picture(data)
+
+    @property
+    def has_line_model(self) -> bool:
+        """Whether the sequence (line) reader is loaded."""
+        return self.numbers.line is not None
+
+    def describe(self) -> dict[str, str | None]:
+        """Which model files answer: the CNN and the pen-path model (None when it is not served)."""
+        path_model = self.fusion.path_model
+        return {"model": Path(self.cnn.path).name,
+                "trajectory_model": Path(path_model.path).name if path_model else None}
+
+
+def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[float], object] | None = None,
+                 logger: logging.Logger | None = None) -> Reader:
+    """Load every model the settings name, once (a missing or broken model fails here, not per request).
+
+    run: where costly reading runs; timed: told the seconds of every model call (the server's metrics).
+    """
+    cnn = DigitModel(settings.model_path, timed)
+    path_model = (DigitModel(settings.trajectory_model_path, timed) if _present(settings.trajectory_model_path)
+                  else None)
+    fusion = DrawingFusion(cnn, path_model, float(settings.trajectory_weight))
+    segmenter.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
+    line_reader = line.LineReader(line.LineModel(settings.line_model_path)) if _present(settings.line_model_path) \
+        else None
+    models = NumberModels(DigitModel(settings.model_path, timed), line_reader, settings)
+    reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run)
+    explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
+                                  logger or logging.getLogger("app.reader"))
+    reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold, settings.tiny_drawing,
+                     run)
+    return reader
+
+
+def _present(path: str) -> bool:
+    """A model path that is set and names a file (an empty path or a missing file: that model is not served)."""
+    return bool(path) and os.path.exists(path)

@@ -1,0 +1,64 @@
+"""A picture of one digit, read as /api/predict/image answers it (the API, corrections, Why? and the CLI).
+
+The single-digit CNN reads the MNIST-framed picture. When it is unsure (and the picture's "ink" is
+plausible for a digit: a blot stays unsure), the sequence reader (app/reader/line.py), trained on photos
+of numbers on plain, ruled, gridded and boxed paper in uneven light, takes a second look: its answer
+stands when it reads exactly one digit and is sure of it (settings.second_look_sure: at 0.97 no more
+confidently wrong answers than the CNN alone, docs/accuracy.md). A confident CNN answer is never
+replaced, so the second look costs nothing on the pictures the CNN already reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.errors import BLANK_PICTURE, InputError, NoInk
+from app.reader import pictures
+from app.reader.answers import DigitAnswer, NumberAnswer, NumberDigit, describe, summarize
+from app.reader.models import DigitModel
+
+ReadNumber = Callable[[bytes], NumberAnswer]  # a picture's bytes -> the number it holds (or InputError)
+
+
+@dataclass(frozen=True)
+class PictureDigit:
+    """A picture of one digit as answered, and the 28x28 image the CNN saw (stored with a correction)."""
+
+    answer: DigitAnswer
+    image: np.ndarray
+
+
+def read_digit_picture(data: bytes, cnn: DigitModel, numbers: ReadNumber | None, unsure_threshold: float,
+                       sure: float, decode: Callable[[bytes], tuple[np.ndarray, bool]]) -> PictureDigit:
+    """The answer for a picture of one digit (`decode`: the picture to its 28x28 image and whether its ink
+    is implausible, wherever that CPU work runs); NoInk when it is blank."""
+    image, implausible = decode(data)
+    if not image.any():
+        raise NoInk(BLANK_PICTURE)
+    answer: DigitAnswer = {**describe(cnn.predict(image[None])[0], image, unsure_threshold), "reader": "digit"}
+    if implausible:  # "ink" filling the frame (a blot, a thumb) is no digit, whoever reads it
+        return PictureDigit({**answer, "unsure": True}, image)
+    second = one_digit(numbers, data, sure) if answer["unsure"] and numbers is not None else None
+    if second is not None:
+        answer = {**summarize(np.asarray(second["probabilities"]), unsure_threshold),
+                  "preview": answer["preview"], "reader": "line"}
+    return PictureDigit(answer, image)
+
+
+def decoder(max_pixels: int, run: Callable) -> Callable[[bytes], tuple[np.ndarray, bool]]:
+    """Decoding a picture of one digit in `run` (the server: its pool, off the event loop)."""
+    return lambda data: run(pictures.digit_picture, data, max_pixels)
+
+
+def one_digit(numbers: ReadNumber, data: bytes, sure: float) -> NumberDigit | None:
+    """The number reader's digit when it reads exactly one and is at least `sure` of it; None otherwise."""
+    try:
+        answer = numbers(data)
+    except InputError:  # no digit, or too much ink: the CNN's unsure answer stands
+        return None
+    digits = answer["digits"]
+    confident = len(digits) == 1 and not answer["unsure"] and digits[0]["confidence"] >= sure
+    return digits[0] if confident else None

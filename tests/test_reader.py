@@ -1,0 +1,106 @@
+"""The Reader without Flask: built by build_reader(settings) as the server, the CLI and the benches build it,
+answering exactly as the API does; one Settings from defaults, environment and overrides; number readers
+behind one protocol, chosen by name."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import FrozenInstanceError
+
+import numpy as np
+import pytest
+from support import SEVEN, canvas_payload, png_of
+
+from app.config import Settings, load_settings
+from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk, TooMuchInk
+from app.reader import Drawing, build_reader, number_readers
+from app.reader.answers import Box, DigitSpan, Reading, number_answer
+from app.reader.drawing import parse_drawing
+
+FOUR_TWO = [[[40, 40], [40, 170], [160, 170]], [[130, 60], [130, 290]],  # a two-stroke 4
+            [[220, 90], [300, 60], [320, 120], [230, 280], [330, 280]]]  # a 2 beside it
+
+
+def drawing_of(body: dict) -> Drawing:
+    return parse_drawing(json.dumps(body).encode(), Settings())[1]
+
+
+def test_settings_come_from_defaults_then_the_environment_then_overrides():
+    environ = {"FLASK_UNSURE_THRESHOLD": "0.6", "FLASK_LINE_CNN_CHECK": "true", "FLASK_MAX_STROKES": "50",
+               "FLASK_NUMBER_STROKE_READER": "fused", "DATABASE_URL": "sqlite:///x.db", "METRICS_PORT": "9100"}
+    settings = load_settings({"MAX_STROKES": 7, "TESTING": True}, environ)
+    assert settings.unsure_threshold == 0.6 and settings.line_cnn_check is True
+    assert settings.max_strokes == 7  # the test config wins over the environment
+    assert settings.number_stroke_reader == "fused" and settings.database_url == "sqlite:///x.db"
+    assert settings.metrics_port == 9100 and settings.max_points == Settings().max_points
+    with pytest.raises(FrozenInstanceError):
+        settings.max_strokes = 8  # type: ignore[misc]
+
+
+def test_a_setting_of_the_wrong_type_fails_at_start_naming_it():
+    with pytest.raises(ValueError, match="MAX_POINTS"):
+        load_settings(environ={"FLASK_MAX_POINTS": "many"})
+
+
+def test_the_app_and_a_plain_reader_read_alike(app, client, reader):
+    """The API is the Reader and nothing more: the same answer for a drawing, a number and a picture."""
+    assert client.post("/api/predict", json=SEVEN).get_json() == reader.digit(drawing_of(SEVEN))
+    number = canvas_payload(FOUR_TWO, 360)
+    assert client.post("/api/read", json=number).get_json() == reader.number(drawing_of(number))
+    picture = png_of(255 - np.pad(np.eye(40, dtype=np.uint8) * 255, 20))
+    api = client.post("/api/predict/image", data={"image": (io.BytesIO(picture), "d.png")}).get_json()
+    assert api == reader.digit_in_picture(picture).answer
+    assert app.extensions.keys() <= {"reader", "corrections"}
+
+
+def test_readers_raise_rather_than_return_nothing(reader):
+    with pytest.raises(NoInk, match="draw a digit"):
+        reader.number(Drawing([np.array([[5.0, 5.0]]), np.array([[50.0, 50.0]])], 300, 300))  # taps only
+    with pytest.raises(NoInk) as blank:
+        reader.number_in_picture(png_of(np.full((60, 200), 235, np.uint8)))
+    assert str(blank.value) == NO_DIGIT_IN_PICTURE and blank.value.status == 422
+    noise = (np.random.default_rng(1).random((300, 300)) > 0.5).astype(np.uint8) * 255
+    with pytest.raises(TooMuchInk) as much:
+        reader.number_in_picture(png_of(noise))
+    assert much.value.status == 422 and "too much ink" in str(much.value)
+
+
+def test_the_stroke_limit_is_checked_before_any_reading(reader):
+    strokes = [np.array([[x * 10.0, 0.0], [x * 10.0, 50.0]]) for x in range(reader.settings.number_max_strokes + 1)]
+    with pytest.raises(InputError, match="too many strokes") as error:
+        reader.number(Drawing(strokes, 1000, 1000))
+    assert error.value.status == 422
+
+
+@pytest.mark.parametrize("way", sorted(number_readers.STROKE_READERS))
+def test_every_registered_stroke_reader_reads_a_number_and_names_its_strokes(reader, way):
+    """Each registered reader is one class behind one protocol; the Reader maps its strokes back to the
+    request's (taps counted), whichever reader it is."""
+    models = number_readers.NumberModels(reader.numbers.cnn, reader.numbers.line,
+                                         reader.settings.replace(number_stroke_reader=way))
+    chosen = number_readers.stroke_reader(models)
+    assert type(chosen) is number_readers.STROKE_READERS[way]
+    body = canvas_payload(FOUR_TWO, 360)
+    body["strokes"].insert(1, [[200, 340]])  # a tap between the 4's strokes: left out, still counted
+    plain = build_reader(reader.settings.replace(number_stroke_reader=way))
+    answer = plain.number(drawing_of(body))
+    assert answer["number"] == "42", (way, answer["number"])
+    assert sorted(i for d in answer["digits"] for i in d["strokes"]) == [0, 2, 3]
+    assert all(len(d["box"]) == 4 and isinstance(d["box"], list) for d in answer["digits"])
+
+
+def test_one_function_lays_out_every_reading():
+    spans = [DigitSpan(np.eye(10)[4] * 0.9 + 0.01, Box(1.0, 2.0, 3.0, 4.0), [0, 1], False),
+             DigitSpan(np.eye(10)[2] * 0.5 + 0.05, Box(5.0, 2.0, 3.0, 4.0), None, True)]
+    answer = number_answer(Reading(spans), 0.75)
+    assert answer["number"] == "42" and answer["unsure"]
+    assert answer["digits"][0]["strokes"] == [0, 1] and "strokes" not in answer["digits"][1]
+    assert answer["digits"][0]["box"] == [1.0, 2.0, 3.0, 4.0]
+    assert number_answer(Reading(spans[:1], doubtful=True), 0.75)["unsure"]  # a doubtful reading is unsure
+    assert not number_answer(Reading(spans[:1]), 0.75)["unsure"]
+
+
+def test_a_box_clips_to_its_picture():
+    assert Box(-2.0, 3.0, 10.0, 50.0).within((6, 40)) == Box(0.0, 3.0, 6.0, 37.0)
+    assert Box(1.04, 2.0, 3.0, 4.0).rounded(2.0) == [2.1, 4.0, 6.0, 8.0]
