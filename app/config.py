@@ -54,6 +54,11 @@ class Settings:
     unsure_threshold: float = 0.75
     tiny_drawing: float = 0.03  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is no digit
     second_look_sure: float = 0.97  # how sure the line reader must be of a picture's one digit to overrule the CNN
+    # Pictures are decoded and read in a child process per decoder thread (app/reader/picture_process.py),
+    # each job under an operating-system budget: past it, a quick 422 (CPU) or 413 (memory).
+    picture_process: bool = True
+    picture_cpu_seconds: float = 0.5  # CPU time one picture may cost, decoding and reading (a 12 MP photo: ~0.1 s)
+    picture_memory_mb: int = 320  # memory one picture may take beyond the child's own (a 40 MP picture: ~250)
 
     # --- request limits (app/web, app/reader/drawing.py) ---
     max_content_length: int = 10 * 1024 * 1024  # uploads; the JSON endpoints have their own, smaller limit
@@ -61,9 +66,12 @@ class Settings:
     max_strokes: int = 200
     max_points: int = 10_000
     max_canvas: int = 10_000
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 40_000_000  # a JPEG (decoded at 1/2..1/8 scale: a 40 MP photo costs ~0.1 CPU-s)
+    # PNG, WebP, GIF and BMP decode every pixel: 16 MP of RGBA PNG costs ~0.3 CPU-s of the 0.5 a picture may
+    max_lossless_pixels: int = 16_000_000
     body_timeout: float = 10.0  # seconds for a whole request body to arrive (slow clients hold no slot for ever)
-    uploads_per_worker: int = 4  # pictures read at once per worker; more get a 503 (bounds memory)
+    uploads_per_worker: int = 4  # pictures read at once per worker, taken once a body is in; more get a 503
+    body_buffer_mb: int = 64  # request bodies held at once per worker, counted as they arrive; past it a 503
     decode_threads: int = 1  # picture decoders per worker, off the event loop; one per core with the 2 workers
     offload_max_waiting: int = 16  # pictures and numbers waiting or being read per worker; more get a 503
     offload_deadline: float = 5.0  # seconds one may wait for the decoder; past it a 503, not late work
@@ -80,6 +88,11 @@ class Settings:
 
     # --- operations (app/web) ---
     trusted_proxies: int = 0  # reverse proxies in front (deploy/nginx.conf: 1): client addresses from X-Forwarded-For
+    # The host names this server answers to, comma-separated ("digits.example.com" behind nginx, or
+    # "localhost,127.0.0.1"); any other Host header is a 400 before anything runs, so a page that rebinds
+    # its own name to this server's address is not "same-origin". Empty: every name (make run on a laptop or
+    # a phone's network); docs/security.md has the trade-off.
+    allowed_hosts: str = ""
     metrics_port: int = 0  # /metrics answers only on this port (gunicorn binds it when METRICS_PORT is set)
     access_log_json: bool = False  # one JSON line per request (time, request id, route, status, ms, worker)
 
@@ -88,8 +101,11 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def flask_config(self) -> dict[str, Any]:
-        """The settings as Flask config keys (MAX_CONTENT_LENGTH is Flask's own limit on uploads)."""
-        return {field.name.upper(): getattr(self, field.name) for field in dataclasses.fields(self)}
+        """The settings as Flask config keys (MAX_CONTENT_LENGTH is Flask's own limit on uploads;
+        TRUSTED_HOSTS Flask's own check of the Host header, from allowed_hosts)."""
+        config = {field.name.upper(): getattr(self, field.name) for field in dataclasses.fields(self)}
+        hosts = [host.strip() for host in self.allowed_hosts.split(",") if host.strip()]
+        return {**config, "TRUSTED_HOSTS": hosts or None}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -21,6 +21,13 @@ SEVEN_STROKES = SEVEN["strokes"]
 CHROMIUM = "/usr/bin/chromium"
 
 
+def seven(variant: int, label: int = 7) -> dict:
+    """A correction body: the SEVEN with its corner moved by `variant` tenths of a pixel (identical corrections
+    are stored once, so tests that store many send different ones)."""
+    (start, corner, end), = SEVEN_STROKES
+    return {**SEVEN, "strokes": [[start, [corner[0] + variant / 10, corner[1]], end]], "label": label}
+
+
 def canvas_payload(strokes, size: float = 320.0, box: tuple[float, float, float, float] | None = None) -> dict:
     """Scale 500x500 pendigits strokes onto a size x size canvas (or into box = x, y, w, h)."""
     x, y, w, h = box or (0, 0, size, size)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
-from support import BAD_STROKES, SEVEN, canvas_payload, png_of
+from support import BAD_STROKES, SEVEN, canvas_payload, png_of, seven
 
 from app import ROOT, create_app
 from app.corrections import __main__ as corrections_cli
@@ -134,11 +134,11 @@ def test_other_content_types_and_oversized_bodies(client):
 def test_a_flood_from_one_address_is_429_and_predictions_go_on(app_with):
     app = app_with(CORRECTIONS_PER_MINUTE=3)
     client = app.test_client()
-    statuses = [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(5)]
+    statuses = [client.post("/api/corrections", json=seven(i, 1)).status_code for i in range(5)]
     assert statuses == [201, 201, 201, 429, 429]
-    response = client.post("/api/corrections", json={**SEVEN, "label": 1})
+    response = client.post("/api/corrections", json=seven(6, 1))
     assert "try again" in response.get_json()["error"] and int(response.headers["Retry-After"]) >= 1
-    other = client.post("/api/corrections", json={**SEVEN, "label": 1}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    other = client.post("/api/corrections", json=seven(7, 1), environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert other.status_code == 201  # the limit is per address
     assert client.post("/api/predict", json=SEVEN).status_code == 200
     assert len(rows(app)) == 4
@@ -217,19 +217,18 @@ def test_migrations_build_exactly_the_tables_the_code_uses(database_url):
 def test_eight_clients_posting_200_each_to_the_real_server_lose_nothing(database_url):
     """gunicorn with two workers (each migrating on first use, at the same time) and 8 concurrent clients."""
     env = {"DATABASE_URL": database_url, "FLASK_CORRECTIONS_PER_MINUTE": "100000", "WEB_CONCURRENCY": "2"}
-    body = json.dumps({**SEVEN, "label": 1}).encode()
-
-    def client(port):
+    def client(first):
+        port, start = first
         connection = harness.Connection(port, timeout=60, path="/api/corrections")
         ids = []
-        for _ in range(200):
-            connection.post(body, expect=201)
+        for i in range(start, start + 200):
+            connection.post(json.dumps(seven(i, 1)).encode(), expect=201)
             ids.append(json.loads(connection.body)["id"])
         connection.close()
         return ids
 
     with harness.serving(env) as (port, _), ThreadPoolExecutor(8) as pool:
-        ids = [i for share in pool.map(client, [port] * 8) for i in share]
+        ids = [i for share in pool.map(client, [(port, 200 * k) for k in range(8)]) for i in share]
     assert len(ids) == len(set(ids)) == 1600
     assert CorrectionStore(database_url).count() == 1600
 
@@ -292,7 +291,7 @@ def test_requests_refused_as_bad_use_up_none_of_the_quota(app_with):
         assert client.post("/api/corrections", json={**SEVEN, "label": "seven"}).status_code == 400
         assert client.post("/api/corrections", json={"strokes": [], "width": 1, "height": 1, "label": 1}
                            ).status_code in (400, 422)
-    assert [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(4)] == \
+    assert [client.post("/api/corrections", json=seven(i, 1)).status_code for i in range(4)] == \
         [201, 201, 201, 429]
 
 
@@ -302,16 +301,16 @@ def test_one_correction_and_the_whole_store_have_a_budget(app_with):
     huge = {"strokes": [[[i % 300, (i * 7) % 300] for i in range(2_500)]], "width": 300, "height": 300, "label": 1}
     response = client.post("/api/corrections", json=huge)
     assert response.status_code == 413 and "at most 2000 points" in response.get_json()["error"]
-    assert [client.post("/api/corrections", json={**SEVEN, "label": 1}).status_code for _ in range(3)] == \
+    assert [client.post("/api/corrections", json=seven(i, 1)).status_code for i in range(3)] == \
         [201, 201, 507]
-    assert "full" in client.post("/api/corrections", json={**SEVEN, "label": 1}).get_json()["error"]
+    assert "full" in client.post("/api/corrections", json=seven(3, 1)).get_json()["error"]
     assert len(rows(app)) == 2
 
 
 def test_the_owners_page_is_paged_and_never_cached(app_with):
     app = app_with(CORRECTIONS_ADMIN_TOKEN="s3cret", CORRECTIONS_PER_MINUTE=1000)
     client = app.test_client()
-    ids = [client.post("/api/corrections", json={**SEVEN, "label": i % 10}).get_json()["id"] for i in range(120)]
+    ids = [client.post("/api/corrections", json=seven(i, i % 10)).get_json()["id"] for i in range(120)]
     page = client.get("/corrections", headers=OWNER)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert page.data.count(b'src="data:image/png;base64,') == 50

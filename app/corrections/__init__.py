@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from app import DigitCanvas
 
 T = TypeVar("T")
+OWNER_FAILURES = 10  # wrong owner tokens per address and minute before the owner page locks that address out
 
 
 @dataclass
@@ -28,14 +29,16 @@ class Corrections:
 
     store: CorrectionStore
     thread: Offloader  # corrections waiting for the database are bounded: past it a 503
-    limit: RateLimit
+    limit: RateLimit  # corrections stored per address
+    owner_failures: RateLimit  # wrong owner tokens per address: past it, the owner page is locked for a minute
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Corrections:
         """The corrections the settings name; the database is created and migrated in the background, so
         a database that is down delays nothing."""
         corrections = cls(CorrectionStore(settings.database_url, settings.corrections_max_rows),
-                          Offloader(1, settings.corrections_queue), RateLimit(settings.corrections_per_minute))
+                          Offloader(1, settings.corrections_queue), RateLimit(settings.corrections_per_minute),
+                          RateLimit(OWNER_FAILURES))
         corrections.thread.start(corrections.store.count)
         return corrections
 

@@ -8,6 +8,7 @@ and the engine and its connection pool are only ever used from that thread.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import threading
@@ -36,6 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
 
 from app.web import metrics
 
@@ -53,6 +55,7 @@ corrections = Table(
     Column("model_digit", SmallInteger, nullable=False),
     Column("model_probabilities", Text, nullable=False),  # JSON list of ten
     Column("model_sha256", String(64), nullable=False),
+    Column("digest", String(64), index=True, unique=True),  # sha256 of what was drawn or sent, and the label
     # Ids are never reused: SQLite would otherwise hand a deleted last id (and its delete check) to a new row.
     sqlite_autoincrement=True,
 )
@@ -153,16 +156,24 @@ class CorrectionStore:
             self._engine = engine
         return self._engine
 
-    def add(self, row: dict) -> int:
-        """Insert one correction; returns its id. StoreFullError past the storage budget."""
-        values = {**row, "created": datetime.now(timezone.utc),
+    def add(self, row: dict) -> tuple[int, bool]:
+        """Insert one correction; its id, and whether it is new (False: the same drawing or picture with the
+        same label was stored before, under that id). StoreFullError past the storage budget."""
+        values = {**row, "created": datetime.now(timezone.utc), "digest": digest_of(row),
                   "model_probabilities": json.dumps(row["model_probabilities"])}
+        same = select(corrections.c.id).where(corrections.c.digest == values["digest"])
 
         def insert_within_budget(connection):
+            stored = connection.execute(same).scalar_one_or_none()
+            if stored is not None:
+                return stored, False
             if connection.execute(select(func.count()).select_from(corrections)).scalar_one() >= self.max_rows:
                 raise StoreFullError(f"the corrections store holds its maximum of {self.max_rows} corrections")
-            return connection.execute(insert(corrections).values(**values)).inserted_primary_key[0]
-        return self._run(insert_within_budget)
+            return connection.execute(insert(corrections).values(**values)).inserted_primary_key[0], True
+        try:
+            return self._run(insert_within_budget)
+        except IntegrityError:  # another worker or host stored the same one a moment ago
+            return self._run(lambda connection: connection.execute(same).scalar_one()), False
 
     def latest(self, limit: int = 100, before: int | None = None) -> list[dict]:
         """The newest corrections first (those with an id under `before`, when given)."""
@@ -194,11 +205,30 @@ class CorrectionStore:
         try:
             with self._ready().begin() as connection:
                 result = work(connection)
-        except (StoreUnavailableError, StoreFullError):
+        except (StoreUnavailableError, StoreFullError, IntegrityError):
             raise
+        except (StatementError, OverflowError) as error:
+            if isinstance(error, DBAPIError) and _unavailable(error):
+                self.breaker.failed(error)
+                raise StoreUnavailableError(f"{type(error).__name__}: {error}".splitlines()[0][:300]) from error
+            raise  # a statement the database refused (a value out of range): a bug to fix, not an outage
         except Exception as error:  # noqa: BLE001 - connection refused, locked, disk full...: all "unavailable"
             failure = StoreUnavailableError(f"{type(error).__name__}: {error}".splitlines()[0][:300])
             self.breaker.failed(failure)
             raise failure from error
         self.breaker.succeeded()
         return result
+
+
+def _unavailable(error: DBAPIError) -> bool:
+    """Whether a database error means the database cannot be used now (down, locked, full, a dropped
+    connection), as opposed to a statement it refused."""
+    return isinstance(error, (OperationalError, InterfaceError)) or bool(error.connection_invalidated)
+
+
+def digest_of(row: dict) -> str:
+    """What makes two corrections the same: the drawing (or the picture the model saw), its canvas and the label."""
+    content = row.get("strokes") or ""
+    picture = row.get("image_png") or b""
+    parts = (row["source"], content, repr((row.get("width"), row.get("height"))), str(row["label"]))
+    return hashlib.sha256("\n".join(parts).encode() + b"\n" + picture).hexdigest()

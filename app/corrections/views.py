@@ -26,11 +26,13 @@ from app.web import metrics, payloads
 
 bp = Blueprint("corrections", __name__)
 PAGE_SIZE = 50  # corrections per owner page
+MAX_ID = 2**63 - 1  # the largest id either database stores
 
 
 @bp.post("/api/corrections", provide_automatic_options=False)
 def add_correction():
-    """Store one drawing (JSON strokes) or picture (multipart image) with its true label: 201 {"id": n}."""
+    """Store one drawing (JSON strokes) or picture (multipart image) with its true label: 201 {"id": n}; the
+    same drawing or picture with the same label again is stored once: 200 {"id": n, "duplicate": true}."""
     if _cross_site():
         return jsonify(error="corrections are accepted only from this site's own page"), 403
     store = current.corrections()
@@ -41,7 +43,7 @@ def add_correction():
         return response, 429, {"Retry-After": str(int(wait) + 1)}
     row = _row_of_request()
     try:
-        new_id = store.run(store.store.add, row)
+        new_id, new = store.run(store.store.add, row)
     except Busy:  # the database is slow: the waiting line is full, so do not join it
         return jsonify(error="corrections are queued to the limit: try again shortly"), 503, {"Retry-After": "5"}
     except StoreUnavailableError:  # logged once per outage by the store's breaker
@@ -50,6 +52,9 @@ def add_correction():
     except StoreFullError:
         metrics.CORRECTIONS.labels("refused").inc()
         return jsonify(error="the corrections store is full: nothing more is stored for now"), 507
+    if not new:  # a replay (a double click, a retried request): nothing more to learn, nothing counted
+        metrics.CORRECTIONS.labels("duplicate").inc()
+        return jsonify(id=new_id, duplicate=True), 200
     store.limit.record(address)  # only what was stored counts
     metrics.CORRECTIONS.labels("stored").inc()
     return jsonify(id=new_id), 201
@@ -84,9 +89,10 @@ def _row_of_request() -> dict:
 
 
 def _label(value: object) -> int:
-    """The true digit: an integer 0-9 in JSON, or the text "0".."9" in a form."""
-    if isinstance(value, str) and value.strip() in tuple("0123456789"):
-        return int(value.strip())
+    """The true digit: an integer 0-9 in JSON, or exactly one of the texts "0".."9" in a form (" 7 " or "07"
+    is refused: a client that sends it is not our page, and a label is not a place to guess)."""
+    if isinstance(value, str) and len(value) == 1 and value in "0123456789":
+        return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
         return value
     raise InputError("label must be the true digit, 0 to 9")
@@ -117,6 +123,8 @@ def admin_page():
     """The owner's page: corrections newest first, PAGE_SIZE at a time, each with a delete button."""
     _require_owner()
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before <= MAX_ID:  # an id the database cannot hold: no page, no outage
+        abort(400)
     try:
         store = current.corrections()
         rows = store.run(store.store.latest, PAGE_SIZE + 1, before)
@@ -148,12 +156,21 @@ def delete_correction(correction_id: int):
 
 
 def _require_owner() -> None:
-    """404 unless CORRECTIONS_ADMIN_TOKEN is set; 401 (HTTP Basic, the token as password) unless it is given."""
+    """404 unless CORRECTIONS_ADMIN_TOKEN is set; 401 (HTTP Basic, the token as password) unless it is given;
+    429 for a minute for an address that gave a wrong token OWNER_FAILURES times in a minute (its right
+    token too: guessing is not slowed by answers that tell a right guess apart)."""
     token = current.settings().corrections_admin_token
     if not token:
         abort(404)
+    failures, address = current.corrections().owner_failures, request.remote_addr or "?"
+    wait = failures.retry_after(address)
+    if wait:
+        abort(Response("too many wrong tokens from this address: try again in a minute", 429,
+                       {"Retry-After": str(int(wait) + 1), "Cache-Control": "no-store"}))
     given = request.authorization.password if request.authorization else ""
     if not hmac.compare_digest((given or "").encode(), token.encode()):
+        if given:  # a browser's first, credential-less request is no guess
+            failures.record(address)
         abort(Response("the owner's token is required", 401,
                        {"WWW-Authenticate": 'Basic realm="Digit Canvas corrections", charset="UTF-8"'}))
 

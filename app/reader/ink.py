@@ -105,7 +105,7 @@ def _drop_shadows(mask: np.ndarray) -> np.ndarray:
     if count <= 2:
         return mask
     depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    thickness = np.array([depth[labels == i].max() for i in range(1, count)])
+    thickness = piece_maxima(labels, depth, count)[1:]
     x, y, w, h = (stats[1:, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     at_edge = (x == 0) | (y == 0) | (x + w == mask.shape[1]) | (y + h == mask.shape[0])
     # Far thicker than the pen (the thinnest piece) and, in itself, a tenth of the picture across: a
@@ -114,6 +114,14 @@ def _drop_shadows(mask: np.ndarray) -> np.ndarray:
     if shadow.all():
         return mask
     return np.isin(labels, np.flatnonzero(~shadow) + 1)
+
+
+def piece_maxima(labels: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """The largest value within each labelled piece (label 0 too), in one pass over the pixels: a loop
+    comparing the whole label image once per piece cost 1.3 CPU-s for a grid of a few thousand dots."""
+    maxima = np.full(count, -np.inf, np.float64)
+    np.maximum.at(maxima, labels.ravel(), values.ravel())
+    return maxima
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from app.reader import ink, line, pictures, preprocessing, segmenter
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
 from app.reader.models import DigitModel
+from app.reader.pictures import Picture
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,9 @@ class StrokeNumberReader(Protocol):
 
 
 class PictureNumberReader(Protocol):
-    """Reads a number in a picture's bytes; boxes in the picture's pixels, within it."""
+    """Reads a number in a decoded picture; boxes in the picture's pixels, within it."""
 
-    def read(self, data: bytes) -> Reading: ...
+    def read(self, picture: Picture) -> Reading: ...
 
 
 def _unsure(probabilities: np.ndarray, threshold: float) -> bool:
@@ -125,14 +126,14 @@ class DrawnFused:
 
 @dataclass(frozen=True)
 class PictureByLine:
-    """The sequence reader on the decoded picture (decode, strip, model, decode: all CPU work)."""
+    """The sequence reader on the picture (strip, model, CTC decoding)."""
 
     models: NumberModels
 
-    def read(self, data: bytes) -> Reading:
+    def read(self, picture: Picture) -> Reading:
         """With line_cnn_check, the single-digit CNN also reads each digit's box: a digit it reads otherwise
         is unsure. A column that nearly read a digit makes the reading doubtful (one may be missing)."""
-        grey, size = pictures.decode_picture(data, self.models.settings.max_image_pixels)
+        grey, size = picture.grey, picture.size
         factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
         read, doubtful = self.models.line.read(grey)
         if not read:
@@ -152,10 +153,11 @@ class PictureBySegmenter:
 
     models: NumberModels
 
-    def read(self, data: bytes) -> Reading:
+    def read(self, picture: Picture) -> Reading:
         """The segmenter's digits, boxes in the picture's pixels (the pen's width and the shear can reach
         past the picture's edge by a pixel: clipped)."""
-        mask, scale, size = pictures.picture_to_mask(data, self.models.settings.max_image_pixels)
+        mask, scale = pictures.picture_mask(picture)
+        size = picture.size
         candidates = segmenter.picture_candidates(mask)
         if candidates is None:
             raise NoInk()

@@ -166,10 +166,14 @@ def mask_to_mnist(mask: np.ndarray) -> np.ndarray:
 
 
 def pen_width(mask: np.ndarray) -> float:
-    """The pen's width in an ink mask, in pixels: twice the distance to the paper along the centre line."""
+    """The pen's width in an ink mask, in pixels: twice the distance to the paper along the centre line
+    (for ink that thinning erases whole, such as 2x2 dots: twice the deepest point)."""
     ink = mask.astype(np.uint8)
+    depth = cv2.distanceTransform(ink, cv2.DIST_L2, 5)
     centre_line = cv2.ximgproc.thinning(ink * 255) > 0
-    return 2 * float(np.median(cv2.distanceTransform(ink, cv2.DIST_L2, 5)[centre_line]))
+    if not centre_line.any():
+        return 2 * float(depth.max())
+    return 2 * float(np.median(depth[centre_line]))
 
 
 def _mnist_wide_pen(mask: np.ndarray) -> np.ndarray:

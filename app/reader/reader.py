@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
-from app.reader import explain, line, preprocessing, segmenter
+from app.reader import explain, line, pictures, preprocessing, segmenter
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
 from app.reader.drawing import Drawing
 from app.reader.models import DigitModel, DrawingFusion
@@ -29,7 +31,9 @@ from app.reader.number_readers import (
     picture_reader,
     stroke_reader,
 )
-from app.reader.second_look import PictureDigit, decoder, read_digit_picture
+from app.reader.picture_process import PicturePool
+from app.reader.pictures import Picture
+from app.reader.second_look import PictureDigit, read_digit_picture
 from app.reader.why import Why
 
 T = TypeVar("T")
@@ -52,7 +56,8 @@ class Reader:
     stroke_numbers: StrokeNumberReader
     picture_numbers: PictureNumberReader
     why: Why | None  # set by build_reader (it reads pictures through this reader)
-    run: Callable = inline  # where costly reading runs (the server: its bounded pool)
+    run: Callable = inline  # where costly reading runs, or is waited for (the server: its bounded thread pool)
+    picture_process: PicturePool | None = None  # where pictures are decoded and read under a budget
 
     def digit(self, drawing: Drawing) -> DigitAnswer:
         """/api/predict: one drawn digit (taps and ticks alone are answered unsure, with too_little_ink)."""
@@ -63,10 +68,39 @@ class Reader:
                               self.settings.tiny_drawing, self.settings.unsure_threshold)
 
     def digit_in_picture(self, data: bytes) -> PictureDigit:
-        """/api/predict/image: a picture of one digit (with the second look), and the 28x28 image the CNN saw."""
-        numbers = self.number_in_picture if self.has_line_model else None
-        return read_digit_picture(data, self.cnn, numbers, self.settings.unsure_threshold,
-                                  self.settings.second_look_sure, decoder(self.settings.max_image_pixels, self.run))
+        """/api/predict/image: a picture of one digit (with the second look), and the 28x28 image the CNN saw;
+        read in the budgeted picture process when there is one, waited for in `run`."""
+        if self.picture_process is None:
+            return self.run(self.read_digit_picture, data)
+        reply = self.run(self.picture_process.call, "read_digit_picture", data)
+        return PictureDigit(reply["answer"], np.asarray(reply["image"], np.float32))
+
+    def number_in_picture(self, data: bytes) -> NumberAnswer:
+        """/api/read/image: a number in a picture's bytes (boxes in the picture's pixels), read as above."""
+        if self.picture_process is None:
+            return self.run(self.read_number_picture, data)
+        return self.run(self.picture_process.call, "read_number_picture", data)["answer"]
+
+    def read_digit_picture(self, data: bytes) -> PictureDigit:
+        """digit_in_picture, read here: the picture decoded once for the CNN and the second look."""
+        picture = self._decode(data)
+        numbers = self._numbers_in if self.has_line_model else None
+        return read_digit_picture(picture, self.cnn, numbers, self.settings.unsure_threshold,
+                                  self.settings.second_look_sure)
+
+    def read_number_picture(self, data: bytes) -> NumberAnswer:
+        """number_in_picture, read here."""
+        return self._numbers_in(self._decode(data))
+
+    def _decode(self, data: bytes) -> Picture:
+        return pictures.decode_picture(data, self.settings.max_image_pixels, self.settings.max_lossless_pixels)
+
+    def _numbers_in(self, picture: Picture) -> NumberAnswer:
+        try:
+            reading = self.picture_numbers.read(picture)
+        except NoInk:
+            raise NoInk(NO_DIGIT_IN_PICTURE) from None
+        return number_answer(reading, self.settings.unsure_threshold)
 
     def number(self, drawing: Drawing) -> NumberAnswer:
         """/api/read: a number drawn as strokes; taps and dots are left out before any work is done."""
@@ -82,14 +116,6 @@ class Reader:
         for digit in answer["digits"]:  # indices into the request's strokes, taps counted
             digit["strokes"] = [written[i] for i in digit["strokes"]]
         return answer
-
-    def number_in_picture(self, data: bytes) -> NumberAnswer:
-        """/api/read/image: a number in a picture's bytes (boxes in the picture's pixels)."""
-        try:
-            reading = self.run(self.picture_numbers.read, data)
-        except NoInk:
-            raise NoInk(NO_DIGIT_IN_PICTURE) from None
-        return number_answer(reading, self.settings.unsure_threshold)
 
     def explain(self, drawing: Drawing) -> dict:
         """/api/explain for a drawing: /api/predict's answer and why."""
@@ -125,7 +151,10 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     line_reader = line.LineReader(line.LineModel(settings.line_model_path)) if _present(settings.line_model_path) \
         else None
     models = NumberModels(DigitModel(settings.model_path, timed), line_reader, settings)
-    reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run)
+    # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
+    processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
+    reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
+                    picture_process=processes)
     explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
                                   logger or logging.getLogger("app.reader"))
     reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold, settings.tiny_drawing,

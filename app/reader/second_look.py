@@ -19,8 +19,9 @@ from app.errors import BLANK_PICTURE, InputError, NoInk
 from app.reader import pictures
 from app.reader.answers import DigitAnswer, NumberAnswer, NumberDigit, describe, summarize
 from app.reader.models import DigitModel
+from app.reader.pictures import Picture
 
-ReadNumber = Callable[[bytes], NumberAnswer]  # a picture's bytes -> the number it holds (or InputError)
+ReadNumber = Callable[[Picture], NumberAnswer]  # a picture -> the number it holds (or InputError)
 
 
 @dataclass(frozen=True)
@@ -31,32 +32,27 @@ class PictureDigit:
     image: np.ndarray
 
 
-def read_digit_picture(data: bytes, cnn: DigitModel, numbers: ReadNumber | None, unsure_threshold: float,
-                       sure: float, decode: Callable[[bytes], tuple[np.ndarray, bool]]) -> PictureDigit:
-    """The answer for a picture of one digit (`decode`: the picture to its 28x28 image and whether its ink
-    is implausible, wherever that CPU work runs); NoInk when it is blank."""
-    image, implausible = decode(data)
+def read_digit_picture(picture: Picture, cnn: DigitModel, numbers: ReadNumber | None, unsure_threshold: float,
+                       sure: float) -> PictureDigit:
+    """The answer for a picture of one digit (the second look reads the same decoded picture); NoInk when it
+    is blank."""
+    image, implausible = pictures.digit_image(picture)
     if not image.any():
         raise NoInk(BLANK_PICTURE)
     answer: DigitAnswer = {**describe(cnn.predict(image[None])[0], image, unsure_threshold), "reader": "digit"}
     if implausible:  # "ink" filling the frame (a blot, a thumb) is no digit, whoever reads it
         return PictureDigit({**answer, "unsure": True}, image)
-    second = one_digit(numbers, data, sure) if answer["unsure"] and numbers is not None else None
+    second = one_digit(numbers, picture, sure) if answer["unsure"] and numbers is not None else None
     if second is not None:
         answer = {**summarize(np.asarray(second["probabilities"]), unsure_threshold),
                   "preview": answer["preview"], "reader": "line"}
     return PictureDigit(answer, image)
 
 
-def decoder(max_pixels: int, run: Callable) -> Callable[[bytes], tuple[np.ndarray, bool]]:
-    """Decoding a picture of one digit in `run` (the server: its pool, off the event loop)."""
-    return lambda data: run(pictures.digit_picture, data, max_pixels)
-
-
-def one_digit(numbers: ReadNumber, data: bytes, sure: float) -> NumberDigit | None:
+def one_digit(numbers: ReadNumber, picture: Picture, sure: float) -> NumberDigit | None:
     """The number reader's digit when it reads exactly one and is at least `sure` of it; None otherwise."""
     try:
-        answer = numbers(data)
+        answer = numbers(picture)
     except InputError:  # no digit, or too much ink: the CNN's unsure answer stands
         return None
     digits = answer["digits"]

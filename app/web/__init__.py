@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 
 
 def init_app(app: DigitCanvas) -> None:
-    """Register the request pipeline on the app (the order matters: bodies are read before the request log starts)."""
-    body.init_app(app)
-    app.register_blueprint(metrics.bp)
+    """Register the request pipeline on the app: the request log first, so that every answer (an OPTIONS,
+    a 413 or 503 while the body is read) carries the request's id."""
     requestlog.register(app)
+    metrics.init_app(app)
+    body.init_app(app)
     security.register(app)
     static_files.register(app)
     proxies = app.settings.trusted_proxies

@@ -4,6 +4,11 @@ Every POST body is read here, once, before the view runs, and put back as an in-
 the size limit holds for chunked bodies as it does for Content-Length ones, any failure of the
 read itself (a broken chunk, a reset, a client that stops sending) is a 4xx JSON answer, and the
 views parse only bytes that have fully arrived.
+
+Memory is bounded by what has arrived, not by connections: the bodies a worker holds share a byte budget
+(body_buffer_mb), reserved chunk by chunk as they come in, so a client that trickles a byte at a time
+holds a byte. An upload takes one of the worker's few reading slots only once its body is in: slow
+senders never keep real uploads out.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from flask import Flask, Request, Response, g, request
@@ -30,7 +36,7 @@ def init_app(app: Flask) -> None:
     """Answer OPTIONS on API paths, and read every POST body in full before its view runs."""
     app.before_request(answer_options)
     app.before_request(read_body)
-    app.teardown_request(free_upload_slot)
+    app.teardown_request(give_back)
 
 
 def answer_options() -> Response | None:
@@ -42,28 +48,40 @@ def answer_options() -> Response | None:
 
 
 def read_body() -> None:
-    """Read a POST body in full, bounded in size and time, before any view parses it; an upload takes one
-    of the worker's few upload slots first (a few pictures at a time per worker bound the memory)."""
+    """Read a POST body in full, bounded in size and time, before any view parses it; then an upload takes
+    one of the worker's few reading slots (a few pictures at a time per worker bound the work)."""
     if request.method != "POST" or request.routing_exception is not None:
         return
-    settings = current.settings()
+    settings, app = current.settings(), current.app()
     is_json = request.endpoint in JSON_ONLY or request.mimetype == "application/json"
+    g.body_bytes = 0
+
+    def reserve(size: int) -> None:
+        if not app.body_bytes.take(size):
+            raise InputError("the server is receiving too many uploads right now: try again in a moment", 503,
+                             {"Retry-After": "1"})
+        g.body_bytes += size
+
+    buffer_body(request, settings.max_json_bytes if is_json else settings.max_content_length, settings.body_timeout,
+                reserve)
     if not is_json:
-        if not current.app().upload_slots.take():
+        if not app.upload_slots.take():
             raise InputError("too many pictures being read right now: try again in a moment", 503,
                              {"Retry-After": "1"})
         g.upload_slot = True
-    buffer_body(request, settings.max_json_bytes if is_json else settings.max_content_length, settings.body_timeout)
 
 
-def free_upload_slot(_error: BaseException | None) -> None:
-    """Give back the upload slot read_body took, however the request ended."""
+def give_back(_error: BaseException | None) -> None:
+    """Give back the body's bytes and the upload slot read_body took, however the request ended."""
+    app = current.app()
+    app.body_bytes.give_back(g.pop("body_bytes", 0))
     if g.pop("upload_slot", False):
-        current.app().upload_slots.give_back()
+        app.upload_slots.give_back()
 
 
-def buffer_body(request: Request, limit: int, timeout: float) -> None:
-    """Read the whole body (at most `limit` bytes, within `timeout` seconds) and put it back in memory."""
+def buffer_body(request: Request, limit: int, timeout: float, reserve: Callable[[int], None] = lambda _: None) -> None:
+    """Read the whole body (at most `limit` bytes, within `timeout` seconds) and put it back in memory;
+    `reserve` is told each chunk's size before it is kept (and may refuse it)."""
     declared = request.content_length
     if declared is not None and declared > limit:  # refused before reading a byte
         raise InputError(f"body too large: at most {limit} bytes", 413)
@@ -71,7 +89,7 @@ def buffer_body(request: Request, limit: int, timeout: float) -> None:
         # The server's stream: werkzeug stops it at Content-Length, or leaves it to the server's
         # own end of a chunked body (gunicorn and werkzeug set wsgi.input_terminated for those).
         stream = get_input_stream(request.environ)
-        data = _read_at_most(stream, limit, time.monotonic() + timeout)
+        data = _read_at_most(stream, limit, time.monotonic() + timeout, reserve)
     if declared is not None and len(data) != declared:  # the client closed before sending it all
         raise InputError(f"the body ended after {len(data)} of its {declared} bytes (Content-Length)")
     request.environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
@@ -79,7 +97,7 @@ def buffer_body(request: Request, limit: int, timeout: float) -> None:
     request.environ["wsgi.input_terminated"] = True
 
 
-def _read_at_most(stream: io.RawIOBase, limit: int, deadline: float) -> bytes:
+def _read_at_most(stream: io.RawIOBase, limit: int, deadline: float, reserve: Callable[[int], None]) -> bytes:
     """The stream's bytes up to EOF; 413 past `limit`, 408 past the deadline, 400 on a broken body."""
     chunks, size = [], 0
     try:
@@ -92,6 +110,7 @@ def _read_at_most(stream: io.RawIOBase, limit: int, deadline: float) -> bytes:
                 raise InputError(f"body too large: at most {limit} bytes", 413)
             if time.monotonic() > deadline:
                 raise BodyTimeoutError()
+            reserve(len(chunk))
             chunks.append(chunk)
     except (InputError, HTTPException):  # our own answers, and werkzeug's ClientDisconnected (400)
         raise
@@ -128,6 +147,27 @@ def _deadline(request: Request, seconds: float):
         yield
     finally:
         sock.settimeout(previous)
+
+
+class ByteBudget:
+    """At most `size` bytes held at once by all holders; a reservation past it is refused, never queued."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.held = size, 0
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bool:
+        """Reserve count bytes if they fit."""
+        with self._lock:
+            if self.held + count > self.size:
+                return False
+            self.held += count
+            return True
+
+    def give_back(self, count: int) -> None:
+        """Return bytes reserved with take()."""
+        with self._lock:
+            self.held -= count
 
 
 class Slots:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from app import current
@@ -29,13 +29,30 @@ MODEL_INFO = Gauge("digit_canvas_model_info", "The served model file and its sha
                    multiprocess_mode="livemax")
 
 
+def init_app(app: Flask) -> None:
+    """/metrics on the metrics listener, and nothing else there: the listener is not behind the proxy, so
+    the app's pages and API on it would skip nginx's limits (and, with trusted proxies, believe a client's
+    own X-Forwarded-For)."""
+    app.register_blueprint(bp)
+    app.before_request(only_metrics_on_their_listener)
+
+
+def _on_metrics_listener() -> bool:
+    port = current.settings().metrics_port
+    sock = request.environ.get("gunicorn.socket")
+    return bool(port) and sock is not None and sock.getsockname()[1] == port
+
+
+def only_metrics_on_their_listener() -> None:
+    """404 for anything but /metrics on the metrics listener."""
+    if request.path != "/metrics" and _on_metrics_listener():
+        abort(404)
+
+
 @bp.get("/metrics")
 def scrape() -> Response:
     """Every metric of this host, in Prometheus's text format; 404 on any listener but METRICS_PORT."""
-    port = current.settings().metrics_port
-    sock = request.environ.get("gunicorn.socket")
-    local_port = sock.getsockname()[1] if sock is not None else None
-    if not port or local_port != port:
+    if not _on_metrics_listener():
         abort(404)
     return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 

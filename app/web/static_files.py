@@ -86,22 +86,27 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def cache_and_compress(response: Response) -> Response:
-        if request.endpoint != "static" or response.status_code not in (200, 304):
+        if request.endpoint != "static" or response.status_code not in (200, 206, 304, 416):
             return response
+        if response.status_code == 416 and not request.view_args["filename"].endswith(".js"):
+            return response  # a range past a plain file's end: answered as send_file answered it
         # Fingerprinted URLs never change; a bare URL may (an old page, a bookmark): check each time.
         response.headers["Cache-Control"] = (f"public, max-age={YEAR}, immutable" if request.args.get("v")
                                              else "no-cache")
-        if response.status_code != 200:
-            return response
         filename = request.view_args["filename"]
-        if filename.endswith(".js"):  # served rewritten: its validator is the fingerprint, not the file's date
+        if filename.endswith(".js") and response.status_code in (200, 206, 416):
+            # Served rewritten: its validator is the fingerprint, not the file's date, and a range is a
+            # range of the rewritten body (the file's own bytes would be another module).
+            response.status_code = 200  # send_file judged the range against the file: judged again below
+            response.headers.pop("Content-Range", None)
             response.direct_passthrough = False
-            response.set_data(files.body(filename))
+            body = files.body(filename)
+            response.set_data(body)
             response.headers.pop("Last-Modified", None)
             response.set_etag(files.fingerprint(filename))
-            response.make_conditional(request)
-            if response.status_code != 200:
-                return response
+            response.make_conditional(request, accept_ranges=True, complete_length=len(body))
+        if response.status_code != 200:
+            return response
         if response.mimetype in _COMPRESSIBLE and "gzip" in request.headers.get("Accept-Encoding", ""):
             body = _gzipped(files.body(filename))
             response.direct_passthrough = False
