@@ -48,13 +48,15 @@ def read_number():
 @bp.post("/api/read/image", provide_automatic_options=False)
 def read_number_image():
     """A photo or scan of a whole number (multipart field "image") -> its digits, boxes in the picture's pixels."""
-    return jsonify(current.reader().number_in_picture(payloads.picture()))
+    reader = current.reader()
+    return jsonify(reader.number_in_picture(payloads.picture(run=reader.run)))
 
 
 @bp.post("/api/predict/image", provide_automatic_options=False)
 def predict_image():
     """An uploaded photo or scan of a digit (multipart field "image") -> the ten class probabilities."""
-    return jsonify(current.reader().digit_in_picture(payloads.picture()).answer)
+    reader = current.reader()
+    return jsonify(reader.digit_in_picture(payloads.picture(run=reader.run)).answer)
 
 
 @bp.post("/api/explain", provide_automatic_options=False)
@@ -62,7 +64,7 @@ def explain():
     """A drawing (JSON, as /api/predict) or a picture (multipart, as /api/predict/image) -> the answer and why."""
     reader = current.reader()
     if request.mimetype == "multipart/form-data":
-        return jsonify(reader.explain_picture(payloads.picture()))
+        return jsonify(reader.explain_picture(payloads.picture(run=reader.run)))
     if request.mimetype != "application/json":
         raise InputError(PICTURE_OR_DRAWING, 415)
     _, drawing = payloads.drawing(run=reader.run)

@@ -95,6 +95,12 @@ def on_starting(server) -> None:
         sys.exit(1)
 
 
+def post_fork(server, worker) -> None:
+    """A native thread doing Python work (a drawn number read, an explanation, a form parsed) hands the GIL
+    back to the event loop after 1 ms, not Python's default 5: a drawing waits at most that long per slice."""
+    sys.setswitchinterval(0.001)
+
+
 def post_worker_init(worker) -> None:
     """Let the app see its worker: /api/ready says "draining" once gunicorn has told it to stop."""
     worker.wsgi.gunicorn_worker = worker

@@ -82,7 +82,7 @@ def _row_of_request() -> dict:
         label = _label(payload.get("label"))
         row = _stroke_row(drawing)
     else:
-        data = payloads.picture()
+        data = payloads.picture(run=current.reader().run)
         label = _label(request.form.get("label"))
         row = _picture_row(data)
     return {**row, "label": label}
