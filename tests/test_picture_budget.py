@@ -132,3 +132,25 @@ def test_without_a_picture_process_pictures_are_read_in_place(reader):
     assert in_place.picture_process is None
     picture = photo(160)
     assert in_place.digit_in_picture(picture).answer == reader.digit_in_picture(picture).answer
+
+
+def test_an_unsure_picture_is_decoded_once_for_both_looks(reader, monkeypatch):
+    """The second look reads the very picture the CNN read: one decode, not two."""
+    from app.reader import pictures
+
+    in_place = build_reader(reader.settings.replace(picture_process=False))
+    decoded, looked = [], []
+    real_decode, real_numbers = pictures.decode_picture, in_place.picture_numbers
+    monkeypatch.setattr(pictures, "decode_picture", lambda *args: decoded.append(1) or real_decode(*args))
+    monkeypatch.setattr(in_place.cnn, "predict", lambda images: np.full((len(images), 10), 0.1, np.float32))
+
+    class Counted:
+        def read(self, picture):
+            looked.append(picture)
+            return real_numbers.read(picture)
+
+    in_place.picture_numbers = Counted()
+    grey = np.full((120, 200), 235, np.uint8)
+    cv2.putText(grey, "7", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
+    in_place.read_digit_picture(png_of(grey))
+    assert len(looked) == 1 and len(decoded) == 1
