@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test lint train lookalikes cv line join-prior evaluate eval bench scale figures lock screenshot clean
+.PHONY: help run test dev lint train lookalikes cv line join-prior evaluate eval bench scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,8 @@ run: $(SERVING)  ## serve the shipped models at http://127.0.0.1:5000, PORT=8080
 test: $(EVERYTHING)  ## ruff and the whole suite, browser tests included (first time: installs, ~3 min; then ~7 min)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+dev: $(EVERYTHING)  ## install everything (training, tests, lint) into .venv without running anything (~3 min the first time)
 
 lint: $(EVERYTHING)  ## ruff only (seconds)
 	$(BIN)/ruff check .

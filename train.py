@@ -24,22 +24,37 @@ from pathlib import Path
 import training
 from training import config, data, fit, report, run
 
+# Where the Makefile looks for the data sets (../shared/data beside the checkout): train.py looks there too.
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+
+def data_default(variable: str, filename: str) -> str | None:
+    """$VARIABLE when it is set (set empty: none), else SHARED_DATA/filename when it is there, else None."""
+    if variable in os.environ:
+        return os.environ[variable] or None
+    path = SHARED_DATA / filename
+    return str(path) if path.is_file() else None
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Command-line options; data paths default to their environment variables, training options to the recipe."""
+    """Command-line options; data paths default to their environment variables (else ../shared/data, as the
+    Makefile does), training options to the recipe."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    env = os.environ.get
     parser.add_argument("--recipe", choices=sorted(config.RECIPES), default="cnn",
                         help="the training recipe the other options start from (training/config.py; default: cnn)")
-    parser.add_argument("--data", default=env("MNIST_PATH") or None,
-                        help="Keras-layout mnist.npz (default: $MNIST_PATH, else keras.datasets.mnist download)")
-    parser.add_argument("--pen-data", default=env("PENDIGITS_PATH") or None,
-                        help="pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else none)")
-    parser.add_argument("--unipen-data", default=env("UNIPEN_PATH") or None,
-                        help="UNIPEN-train JSON of more pen writers to mix in (default: $UNIPEN_PATH, else none)")
-    parser.add_argument("--mnist-writers", default=env("MNIST_WRITERS_PATH") or None,
-                        help="mnist_writers.npz: validation holds out whole MNIST writers "
-                             "(default: $MNIST_WRITERS_PATH, else random images)")
+    shared = "../shared/data"
+    parser.add_argument("--data", default=data_default("MNIST_PATH", "mnist.npz"),
+                        help=f"Keras-layout mnist.npz (default: $MNIST_PATH, else {shared}/mnist.npz, else the "
+                             "keras.datasets.mnist download)")
+    parser.add_argument("--pen-data", default=data_default("PENDIGITS_PATH", "pendigits_train.json"),
+                        help=f"pendigits JSON of real pen strokes to mix in (default: $PENDIGITS_PATH, else "
+                             f"{shared}/pendigits_train.json, else none)")
+    parser.add_argument("--unipen-data", default=data_default("UNIPEN_PATH", "unipen_train.json"),
+                        help=f"UNIPEN-train JSON of more pen writers to mix in (default: $UNIPEN_PATH, else "
+                             f"{shared}/unipen_train.json, else none)")
+    parser.add_argument("--mnist-writers", default=data_default("MNIST_WRITERS_PATH", "mnist_writers.npz"),
+                        help=f"mnist_writers.npz: validation holds out whole MNIST writers (default: "
+                             f"$MNIST_WRITERS_PATH, else {shared}/mnist_writers.npz, else random images)")
     parser.add_argument("--corrections", default=None,
                         help="corrections people sent (python -m app.corrections export FILE.json) to mix in; "
                              "the newest 20%% are held out and reported on")
@@ -85,6 +100,23 @@ def make_config(args: argparse.Namespace) -> config.TrainConfig:
                                                          for f in fields(config.TrainConfig)})
 
 
+def missing_sources(cfg: config.TrainConfig, args: argparse.Namespace) -> list[str]:
+    """A warning for each data set the recipe would use but that is not there (the run goes on without it)."""
+    if cfg.model == "line":
+        return []
+    warnings = []
+    if cfg.pen and not args.pen_data:
+        warnings.append("no pendigits (--pen-data, $PENDIGITS_PATH or ../shared/data/pendigits_train.json): "
+                        "the model learns no real pen writer, and reads drawings worse")
+    if cfg.pen and not args.unipen_data:
+        warnings.append("no UNIPEN-train (--unipen-data, $UNIPEN_PATH or ../shared/data/unipen_train.json): "
+                        "no other institution's writers (continental 1s, slashed zeros...)")
+    if cfg.model == "cnn" and not args.mnist_writers:
+        warnings.append("no mnist_writers.npz (--mnist-writers, $MNIST_WRITERS_PATH or ../shared/data): validation "
+                        "holds out random MNIST images, not whole writers, so its accuracy is optimistic")
+    return warnings
+
+
 def fail(message: str) -> int:
     """One clear line on stderr; exit status 2."""
     print(f"error: {message}", file=sys.stderr)
@@ -109,10 +141,16 @@ def evaluate(path: str, mnist_path: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Train per the recipe and flags (or --evaluate a saved model, or --export one); the exit status."""
     args = parse_args(argv)
+    cfg = make_config(args)
+    if not args.export and not args.evaluate:  # refused at once, not after loading TensorFlow and the data
+        existing = Path(args.out) / config.FILES[cfg.model][0]
+        if existing.exists() and not args.overwrite:
+            return fail(f"{existing} exists; pass --overwrite to replace it, or --out another folder")
+        for warning in missing_sources(cfg, args):
+            print(f"warning: {warning}", file=sys.stderr)
     training.import_tensorflow()
     if args.export:
         return fit.export_saved(args.export, args.quantize or "dynamic")
-    cfg = make_config(args)
     if not 0 <= cfg.fold <= cfg.folds:
         return fail(f"--fold {cfg.fold} must be between 0 (no fold held out) and --folds {cfg.folds}")
     sources = run.Sources(args.data, args.pen_data, args.unipen_data, args.mnist_writers, args.corrections)
@@ -126,9 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.pen_data}, {args.unipen_data} or {args.corrections}: not a pen-digit JSON file "
                     f"({error}); fix --pen-data, --unipen-data or --corrections")
     out = Path(args.out)
-    existing = out / config.FILES[cfg.model][0]
-    if existing.exists() and not args.overwrite:
-        return fail(f"{existing} exists; pass --overwrite to replace it, or --out another folder")
     try:
         fitted = run.train(cfg, loaded, out)
     except ValueError as error:  # a setting that does not fit the data (checked before any fitting)

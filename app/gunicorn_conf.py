@@ -16,10 +16,18 @@ from pathlib import Path
 from gunicorn import util
 
 _HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("digit_canvas_headers", _HERE / "web" / "headers.py")
-_headers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_headers)
-HEADERS = _headers.HEADERS
+
+
+def _by_path(name: str, path: Path):
+    """A module of the app that needs only the standard library, loaded without importing the app."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+HEADERS = _by_path("digit_canvas_headers", _HERE / "web" / "headers.py").HEADERS
 
 bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"]
 # Metrics (/metrics, app/web/metrics.py) on a listener of their own, never the public one: METRICS_PORT
@@ -81,7 +89,9 @@ util.write_error = _write_json_error
 
 
 def on_starting(server) -> None:
-    """A taken port is one line that names the fix (gunicorn alone retries for 5 s, then says only "can't connect")."""
+    """A missing model or a taken port is one line that names the fix, before any worker starts (each would
+    print a traceback; gunicorn alone retries a taken port for 5 s, then says only "can't connect")."""
+    _require_model()
     host, _, port = bind[0].rpartition(":")
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -93,6 +103,18 @@ def on_starting(server) -> None:
         print(f"error: {host}:{port} is already in use (another server?); "
               f"serve on another port with PORT={int(port) + 1} make run", file=sys.stderr)
         sys.exit(1)
+
+
+def _require_model() -> None:
+    """Exit with one line when the CNN the settings name is not there."""
+    settings = _by_path("digit_canvas_config", _HERE / "config.py").load_settings()
+    if Path(settings.model_path).is_file():
+        return
+    shipped = Path(settings.model_path).resolve().parent == (_HERE.parent / "models").resolve()
+    fix = ("restore the shipped models with `git checkout -- models/` (or train new ones: make train)" if shipped
+           else "point FLASK_MODEL_PATH at a .tflite model (the shipped one is models/digit_cnn.tflite)")
+    print(f"error: {settings.model_path}: no such model file; {fix}", file=sys.stderr)
+    sys.exit(1)
 
 
 def post_fork(server, worker) -> None:

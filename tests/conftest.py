@@ -20,9 +20,10 @@ from werkzeug.serving import make_server
 from app import create_app
 from bench.harness import free_port
 
-# Training runs in the tests name the small fixtures they use: make's exported full data sets must not leak in.
+# Training runs in the tests name the small fixtures they use: make's exported full data sets must not leak in,
+# nor train.py's own look in ../shared/data (a variable set empty means "none").
 for _variable in ("UNIPEN_PATH", "MNIST_WRITERS_PATH"):
-    os.environ.pop(_variable, None)
+    os.environ[_variable] = ""
 
 
 

@@ -145,6 +145,27 @@ def test_client_errors_leave_no_traceback_in_the_server_log(tmp_path):
     assert "Traceback" not in text and "InputError" not in text
 
 
+@pytest.mark.parametrize("model, fix", [("models/digit_cnn.tflite", "git checkout -- models/"),
+                                        ("elsewhere/none.tflite", "FLASK_MODEL_PATH")])
+def test_a_missing_model_is_one_line_naming_the_fix(tmp_path, model, fix):
+    path = harness.ROOT / model if model.startswith("models/") else tmp_path / model
+    env = {**os.environ, "PORT": str(harness.free_port())}
+    if model.startswith("models/"):  # the shipped file, moved away for the run
+        moved = tmp_path / "digit_cnn.tflite"
+        path.rename(moved)
+    else:
+        env["FLASK_MODEL_PATH"] = str(path)
+    try:
+        result = subprocess.run(harness.server_command(), cwd=harness.ROOT, capture_output=True, text=True,
+                                timeout=60, env=env)
+    finally:
+        if model.startswith("models/"):
+            moved.rename(path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0 and len(errors) == 1 and fix in errors[0] and str(path) in errors[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_a_taken_port_is_one_line_naming_port(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -320,3 +320,38 @@ def test_a_small_training_run_prints_no_tensorflow_chatter(tmp_path):
     for chatter in ("oneDNN", "absl", "Saved artifact", "TensorSpec", "cuda", "W0000", "I0000"):
         assert chatter not in output
     assert len(output.splitlines()) <= 6, output
+
+
+def test_a_second_run_is_refused_before_tensorflow_or_any_data_is_loaded(tmp_path, monkeypatch, capsys):
+    import training
+    from training import run
+
+    (tmp_path / "digit_cnn.keras").write_bytes(b"a model")
+    for name, module in (("import_tensorflow", training), ("load_data", run)):
+        monkeypatch.setattr(module, name, lambda *a, name=name: pytest.fail(f"{name} ran"))
+    assert train.main(["--recipe", "fine-tune", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "exists" in err and "--overwrite" in err
+
+
+def test_data_paths_default_to_the_variables_else_shared_data_as_the_makefile_has_it(tmp_path, monkeypatch):
+    for name in ("mnist.npz", "pendigits_train.json"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setattr(train, "SHARED_DATA", tmp_path)
+    for variable in ("MNIST_PATH", "PENDIGITS_PATH", "UNIPEN_PATH", "MNIST_WRITERS_PATH"):
+        monkeypatch.delenv(variable, raising=False)
+    args = train.parse_args([])
+    assert (args.data, args.pen_data) == (str(tmp_path / "mnist.npz"), str(tmp_path / "pendigits_train.json"))
+    assert args.unipen_data is None and args.mnist_writers is None  # not there: none
+    monkeypatch.setenv("PENDIGITS_PATH", "")  # set empty: none, even where the file is
+    monkeypatch.setenv("MNIST_PATH", "/elsewhere/mnist.npz")
+    args = train.parse_args([])
+    assert args.pen_data is None and args.data == "/elsewhere/mnist.npz"
+
+
+@pytest.mark.parametrize("recipe, warned", [("fine-tune", ["pendigits", "UNIPEN", "mnist_writers"]),
+                                            ("base", ["mnist_writers"]), ("line", [])])
+def test_a_missing_data_set_is_warned_about(recipe, warned):
+    args = train.parse_args(["--recipe", recipe, "--pen-data", "", "--unipen-data", "", "--mnist-writers", ""])
+    warnings = train.missing_sources(train.make_config(args), args)
+    assert len(warnings) == len(warned) and all(w.split()[1].startswith(n[:5]) for w, n in zip(warnings, warned))
