@@ -86,7 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation", type=int, help=f"MNIST training images held out for validation ({recipe})")
     parser.add_argument("--corrections-weight", type=int, help=f"times each correction is drawn per epoch ({recipe})")
     parser.add_argument("--seed", type=int, help=f"random seed ({recipe})")
-    parser.add_argument("--limit", type=int, help=f"train on this many MNIST images only; 0: all ({recipe})")
+    parser.add_argument("--limit", type=int, help=f"train on this many MNIST images and at most this many pen digits "
+                                                  f"(a smoke run); 0: all ({recipe})")
     parser.add_argument("--pictures", type=int, help=f"the line model: number pictures synthesised an epoch ({recipe})")
     parser.add_argument("--quantize", choices=("dynamic", "none"),
                         help=f"TFLite weights: dynamic: int8 (a quarter of the size, about 5x faster on a CPU); "

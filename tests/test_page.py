@@ -279,8 +279,12 @@ def test_number_mode_reads_2026_with_a_box_per_digit(page):
     assert page.evaluate("document.body.dataset.boxes") == "4"
     chips = page.locator("#number-digits button")
     assert chips.count() == 4
-    chips.nth(1).hover()  # the bars follow the digit pointed at
+    chips.nth(1).click()  # the bars follow the digit chosen
     assert page.locator("#bars li.winner").get_attribute("data-digit") == "0"
+    chips.nth(2).hover()  # pointing is not choosing: a correction stays about the chosen digit
+    assert page.locator("#bars li.winner").get_attribute("data-digit") == "0"
+    assert page.locator("#correct-ask").inner_text().startswith("Wrong? Digit 2")
+    assert "Write a number" in page.locator("h1").inner_text()
     chips.nth(3).click()
     assert page.locator("#bars li.winner").get_attribute("data-digit") == "6"
     assert page.locator("#correct-ask").inner_text().startswith("Wrong? Digit 4")

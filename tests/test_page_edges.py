@@ -360,3 +360,51 @@ def test_a_hung_request_does_not_hold_the_next_drawing_back(page):
     sync_api.expect(page.locator("#digit")).to_have_text("7", timeout=2500)  # well before the 6 s timeout
     assert not page.locator("#status").inner_text()  # giving up on it is no failure to report
     page.unroute("**/api/predict")
+
+
+# --- honest and forgiving (issue 34) ----------------------------------------------------------------
+
+
+def test_undo_brings_back_what_clear_and_esc_took_away(page):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    for how in ("click", "Escape"):
+        page.click("#clear") if how == "click" else page.keyboard.press("Escape")
+        sync_api.expect(page.locator("body")).to_have_attribute("data-strokes", "0")
+        page.click("#undo")
+        sync_api.expect(page.locator("body")).to_have_attribute("data-strokes", "1")
+        sync_api.expect(page.locator("#digit")).to_have_text("7")
+    page.click("#clear")
+    draw(page, ONE)  # drawing again: Undo takes back that stroke, and the cleared 7 is gone for good
+    page.click("#undo")
+    page.click("#undo")
+    sync_api.expect(page.locator("body")).to_have_attribute("data-strokes", "0")
+
+
+def test_esc_in_the_why_panel_closes_only_the_panel(page):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#why-open")).to_be_visible()
+    page.click("#why-open")
+    sync_api.expect(page.locator("#why")).to_be_visible()
+    page.locator("#why-close").focus()
+    page.keyboard.press("Escape")
+    sync_api.expect(page.locator("#why")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "why-open"
+    assert page.evaluate("document.body.dataset.strokes") == "1"  # the drawing stays
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+
+
+def test_a_tap_offers_no_why(page):
+    draw(page, [[(0.5, 0.5)]])
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Too little ink")
+    page.wait_for_timeout(300)
+    sync_api.expect(page.locator("#why-open")).to_be_hidden()
+
+
+def test_certainty_is_never_shown_as_100_percent(page):
+    draw(page, SEVEN)
+    sync_api.expect(page.locator("#digit")).to_have_text("7")
+    verdict = page.locator("#verdict").text_content()
+    labels = page.locator("#bars .pct").all_text_contents()
+    assert "100" not in verdict and not any(label.startswith("100") for label in labels), (verdict, labels)
+    assert re.search(r"\((>99|\d{1,2}\.\d)% sure\)", verdict), verdict

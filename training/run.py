@@ -120,6 +120,8 @@ def _cnn_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator,
         train_idx = train_idx[:cfg.limit]
     x_train, y_train = batches.to_images(mnist["x_train"][train_idx]), mnist["y_train"][train_idx]
     held_out, pen_train, pen_val = split_pen(loaded.pen, cfg, rng)
+    if cfg.limit:  # a smoke run is small in every source, not only MNIST
+        pen_train = pen_train[:cfg.limit]
     x_val = np.concatenate([batches.to_images(mnist["x_train"][val_idx]),
                             *(batches.render_pen(r["strokes"], None)[None, ..., None] for r in pen_val)])
     y_val = np.concatenate([mnist["y_train"][val_idx], [r["label"] for r in pen_val]]).astype(int)
@@ -135,6 +137,8 @@ def _trajectory_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Gen
     if not loaded.pen:
         raise ValueError("the trajectory model learns from pen strokes: pass --pen-data (or set PENDIGITS_PATH)")
     held_out, pen_train, pen_val = split_pen(loaded.pen, cfg, rng)
+    if cfg.limit:
+        pen_train = pen_train[:cfg.limit]
     pen_train += [{**r, "correction": True} for r in loaded.corrections]
     x_val = np.stack([trajectory.features(r["strokes"]) for r in pen_val])
     y_val = np.array([r["label"] for r in pen_val])

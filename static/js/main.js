@@ -186,8 +186,9 @@ function clear() {
 }
 
 function undo() {
-  pad.undo();
-  ask(true);
+  pad.undo(); // on an empty pad: brings back what Clear (or Esc) took away
+  if (pad.picture && pad.picture.file) sendPicture(pad.picture.file);
+  else ask(true);
 }
 
 function switchMode() {
@@ -198,6 +199,8 @@ function switchMode() {
   canvas.setAttribute("aria-label", numberMode ? "Drawing pad: write a number, digits left to right"
     : "Drawing pad: draw one digit with a mouse, a finger or a pen");
   $("hint").textContent = numberMode ? "Write a number here, left to right" : "Draw a digit here";
+  document.querySelector("h1").textContent = numberMode ? "Write a number and see what the network reads"
+    : "Draw a digit and see what the network thinks it is";
   showNothing();
   pad.resize(); // the canvas changed shape: measure it before the kept drawing goes back in
   pad.putState(kept[numberMode ? "number" : "digit"]); // each mode keeps its own drawing
@@ -235,6 +238,7 @@ fileInput.addEventListener("change", () => {
   fileInput.value = ""; // picking the same file again is a new upload
 });
 window.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented) return; // taken already (Esc in the Why? panel closes only the panel)
   if (event.key === "Escape") clear();
   else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
     event.preventDefault();

@@ -105,6 +105,7 @@ export class Pad {
   }
 
   begin(point) {
+    this.cleared = null; // drawing again: Undo now takes back strokes, not the Clear
     this.strokes.push([point]);
     this.picture = null; // drawing replaces a shown picture
     this.changed();
@@ -129,15 +130,22 @@ export class Pad {
 
   clear() {
     this.finish();
+    if (this.strokes.length || this.picture) this.cleared = { strokes: this.strokes, picture: this.picture };
     this.strokes = [];
     this.picture = null;
     this.changed();
     this.redraw();
   }
 
+  // Takes back the last stroke; on an empty pad, the Clear (or Esc) that emptied it.
   undo() {
     this.finish(); // Ctrl+Z in the middle of a stroke ends it first, then removes it
-    this.strokes.pop();
+    if (!this.strokes.length && !this.picture && this.cleared) {
+      ({ strokes: this.strokes, picture: this.picture } = this.cleared);
+      this.cleared = null;
+    } else {
+      this.strokes.pop();
+    }
     this.changed();
     this.redraw();
   }
@@ -166,8 +174,9 @@ export class Pad {
 
   // --- input ------------------------------------------------------------------------------------
 
-  pointFrom(event) {
-    const rect = this.canvas.getBoundingClientRect();
+  // The canvas's place is read once per stroke (at pen-down), not per pointer event: a layout read on every
+  // move forced a style recalculation each time (83 long tasks per 10 digits on a slow phone).
+  pointFrom(event, rect = this.rect) {
     const x = Math.min(Math.max(event.clientX - rect.left - this.canvas.clientLeft, 0), this.size.width);
     const y = Math.min(Math.max(event.clientY - rect.top - this.canvas.clientTop, 0), this.size.height);
     return [round(x), round(y)];
@@ -178,6 +187,7 @@ export class Pad {
       if (this.pointer !== null || event.button > 0) return;
       event.preventDefault();
       this.pointer = event.pointerId;
+      this.rect = this.canvas.getBoundingClientRect();
       this.begin(this.pointFrom(event)); // no request yet: moving or lifting the pen asks
     });
     window.addEventListener("pointermove", (event) => {

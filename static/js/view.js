@@ -14,7 +14,9 @@ const bars = [...document.querySelectorAll("#bars li")];
 let busyTimer = null;
 
 export const article = (d) => (d === 8 ? "an" : "a");
-export const percent = (p) => `${(p * 100).toFixed(p > 0.995 || p < 0.005 ? 0 : 1)}%`;
+// A network is never 100% sure, whatever rounding says: the extremes are ">99%" and "<1%".
+export const percent = (p) => (p >= 0.995 ? ">99%" : p < 0.005 ? "<1%" : `${(p * 100).toFixed(1)}%`);
+const spoken = (p) => (p >= 0.995 ? "over 99" : String(Math.round(p * 100)));
 
 // Said once per settled answer, once per Clear, once per failure after pen-up; never per live frame.
 export function announce(text) {
@@ -50,7 +52,7 @@ export function showBars(probabilities, top, unsure) {
     const p = probabilities ? probabilities[d] : 0;
     li.querySelector(".bar").style.transform = `scaleY(${p})`;
     const unit = Object.assign(document.createElement("span"), { className: "unit", textContent: "%" });
-    li.querySelector(".pct").replaceChildren(String(Math.round(p * 100)), unit);
+    li.querySelector(".pct").replaceChildren(p >= 0.995 ? ">99" : String(Math.round(p * 100)), unit);
     li.classList.toggle("winner", d === top && !unsure);
   });
 }
@@ -65,7 +67,7 @@ export function showDigit(answer, settled) {
   fresh();
   chips.hidden = true;
   const top = answer.digit;
-  const pct = Math.round(answer.confidence * 100);
+  const pct = spoken(answer.confidence);
   if (answer.too_little_ink) { // a tap or a tick: nothing to read, so no guess and no winner
     digitEl.textContent = "?";
     digitEl.classList.add("unsure");
@@ -101,11 +103,10 @@ export function showNumber(answer, settled, selected, onSelect) {
     chip.type = "button";
     chip.textContent = digit.unsure ? `${digit.digit}?` : String(digit.digit);
     chip.className = digit.unsure ? "unsure" : "";
-    chip.setAttribute("aria-label", `Digit ${i + 1}: ${digit.digit}, ${Math.round(digit.confidence * 100)} percent`);
-    const pick = () => onSelect(i);
-    chip.addEventListener("click", pick);
-    chip.addEventListener("mouseenter", pick);
-    chip.addEventListener("focus", pick);
+    chip.setAttribute("aria-label", `Digit ${i + 1}: ${digit.digit}, ${spoken(digit.confidence)} percent`);
+    // Chosen by a click, a tap or Enter only: pointing at a chip on the way to the buttons must not change
+    // which digit a correction is about.
+    chip.addEventListener("click", () => onSelect(i));
     return chip;
   }));
   chips.hidden = false;
@@ -115,7 +116,8 @@ export function showNumber(answer, settled, selected, onSelect) {
   counted();
   if (settled) {
     const unsure = answer.digits.filter((d) => d.unsure).length;
-    announce(`Reads ${answer.number.split("").join(" ")}` + (unsure ? `, ${unsure} digit unsure.` : "."));
+    announce(`Reads ${answer.number.split("").join(" ")}`
+      + (unsure ? `, ${unsure} ${unsure === 1 ? "digit" : "digits"} unsure.` : "."));
   }
 }
 

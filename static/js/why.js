@@ -260,6 +260,7 @@ function hide() {
 document.addEventListener("answer-shown", (event) => {
   const { asked, answer, settled } = event.detail;
   if (!settled) return hide(); // a live frame while the pen moves: nothing settled to explain
+  if (answer.too_little_ink) return hide(); // a tap or a tick: no digit, so nothing to explain
   current = { asked, answer };
   openButton.textContent = answer.unsure ? "Why unsure?" : `Why ${answer.digit}?`;
   openButton.hidden = false;
@@ -278,3 +279,9 @@ $("why-close").addEventListener("click", () => {
   openButton.focus();
 });
 panel.setAttribute("aria-describedby", "why-caption");
+panel.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || panel.hidden) return;
+  event.preventDefault(); // Esc here closes the panel only; the drawing stays
+  close();
+  openButton.focus();
+});
