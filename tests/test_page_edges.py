@@ -408,3 +408,33 @@ def test_certainty_is_never_shown_as_100_percent(page):
     labels = page.locator("#bars .pct").all_text_contents()
     assert "100" not in verdict and not any(label.startswith("100") for label in labels), (verdict, labels)
     assert re.search(r"\((>99|\d{1,2}\.\d)% sure\)", verdict), verdict
+
+
+@pytest.mark.parametrize("screen", ["320x640", "1280x800"])
+def test_correction_buttons_are_at_least_44_px_and_absent_for_a_tap(browser, base_url, screen):
+    width, height = SCREENS[screen]
+    context, page = open_page(browser, base_url, viewport={"width": width, "height": height})
+    try:
+        draw(page, SEVEN)
+        sync_api.expect(page.locator("#correct")).to_be_visible()
+        sizes = page.evaluate("""[...document.querySelectorAll('#correct button[data-label]')]
+            .map((b) => [b.getBoundingClientRect().width, b.getBoundingClientRect().height])""")
+        assert min(min(w, h) for w, h in sizes) >= 44, sizes
+        page.click("#clear")
+        draw(page, [[(0.5, 0.5)]])
+        sync_api.expect(page.locator("#verdict")).to_contain_text("Too little ink")
+        sync_api.expect(page.locator("#correct")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_a_failure_is_announced_once_however_many_retries_fail(page):
+    record_announcements(page)
+    page.route("**/api/predict", lambda route: route.fulfill(status=503, content_type="application/json",
+                                                             body='{"error": "busy"}'))
+    draw(page, SEVEN)
+    page.wait_for_timeout(7000)  # several retries, each failing
+    failures = [a for a in page.evaluate("window.announced") if "problem" in a or "Retrying" in a or "busy" in a]
+    assert len(failures) == 1, page.evaluate("window.announced")
+    page.unroute("**/api/predict")
+    sync_api.expect(page.locator("#digit")).to_have_text("7", timeout=8000)

@@ -63,7 +63,9 @@ function sendPicture(file) {
 function showDigit(answer, job) {
   reading = null;
   view.showDigit(answer, job.settle);
-  corrections.offer(String(job.version));
+  // A tap or a tick holds no digit to learn from: no buttons (the server would refuse it anyway).
+  if (answer.too_little_ink) corrections.hide();
+  else corrections.offer(String(job.version));
   // static/js/why.js offers "Why?" for a settled answer (pen up, undo, a picture), not for live frames.
   document.dispatchEvent(new CustomEvent("answer-shown", { detail: { asked: job.asked, answer, settled: job.settle } }));
 }
@@ -86,6 +88,7 @@ function selectDigit(i) {
 }
 
 function offerDigitCorrection() {
+  if (reading.job.asked.file) return corrections.hide(); // one digit of a photo of a number: not stored yet
   corrections.offer(`${reading.job.version}:${reading.selected}`, `Wrong? Digit ${reading.selected + 1} was a …`);
 }
 

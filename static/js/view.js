@@ -12,6 +12,7 @@ const live = $("announce");
 const chips = $("number-digits");
 const bars = [...document.querySelectorAll("#bars li")];
 let busyTimer = null;
+let failing = false; // a failure was announced and no answer has come since: its retries stay quiet
 
 export const article = (d) => (d === 8 ? "an" : "a");
 // A network is never 100% sure, whatever rounding says: the extremes are ">99%" and "<1%".
@@ -58,6 +59,7 @@ export function showBars(probabilities, top, unsure) {
 }
 
 function fresh() {
+  failing = false;
   result.classList.remove("stale");
   digitEl.classList.remove("stale", "empty", "number", "unsure");
   showStatus("");
@@ -132,7 +134,8 @@ export function showFailure(message, settled) {
   result.classList.add("stale");
   digitEl.classList.add("stale");
   showStatus(message, "error");
-  if (settled) announce(message);
+  if (settled && !failing) announce(message); // once per outage, not once per retry
+  if (settled) failing = true;
 }
 
 export function showEmpty(numberMode) {
