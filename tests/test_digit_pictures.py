@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from support import png_of
 
+from app import ROOT
 from app.config import Settings
 from training import lines
 
@@ -95,3 +96,13 @@ def test_the_photo_block_of_make_eval_counts_every_paper(reader, mnist_small):
     for row in result.values():
         assert abs(row["right"] + row["unsure"] + row["wrong"] - 1) < 1e-3
     assert "| all (14) |" in digit_photo_eval.table({"a reader": result})
+
+
+def test_a_picture_of_a_number_sent_as_one_digit_names_the_number(client):
+    """The CNN is unsure of a whole number (it is no digit); the number reader surely reads it, so the
+    answer says so instead of leaving only a best guess."""
+    number = (ROOT / "docs" / "examples" / "number.jpg").read_bytes()
+    body = post(client, number)
+    assert body["unsure"] and body["number_hint"] == "1987"
+    one = post(client, (ROOT / "docs" / "examples" / "digit.jpg").read_bytes())
+    assert "number_hint" not in one

@@ -438,3 +438,9 @@ def test_a_failure_is_announced_once_however_many_retries_fail(page):
     assert len(failures) == 1, page.evaluate("window.announced")
     page.unroute("**/api/predict")
     sync_api.expect(page.locator("#digit")).to_have_text("7", timeout=8000)
+
+
+def test_a_photo_of_a_number_in_one_digit_mode_points_to_number_mode(page):
+    page.set_input_files("#file", str(Path(__file__).parent.parent / "docs" / "examples" / "number.jpg"))
+    sync_api.expect(page.locator("#verdict")).to_contain_text("the number 1987", timeout=8000)
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Number reads it")

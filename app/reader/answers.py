@@ -47,6 +47,7 @@ class DigitAnswer(Summary, total=False):
     preview: str  # the 28x28 image the network saw, a PNG data URL
     too_little_ink: bool  # drawings: only taps and ticks
     reader: str  # pictures: "digit" (the CNN) or "line" (the second look)
+    number_hint: str  # pictures: an unsure digit where the number reader surely reads a whole number
 
 
 class NumberDigit(Summary, total=False):

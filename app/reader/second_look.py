@@ -42,19 +42,30 @@ def read_digit_picture(picture: Picture, cnn: DigitModel, numbers: ReadNumber | 
     answer: DigitAnswer = {**describe(cnn.predict(image[None])[0], image, unsure_threshold), "reader": "digit"}
     if implausible:  # "ink" filling the frame (a blot, a thumb) is no digit, whoever reads it
         return PictureDigit({**answer, "unsure": True}, image)
-    second = one_digit(numbers, picture, sure) if answer["unsure"] and numbers is not None else None
+    if not answer["unsure"] or numbers is None:
+        return PictureDigit(answer, image)
+    read = number_read(numbers, picture)
+    second = one_digit(read, sure)
     if second is not None:
         answer = {**summarize(np.asarray(second["probabilities"]), unsure_threshold),
                   "preview": answer["preview"], "reader": "line"}
+    elif read is not None and len(read["digits"]) >= 2 and not read["unsure"]:
+        answer = {**answer, "number_hint": read["number"]}  # a whole number: the page suggests Number mode
     return PictureDigit(answer, image)
 
 
-def one_digit(numbers: ReadNumber, picture: Picture, sure: float) -> NumberDigit | None:
-    """The number reader's digit when it reads exactly one and is at least `sure` of it; None otherwise."""
+def number_read(numbers: ReadNumber, picture: Picture) -> NumberAnswer | None:
+    """What the number reader reads in the picture; None when it finds no digit (or too much ink)."""
     try:
-        answer = numbers(picture)
-    except InputError:  # no digit, or too much ink: the CNN's unsure answer stands
+        return numbers(picture)
+    except InputError:  # the CNN's unsure answer stands
         return None
-    digits = answer["digits"]
-    confident = len(digits) == 1 and not answer["unsure"] and digits[0]["confidence"] >= sure
+
+
+def one_digit(read: NumberAnswer | None, sure: float) -> NumberDigit | None:
+    """The number reader's digit when it read exactly one and is at least `sure` of it; None otherwise."""
+    if read is None:
+        return None
+    digits = read["digits"]
+    confident = len(digits) == 1 and not read["unsure"] and digits[0]["confidence"] >= sure
     return digits[0] if confident else None

@@ -79,12 +79,13 @@ export function showDigit(answer, settled) {
   } else {
     digitEl.textContent = answer.unsure ? "?" : String(top);
     digitEl.classList.toggle("unsure", answer.unsure);
+    const hint = answer.number_hint ? ` It looks like the number ${answer.number_hint}: Number reads it.` : "";
     verdict.textContent = answer.unsure
-      ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).`
+      ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).${hint}`
       : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`;
     showBars(answer.probabilities, top, answer.unsure);
     if (settled) {
-      announce(answer.unsure ? `Not sure this is a digit. Best guess ${top}, ${pct} percent.`
+      announce(answer.unsure ? `Not sure this is a digit. Best guess ${top}, ${pct} percent.${hint}`
         : `Looks like ${top}, ${pct} percent.`);
     }
   }
