@@ -147,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         existing = Path(args.out) / config.FILES[cfg.model][0]
         if existing.exists() and not args.overwrite:
             return fail(f"{existing} exists; pass --overwrite to replace it, or --out another folder")
-        for warning in missing_sources(cfg, args):
-            print(f"warning: {warning}", file=sys.stderr)
     training.import_tensorflow()
     if args.export:
         return fit.export_saved(args.export, args.quantize or "dynamic")
@@ -164,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         return fail(f"{args.pen_data}, {args.unipen_data} or {args.corrections}: not a pen-digit JSON file "
                     f"({error}); fix --pen-data, --unipen-data or --corrections")
+    for warning in missing_sources(cfg, args):  # said once the data that is there has loaded (an error is one line)
+        print(f"warning: {warning}", file=sys.stderr)
     out = Path(args.out)
     try:
         fitted = run.train(cfg, loaded, out)

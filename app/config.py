@@ -67,8 +67,9 @@ class Settings:
     max_points: int = 10_000
     max_canvas: int = 10_000
     max_image_pixels: int = 40_000_000  # a JPEG (decoded at 1/2..1/8 scale: a 40 MP photo costs ~0.1 CPU-s)
-    # PNG, WebP, GIF and BMP decode every pixel: 16 MP of RGBA PNG costs ~0.3 CPU-s of the 0.5 a picture may
-    max_lossless_pixels: int = 16_000_000
+    # PNG, WebP, GIF and BMP decode every pixel: 12 MP of RGBA PNG costs ~0.25 CPU-s of the 0.5 a picture may
+    # (16 MP cost 0.35, and past 0.5 on a loaded machine)
+    max_lossless_pixels: int = 12_000_000
     body_timeout: float = 10.0  # seconds for a whole request body to arrive (slow clients hold no slot for ever)
     uploads_per_worker: int = 4  # pictures read at once per worker, taken once a body is in; more get a 503
     body_buffer_mb: int = 64  # request bodies held at once per worker, counted as they arrive; past it a 503

@@ -172,7 +172,7 @@ def photo_jpeg(side: int = 6000, seed: int = 0) -> bytes:
 
 
 def largest_legal_png(pixels: int = Settings().max_lossless_pixels - 10_000) -> bytes:
-    """The costliest lossless picture the API accepts: an RGBA PNG of (just under) 16 MP, a ring on a gradient
+    """The costliest lossless picture the API accepts: an RGBA PNG of (just under) 12 MP, a ring on a gradient
     (a JPEG may have 40 MP, decoded at 1/8 scale; a PNG's every pixel is decoded)."""
     side = int(pixels ** 0.5)
     ramp = np.linspace(200, 255, side).astype(np.uint8)
@@ -425,7 +425,7 @@ def table(figures: dict) -> str:
         ("mixed_corrections", "mixed: the same drawers while corrections are stored (SQLite), 20 a second",
          lambda: mixed_row("mixed_corrections", "stored"), ""),
         ("mixed_costliest", "mixed: the same drawers while 2 clients loop the costliest /api/read bodies and 2 the "
-         "largest lossless pictures (16 MP RGBA PNG) on /api/read/image",
+         "largest lossless pictures (12 MP RGBA PNG) on /api/read/image",
          lambda: mixed_row("mixed_costliest", "costly requests"), "p99 <= 25 ms"),
         ("costliest_pictures", "costliest pictures: the same drawers while 4 clients loop an RLE BMP, PNG chunk, JPEG "
          "marker and GIF comment floods, a dot grid and the largest PNG, and another user uploads photos; median "

@@ -109,7 +109,7 @@ def test_a_connection_that_sends_nothing_is_dropped(server):
         assert time.monotonic() - started < 10  # GUNICORN_KEEPALIVE=1 (gthread checks its idle list less often)
 
 
-LARGEST_LOSSLESS_SIDE = int(Settings().max_lossless_pixels ** 0.5)  # 16 MP: PNG's limit
+LARGEST_LOSSLESS_SIDE = int(Settings().max_lossless_pixels ** 0.5)  # 12 MP: PNG's limit
 
 
 @functools.cache
@@ -154,7 +154,7 @@ def test_drawing_is_answered_while_a_big_picture_decodes(server):
 
 
 def test_a_worker_reading_the_largest_legal_picture_stays_under_400_mb(server):
-    """The largest lossless picture (16 MP RGBA PNG: 64 MB decoded) and the largest JPEG (40 MP), read in the
+    """The largest lossless picture (12 MP RGBA PNG: 48 MB decoded) and the largest JPEG (40 MP), read in the
     worker's picture process: neither it nor the worker passes 400 MB."""
     port, process, _ = server
     for upload in (multipart(big_png(LARGEST_LOSSLESS_SIDE)), multipart(latency.photo_jpeg(6300), "big.jpg")):

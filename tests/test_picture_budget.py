@@ -114,7 +114,7 @@ def test_a_picture_process_that_dies_is_replaced_and_the_request_gets_a_4xx(clie
 
 def test_past_its_memory_cap_a_picture_is_a_413_and_the_next_is_read(tight):
     client = tight.test_client()
-    big = pillow("RGBA", (3800, 3800), colour=(255, 255, 255, 255))  # 58 MB decoded: past a 40 MB cap
+    big = pillow("RGBA", (3400, 3400), colour=(255, 255, 255, 255))  # 46 MB decoded: past a 40 MB cap
     response = post_picture(client, "/api/read/image", big)
     assert response.status_code in (413, 422) and response.get_json()["error"] in (TOO_MUCH_MEMORY, TOO_COSTLY)
     assert post_picture(client, "/api/read/image", photo(120)).status_code in (200, 422)

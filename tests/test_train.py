@@ -305,7 +305,7 @@ def test_without_mnist_and_offline_the_error_says_where_to_point(tmp_path, monke
         raise OSError("no network")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    monkeypatch.delenv("MNIST_PATH", raising=False)
+    monkeypatch.setenv("MNIST_PATH", "")  # set empty: no MNIST file, not even ../shared/data's
     assert train.main(["--evaluate", "models/digit_cnn.keras"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "MNIST_PATH" in err
