@@ -111,14 +111,14 @@ def test_phone_layout_fits_and_drawing_does_not_scroll(browser, base_url):
 
 
 def test_telling_the_model_it_was_wrong_stores_the_drawing(page, app):
-    before = len(app.extensions["corrections"].store.all())
+    before = len(app.extensions["corrections"].run(app.extensions["corrections"].store.all))
     draw(page, SEVEN)
     sync_api.expect(page.locator("#digit")).to_have_text("7")
     assert page.locator("#correct").is_visible()
     page.click("#correct button[data-label='1']")
     sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
     sync_api.expect(page.locator("#digit")).to_have_text("7")  # nothing else changes
-    rows = app.extensions["corrections"].store.all()
+    rows = app.extensions["corrections"].run(app.extensions["corrections"].store.all)
     assert len(rows) == before + 1
     assert rows[-1]["label"] == 1 and rows[-1]["model_digit"] == 7 and rows[-1]["source"] == "strokes"
     page.click("#clear")

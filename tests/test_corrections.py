@@ -61,7 +61,7 @@ def client(app_with):
 
 
 def rows(app) -> list[dict]:
-    return app.extensions["corrections"].store.all()
+    return app.extensions["corrections"].run(app.extensions["corrections"].store.all)
 
 
 def test_a_drawing_is_stored_with_its_label_and_the_models_answer(app_with):

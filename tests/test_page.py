@@ -300,11 +300,11 @@ def test_a_digit_of_a_number_can_be_corrected(page, app):
     strokes = [[(0.06 + i * 0.23 + 0.16 * x, 0.12 + 0.76 * y) for x, y in shape] for i, shape in enumerate((TWO, SIX))]
     draw(page, strokes)
     sync_api.expect(page.locator("#digit")).to_have_text("26")
-    before = len(app.extensions["corrections"].store.all())
+    before = len(app.extensions["corrections"].run(app.extensions["corrections"].store.all))
     page.locator("#number-digits button").nth(0).click()
     page.click("#correct button[data-label='3']")
     sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
-    rows = app.extensions["corrections"].store.all()
+    rows = app.extensions["corrections"].run(app.extensions["corrections"].store.all)
     assert len(rows) == before + 1 and rows[-1]["label"] == 3
     assert len(json.loads(rows[-1]["strokes"])) == 1  # only the first digit's stroke
 

@@ -107,7 +107,7 @@ def test_progress_is_quiet_and_a_failed_save_is_in_the_error_colour(page, tmp_pa
 
 
 def rows(app):
-    return app.extensions["corrections"].store.all()
+    return app.extensions["corrections"].run(app.extensions["corrections"].store.all)
 
 
 def test_a_double_click_or_two_quick_digits_store_one_correction(page, app):
