@@ -116,7 +116,7 @@ def test_telling_the_model_it_was_wrong_stores_the_drawing(page, app):
     sync_api.expect(page.locator("#digit")).to_have_text("7")
     assert page.locator("#correct").is_visible()
     page.click("#correct button[data-label='1']")
-    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks", timeout=8000)
     sync_api.expect(page.locator("#digit")).to_have_text("7")  # nothing else changes
     rows = app.extensions["corrections"].run(app.extensions["corrections"].store.all)
     assert len(rows) == before + 1

@@ -303,7 +303,7 @@ def test_a_digit_of_a_number_can_be_corrected(page, app):
     before = len(app.extensions["corrections"].run(app.extensions["corrections"].store.all))
     page.locator("#number-digits button").nth(0).click()
     page.click("#correct button[data-label='3']")
-    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks", timeout=8000)
     rows = app.extensions["corrections"].run(app.extensions["corrections"].store.all)
     assert len(rows) == before + 1 and rows[-1]["label"] == 3
     assert len(json.loads(rows[-1]["strokes"])) == 1  # only the first digit's stroke

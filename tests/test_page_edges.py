@@ -99,7 +99,7 @@ def test_progress_is_quiet_and_a_failed_save_is_in_the_error_colour(page, tmp_pa
     page.route("**/api/corrections", lambda route: route.fulfill(status=500, content_type="application/json",
                                                                  body='{"error": "the database is down"}'))
     page.click("#correct button[data-label='3']")
-    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Not saved")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Not saved", timeout=8000)
     assert css(page, "#correct-thanks", "color") == error != ok
 
 
@@ -110,19 +110,26 @@ def rows(app):
     return app.extensions["corrections"].run(app.extensions["corrections"].store.all)
 
 
-def test_a_double_click_or_two_quick_digits_store_one_correction(page, app):
+def test_a_double_click_or_two_quick_digits_store_one_correction_the_last_chosen(page, app):
+    """A mis-tap is not final: for a few seconds another digit changes the choice; then one correction is
+    stored, of the last digit chosen, and the buttons lock."""
     # A 7 no other test draws: the same drawing and label sent before would be stored once, not again.
     (start, corner, end), = SEVEN
     draw(page, [[start, (corner[0] - 0.02, corner[1] + 0.01), end]])
     sync_api.expect(page.locator("#digit")).to_have_text("7")
     before = len(rows(app))
     page.dblclick("#correct button[data-label='1']")
-    page.click("#correct button[data-label='4']", force=True)
-    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Saved as a 1")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("tap another digit to change it")
+    page.click("#correct button[data-label='4']")
+    assert len(rows(app)) == before  # nothing stored while the choice can change
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Saved as a 4", timeout=6000)
     page.wait_for_timeout(300)
-    assert len(rows(app)) == before + 1 and rows(app)[-1]["label"] == 1
+    assert len(rows(app)) == before + 1 and rows(app)[-1]["label"] == 4
+    page.click("#correct button[data-label='2']", force=True)  # locked now: nothing more is stored
+    page.wait_for_timeout(3500)
+    assert len(rows(app)) == before + 1
     pressed = page.locator("#correct button[aria-pressed='true']")
-    assert pressed.count() == 1 and pressed.get_attribute("data-label") == "1"  # the choice stays visible
+    assert pressed.count() == 1 and pressed.get_attribute("data-label") == "4"  # the choice stays visible
     draw(page, [[(0.1, 0.9), (0.3, 0.9)]])  # a new drawing: a new correction may be made
     sync_api.expect(page.locator("#correct button[aria-pressed='true']")).to_have_count(0)
 
@@ -137,7 +144,7 @@ def test_a_correction_stores_the_drawing_on_screen_even_after_a_failure(page, ap
     sync_api.expect(page.locator("#status")).to_contain_text("problem")
     before = len(rows(app))
     page.click("#correct button[data-label='4']")
-    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks")
+    sync_api.expect(page.locator("#correct-thanks")).to_contain_text("Thanks", timeout=8000)
     assert len(rows(app)) == before + 1
     assert len(json.loads(rows(app)[-1]["strokes"])) == 3  # the three strokes on screen, not the first
     page.unroute("**/api/predict")

@@ -1,11 +1,14 @@
 // "Wrong? It was a ...": one correction per drawing (or per digit of a number), and always of the
-// drawing on screen. A tap locks the buttons at once (a double click or a second digit cannot store
-// twice) with the chosen one shown pressed; a failure unlocks them to try again; a new drawing resets.
+// drawing on screen. A tap chooses a digit and waits CHANGE_MS before storing it: another tap meanwhile
+// changes the choice (a mis-tap is not final), a double click chooses the same digit twice; then the
+// buttons lock with the chosen one shown pressed. A failure unlocks them to try again; a new drawing
+// stores a waiting choice at once (it was about the drawing on screen when it was made) and resets.
 
 import { failureReason, post } from "./client.js";
 import { article } from "./view.js";
 
 const TIMEOUT_MS = 30000; // a correction may carry a picture
+const CHANGE_MS = 3000; // a choice can be changed this long before it is stored
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,7 +21,8 @@ export class Corrections {
     this.thanks = $("correct-thanks");
     this.buttons = [...box.querySelectorAll("button[data-label]")];
     this.key = null; // what the buttons are about now: a drawing's version (and digit)
-    this.state = "open"; // open, saving, saved
+    this.state = "open"; // open, waiting (a choice that can still change), saving, saved
+    this.waiting = null; // {label, body, key, timer}
     this.buttons.forEach((button) => button.addEventListener("click", () => this.pick(Number(button.dataset.label))));
   }
 
@@ -27,6 +31,7 @@ export class Corrections {
     this.box.hidden = false;
     this.ask.textContent = question;
     if (key === this.key) return;
+    this.storeNow();
     this.key = key;
     this.state = "open";
     this.say("", "ok");
@@ -34,6 +39,7 @@ export class Corrections {
   }
 
   hide() {
+    this.storeNow();
     this.box.hidden = true;
     this.key = null;
   }
@@ -58,14 +64,33 @@ export class Corrections {
     });
   }
 
-  async pick(label) {
-    if (this.state !== "open") return; // one correction per drawing: the buttons are locked
+  pick(label) {
+    if (this.state !== "open" && this.state !== "waiting") return; // one correction per drawing
     const body = this.body(label);
     if (typeof body === "string") return this.say(body, "error");
-    const key = this.key;
+    if (this.waiting) clearTimeout(this.waiting.timer);
+    this.waiting = { label, body, key: this.key, timer: setTimeout(() => this.storeNow(), CHANGE_MS) };
+    this.state = "waiting";
+    this.buttons.forEach((button) =>
+      button.setAttribute("aria-pressed", String(Number(button.dataset.label) === label)));
+    this.say(`Saving as ${article(label)} ${label} in a moment; tap another digit to change it.`, "progress");
+  }
+
+  // Store the waiting choice now (its time is up, or the drawing changed).
+  storeNow() {
+    if (!this.waiting) return;
+    const { label, body, key, timer } = this.waiting;
+    clearTimeout(timer);
+    this.waiting = null;
+    this.store(label, body, key);
+  }
+
+  async store(label, body, key) {
     this.state = "saving";
-    this.lock(label);
-    this.say("Saving…", "progress");
+    if (key === this.key) {
+      this.lock(label);
+      this.say("Saving…", "progress");
+    }
     let message;
     try {
       const { status, payload } = await post("/api/corrections", body instanceof FormData ? body
