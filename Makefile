@@ -36,7 +36,7 @@ $(EVERYTHING): requirements/dev.txt
 run: $(SERVING)  ## serve the shipped models at http://127.0.0.1:5000, PORT=8080 to change (first time: installs, ~1 min)
 	$(BIN)/gunicorn --config app/gunicorn_conf.py "app:create_app()"
 
-test: $(EVERYTHING)  ## ruff and the whole suite, browser tests included (first time: installs, ~3 min; then ~7 min)
+test: $(EVERYTHING)  ## ruff and the whole suite, browser tests included (first time: installs, ~3 min; then ~9 min)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
