@@ -43,8 +43,9 @@ def test_the_answer_lists_digits_left_to_right_with_boxes_and_strokes(client, wr
     sizes: list[int] = []
     points, truth, width, height = number_eval.compose(writers[5], np.random.default_rng(3), "normal", sizes)
     body = client.post("/api/read", json=payload(points, width, height)).get_json()
-    assert set(body) == {"number", "digits", "unsure"}
-    assert body["number"] == "".join(str(d["digit"]) for d in body["digits"])
+    assert set(body) == {"number", "digits", "unsure", "text", "marks", "lines"}
+    assert body["number"] == "".join(str(d["digit"]) for d in body["digits"]) == body["text"]
+    assert body["marks"] == [] and body["lines"] == 1  # a composed number: one line, no points
     assert body["unsure"] == any(d["unsure"] for d in body["digits"])
     lefts = [d["box"][0] for d in body["digits"]]
     assert lefts == sorted(lefts)

@@ -451,3 +451,17 @@ def test_a_photo_of_a_number_in_one_digit_mode_points_to_number_mode(page):
     page.set_input_files("#file", str(Path(__file__).parent.parent / "docs" / "examples" / "number.jpg"))
     sync_api.expect(page.locator("#verdict")).to_contain_text("the number 1987", timeout=8000)
     sync_api.expect(page.locator("#verdict")).to_contain_text("Number reads it")
+
+
+def test_a_drawn_decimal_point_stays_and_two_lines_get_a_hint(page):
+    page.click("#mode")
+    draw(page, [[(0.10, 0.2), (0.18, 0.2), (0.13, 0.5), (0.19, 0.65), (0.10, 0.8)],  # 3
+                [(0.26, 0.78)],  # the point, a tap
+                [(0.34, 0.2), (0.34, 0.8)],  # 1
+                [(0.48, 0.2), (0.44, 0.6), (0.56, 0.6)], [(0.53, 0.4), (0.53, 0.8)]])  # 4
+    sync_api.expect(page.locator("#verdict")).to_contain_text("3.14")
+    sync_api.expect(page.locator("#digit")).to_have_text("3.14")
+    page.click("#clear")
+    draw(page, [[(0.2, 0.05), (0.2, 0.4)], [(0.3, 0.05), (0.4, 0.05), (0.33, 0.4)],
+                [(0.2, 0.6), (0.2, 0.95)], [(0.3, 0.6), (0.4, 0.6), (0.33, 0.95)]])
+    sync_api.expect(page.locator("#verdict")).to_contain_text("write one number on one line")

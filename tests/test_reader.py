@@ -104,3 +104,33 @@ def test_one_function_lays_out_every_reading():
 def test_a_box_clips_to_its_picture():
     assert Box(-2.0, 3.0, 10.0, 50.0).within((6, 40)) == Box(0.0, 3.0, 6.0, 37.0)
     assert Box(1.04, 2.0, 3.0, 4.0).rounded(2.0) == [2.1, 4.0, 6.0, 8.0]
+
+
+THREE = [[60, 40], [110, 40], [80, 100], [115, 140], [60, 200]]
+ONE_STROKE = [[210, 40], [210, 200]]
+FOUR_STROKES = [[[300, 40], [280, 150], [350, 150]], [[330, 90], [330, 200]]]
+
+
+def test_a_decimal_point_drawn_between_digits_is_kept_in_the_text(reader):
+    drawn = Drawing([np.array(s, float) for s in [THREE, [[160, 195]], ONE_STROKE, *FOUR_STROKES]], 600, 240)
+    answer = reader.number(drawn)
+    assert answer["number"] == "314" and answer["text"] == "3.14" and answer["lines"] == 1
+    assert [(m["mark"], m["after"]) for m in answer["marks"]] == [("point", 0)]
+    assert sorted(i for d in answer["digits"] for i in d["strokes"]) == [0, 2, 3, 4]  # the tap is no digit's
+
+
+def test_a_tap_above_the_digits_or_beside_them_is_no_point(reader):
+    for tap in ([[160, 45]], [[20, 195]], [[400, 195]]):  # up by the tops, before the first, after the last
+        drawn = Drawing([np.array(s, float) for s in [THREE, tap, ONE_STROKE, *FOUR_STROKES]], 600, 240)
+        answer = reader.number(drawn)
+        assert answer["text"] == answer["number"] == "314" and answer["marks"] == []
+
+
+def test_two_lines_of_writing_are_unsure_and_counted(reader):
+    one, seven = [[60, 20], [60, 100]], [[120, 20], [160, 20], [130, 100]]
+    below = [[[x, y + 120] for x, y in stroke] for stroke in (one, seven)]
+    answer = reader.number(Drawing([np.array(s, float) for s in [one, seven, *below]], 300, 240))
+    assert answer["lines"] == 2 and answer["unsure"]
+    flagged = reader.number(Drawing([np.array(s, float) for s in [[[60, 40], [60, 110], [100, 110], [105, 160],
+                                     [60, 200]], [[60, 40], [120, 40]]]], 300, 240))  # a 5 and its flag
+    assert flagged["lines"] == 1

@@ -57,12 +57,16 @@ class NumberDigit(Summary, total=False):
     strokes: list[int]
 
 
-class NumberAnswer(TypedDict):
-    """/api/read's and /api/read/image's answer: the number, its digits, and whether any is unsure."""
+class NumberAnswer(TypedDict, total=False):
+    """/api/read's and /api/read/image's answer: the number, its digits, and whether any is unsure; for a
+    drawing also its text with decimal points, the marks that are not digits, and its lines (app/reader/marks.py)."""
 
     number: str
     digits: list[NumberDigit]
     unsure: bool
+    text: str
+    marks: list[dict]
+    lines: int
 
 
 @dataclass(frozen=True)

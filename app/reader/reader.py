@@ -19,7 +19,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
-from app.reader import explain, line, pictures, preprocessing, segmenter
+from app.reader import explain, line, marks, pictures, preprocessing, segmenter
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
 from app.reader.drawing import Drawing
 from app.reader.models import DigitModel, DrawingFusion
@@ -115,6 +115,10 @@ class Reader:
         answer = number_answer(reading, self.settings.unsure_threshold)
         for digit in answer["digits"]:  # indices into the request's strokes, taps counted
             digit["strokes"] = [written[i] for i in digit["strokes"]]
+        kept = set(written)
+        answer.update(marks.layout(answer["digits"], ink.strokes,
+                                   [s for i, s in enumerate(drawing.strokes) if i not in kept]))
+        answer["unsure"] = answer["unsure"] or answer["lines"] > 1  # two lines are not one number
         return answer
 
     def explain(self, drawing: Drawing) -> dict:

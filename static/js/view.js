@@ -98,7 +98,7 @@ export function showDigit(answer, settled) {
 // A whole number: the number in large type, a chip per digit, the bars of the selected digit.
 export function showNumber(answer, settled, selected, onSelect) {
   fresh();
-  digitEl.textContent = answer.number;
+  digitEl.textContent = answer.text || answer.number;
   digitEl.classList.add("number");
   seen.hidden = true;
   chips.replaceChildren(...answer.digits.map((digit, i) => {
@@ -114,12 +114,15 @@ export function showNumber(answer, settled, selected, onSelect) {
   }));
   chips.hidden = false;
   selectChip(answer, selected);
-  verdict.textContent = answer.unsure ? `Read ${answer.number}; the dashed digits are unsure.` : `Read ${answer.number}.`;
+  const text = answer.text || answer.number; // a drawn number keeps its decimal points
+  verdict.textContent = answer.lines > 1
+    ? `That is ${answer.lines} lines: write one number on one line (read as ${text}).`
+    : answer.unsure ? `Read ${text}; the dashed digits are unsure.` : `Read ${text}.`;
   document.body.dataset.prediction = answer.number;
   counted();
   if (settled) {
     const unsure = answer.digits.filter((d) => d.unsure).length;
-    announce(`Reads ${answer.number.split("").join(" ")}`
+    announce(answer.lines > 1 ? verdict.textContent : `Reads ${text.split("").join(" ").replace(/\./g, "point")}`
       + (unsure ? `, ${unsure} ${unsure === 1 ? "digit" : "digits"} unsure.` : "."));
   }
 }
