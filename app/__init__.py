@@ -15,7 +15,7 @@ from app import api, corrections, errors, pages, web
 from app.config import ROOT, Settings, load_settings
 from app.reader import build_reader
 from app.web import metrics
-from app.web.body import ByteBudget, Slots
+from app.web.body import Budget
 from app.web.offload import Offloader
 
 __all__ = ["ROOT", "DigitCanvas", "create_app"]
@@ -25,8 +25,8 @@ class DigitCanvas(Flask):
     """The Flask app, with its settings and the per-worker state the request pipeline needs, typed."""
 
     settings: Settings
-    upload_slots: Slots  # pictures read at once by this worker
-    body_bytes: ByteBudget  # request bodies held at once by this worker
+    upload_slots: Budget  # pictures read at once by this worker
+    body_bytes: Budget  # bytes of request bodies held at once by this worker
     gunicorn_worker: Any = None  # set by app/gunicorn_conf.py: /api/ready says "draining" once it stops
 
 
@@ -44,8 +44,8 @@ def create_app(test_config: dict | None = None) -> DigitCanvas:
                      on_change=metrics.DECODE_QUEUE.set)
     reader = build_reader(app.settings, run=pool.run, timed=metrics.MODEL_TIME.observe, logger=app.logger)
     app.extensions["reader"] = reader
-    app.upload_slots = Slots(app.settings.uploads_per_worker)
-    app.body_bytes = ByteBudget(app.settings.body_buffer_mb * 1024 * 1024)
+    app.upload_slots = Budget(app.settings.uploads_per_worker)
+    app.body_bytes = Budget(app.settings.body_buffer_mb * 1024 * 1024)
     metrics.MODEL_INFO.labels(Path(reader.cnn.path).name, reader.cnn.sha256[:12]).set(1)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -239,14 +239,16 @@ def costliest_read_body(seed: int = 0) -> bytes:
     return json.dumps({"strokes": strokes, "width": 3000, "height": 100}).encode()
 
 
-def attacker(port: int, path: str, body: bytes, content_type: str = "application/json"):
-    """A background client that posts `body` to `path` on one kept-alive connection; any answer but a
-    200, a 422 (nothing read) or a 503 (busy: the server's own bound) fails the run."""
+def attacker(port: int, path: str, body: bytes | list[bytes], content_type: str = "application/json"):
+    """A background client that posts `body` (or each of a list in turn) to `path` on one kept-alive
+    connection; any answer but a 200, a 413 or 422 (refused or nothing read) or a 503 (busy: the server's
+    own bound) fails the run."""
     connection = Connection(port, path=path, content_type=content_type, timeout=60)
+    bodies = cycle(body if isinstance(body, list) else [body])
 
     def attack_once():
-        connection.post(body, expect=None)
-        if connection.status not in (200, 422, 503):
+        connection.post(next(bodies), expect=None)
+        if connection.status not in (200, 413, 422, 503):
             raise RuntimeError(f"{path} answered {connection.status}: {connection.body[:200]!r}")
         if connection.status == 503:
             time.sleep(0.05)  # told to come back: a busy loop would only measure this client
@@ -261,21 +263,6 @@ def costliest_pictures() -> list[bytes]:
             probes.gif_comment_flood(10_000_000), probes.dots(800, 4), largest_legal_png()]
 
 
-def picture_attacker(port: int, pictures: list[bytes]):
-    """A background client that loops `pictures` on /api/predict/image; any answer but a 200, 413, 422 or 503
-    (the server's own bound) fails the run."""
-    connection = Connection(port, path="/api/predict/image", content_type=MULTIPART, timeout=60)
-    bodies = cycle([picture_body(p) for p in pictures])
-
-    def attack_once():
-        connection.post(next(bodies), expect=None)
-        if connection.status not in (200, 413, 422, 503):
-            raise RuntimeError(f"a costly picture was answered {connection.status}: {connection.body[:200]!r}")
-        if connection.status == 503:
-            time.sleep(0.05)
-    return attack_once
-
-
 def counted_uploader(port: int, picture: bytes, statuses: list[int]):
     """A background client, another user, that uploads an ordinary photo and records each answer's status."""
     def upload_once():
@@ -288,10 +275,10 @@ def under_attack(port: int, mixed_requests: int, runs: int = 5) -> dict:
     """Four paced drawers while four clients loop the costliest pictures and one other user uploads photos,
     `runs` times: the median of the drawers' p99, the worst, and the other user's answers."""
     results, statuses = [], []
-    photo = photo_jpeg(2000, seed=7)
+    photo, costly = photo_jpeg(2000, seed=7), [picture_body(p) for p in costliest_pictures()]  # made once
     for run in range(runs):
         results.append(mixed(port, payloads(mixed_requests, seed=10 + run),
-                             [*(picture_attacker(port, costliest_pictures()) for _ in range(4)),
+                             [*(attacker(port, "/api/predict/image", costly, MULTIPART) for _ in range(4)),
                               counted_uploader(port, photo, statuses)]))
     return {"p50_ms": statistics.median(r["p50_ms"] for r in results),
             "p99_ms": statistics.median(r["p99_ms"] for r in results),

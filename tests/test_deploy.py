@@ -38,7 +38,7 @@ def nginx_port(gunicorn_port, tmp_path_factory):
     assert (Path("/etc/nginx") / "sites-enabled" / "default").exists()  # the stock default site, as on a real host
     conf = cluster.install_nginx(work / "etc", work, port, [f"127.0.0.1:{gunicorn_port}"])
     checked = subprocess.run([NGINX, "-t", "-p", str(work), "-c", str(conf)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr  # the README's `nginx -t`
+    assert checked.returncode == 0, checked.stderr  # docs/deploy.md's `nginx -t`
     process = subprocess.Popen([NGINX, "-p", str(work), "-c", str(conf), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20

@@ -8,6 +8,6 @@ No Flask here: the readers are tested and evaluated without a server.
 """
 
 from app.reader.drawing import Drawing
-from app.reader.reader import Reader, build_reader, inline
+from app.reader.reader import Reader, build_reader
 
-__all__ = ["Drawing", "Reader", "build_reader", "inline"]
+__all__ = ["Drawing", "Reader", "build_reader"]

@@ -74,11 +74,6 @@ class PictureProcess:
             raise _error_of(reply)
         return reply["value"]
 
-    def close(self) -> None:
-        """Stop the child (it also stops by itself when this process's end of its pipe closes)."""
-        with self.lock:
-            self._stop()
-
     def _start(self) -> None:
         to_child_read, to_child_write = os.pipe()
         from_child_read, from_child_write = os.pipe()
@@ -138,11 +133,6 @@ class PicturePool:
                 finally:
                     process.lock.release()
         return self.processes[next(self._turn) % len(self.processes)].call(method, data)
-
-    def close(self) -> None:
-        """Stop every child."""
-        for process in self.processes:
-            process.close()
 
 
 def _original(module: str, name: str):
@@ -231,10 +221,12 @@ def child_main() -> None:
     os.nice(NICENESS)
     cv2.setNumThreads(1)
     try:
-        settings = Settings(**json.loads(_read_frame(inbox))).replace(lookalikes_path="", picture_process=False)
+        # Pictures only: no pen-path model, no explanations, and no process of its own.
+        settings = Settings(**json.loads(_read_frame(inbox))).replace(lookalikes_path="", picture_process=False,
+                                                                      trajectory_model_path="")
     except EOFError:
         return  # the parent went before it said what to read
-    reader = build_reader(settings)
+    reader = build_reader(settings, explanations=False)
     _warm_up(reader)
     cap = _address_space() + settings.picture_memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

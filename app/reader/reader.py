@@ -37,7 +37,6 @@ from app.reader.second_look import PictureDigit, read_digit_picture
 from app.reader.why import Why
 
 T = TypeVar("T")
-Run = Callable[..., T]
 
 
 def inline(job: Callable[..., T], *args: object) -> T:
@@ -142,10 +141,11 @@ class Reader:
 
 
 def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[float], object] | None = None,
-                 logger: logging.Logger | None = None) -> Reader:
+                 logger: logging.Logger | None = None, explanations: bool = True) -> Reader:
     """Load every model the settings name, once (a missing or broken model fails here, not per request).
 
-    run: where costly reading runs; timed: told the seconds of every model call (the server's metrics).
+    run: where costly reading runs; timed: told the seconds of every model call (the server's metrics);
+    explanations: False for a reader that never explains (the picture process), which saves two interpreters.
     """
     cnn = DigitModel(settings.model_path, timed)
     path_model = (DigitModel(settings.trajectory_model_path, timed) if _present(settings.trajectory_model_path)
@@ -159,10 +159,11 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
                     picture_process=processes)
-    explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
-                                  logger or logging.getLogger("app.reader"))
-    reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold, settings.tiny_drawing,
-                     run)
+    if explanations:
+        explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
+                                      logger or logging.getLogger("app.reader"))
+        reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold,
+                         settings.tiny_drawing, run)
     return reader
 
 

@@ -149,37 +149,23 @@ def _deadline(request: Request, seconds: float):
         sock.settimeout(previous)
 
 
-class ByteBudget:
-    """At most `size` bytes held at once by all holders; a reservation past it is refused, never queued."""
+class Budget:
+    """At most `size` units held at once by all holders (request slots, or bytes); a reservation past it is
+    refused at once, never queued."""
 
     def __init__(self, size: int) -> None:
         self.size, self.held = size, 0
         self._lock = threading.Lock()
 
-    def take(self, count: int) -> bool:
-        """Reserve count bytes if they fit."""
+    def take(self, count: int = 1) -> bool:
+        """Reserve count units if they fit."""
         with self._lock:
             if self.held + count > self.size:
                 return False
             self.held += count
             return True
 
-    def give_back(self, count: int) -> None:
-        """Return bytes reserved with take()."""
+    def give_back(self, count: int = 1) -> None:
+        """Return units reserved with take()."""
         with self._lock:
             self.held -= count
-
-
-class Slots:
-    """At most `size` holders at once; a holder that cannot get one is told 503 at once, never queued."""
-
-    def __init__(self, size: int) -> None:
-        self._semaphore = threading.BoundedSemaphore(size)
-
-    def take(self) -> bool:
-        """Take a slot if one is free."""
-        return self._semaphore.acquire(blocking=False)
-
-    def give_back(self) -> None:
-        """Return a slot taken with take()."""
-        self._semaphore.release()
