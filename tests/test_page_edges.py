@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support import CHROMIUM, draw, open_page
 from support import SEVEN_ON_PAGE as SEVEN
@@ -196,6 +197,86 @@ def test_every_screen_fits_with_equal_bars_and_labels_that_never_collide(browser
     shots = os.environ.get("DIGIT_CANVAS_SCREENS")
     if shots:
         page.screenshot(path=f"{shots}/{name}-{scheme}.png")
+    context.close()
+
+
+def narrow_number(text: str, left: float = 0.08, step: float = 0.12, width: float = 0.07) -> list:
+    """Strokes of a number of 1s (a bar) and 0s (an oval), written narrow: the widest answer per digit."""
+    strokes = []
+    for i, char in enumerate(text):
+        x = left + i * step
+        strokes.append([(x, 0.2), (x, 0.8)] if char == "1" else
+                       [(x + width / 2 * np.sin(t), 0.5 - 0.3 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 24)])
+    return strokes
+
+
+# The boxes of the answer's parts, the number's own ink (a text range, not its box) among them.
+ANSWER_BOXES = """() => { const box = (r) => ({left: r.left, top: r.top, right: r.right, bottom: r.bottom});
+  const of = (s) => box(document.querySelector(s).getBoundingClientRect());
+  const range = document.createRange(); range.selectNodeContents(document.getElementById('digit'));
+  return {pad: of('#pad'), number: box(range.getBoundingClientRect()), verdict: of('#verdict'),
+          chips: of('#number-digits'), bars: of('#bars'), corrections: of('#correct .correct-digits')}; }"""
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > 1 and \
+        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 1
+
+
+def assert_in_view_apart(page, width: int, height: int, parts: tuple[str, ...]) -> dict:
+    """Every part wholly on screen at once, no two overlapping, and no sideways scroll."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    boxes = page.evaluate(ANSWER_BOXES)
+    for name in parts:
+        box = boxes[name]
+        assert box["top"] >= 0 and box["bottom"] <= height + 0.5 and box["left"] >= 0 and box["right"] <= width, \
+            (name, box)
+    for i, first in enumerate(parts):
+        for second in parts[i + 1:]:
+            assert not overlap(boxes[first], boxes[second]), (first, second, boxes)
+    return boxes
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", SCREENS)
+def test_number_mode_shows_the_strip_the_number_its_verdict_and_bars_at_once(browser, base_url, name, scheme):
+    width, height = SCREENS[name]
+    phone = width < 900 and name != "ipad-mini"
+    context, page = open_page(browser, base_url, viewport={"width": width, "height": height}, color_scheme=scheme,
+                              has_touch=phone, is_mobile=phone)
+    page.click("#mode")
+    draw(page, narrow_number("1000000"))
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Read 1000000")
+    page.wait_for_timeout(300)  # the bars glide into place
+    parts = ("pad", "number", "verdict", "chips", "bars")
+    # The correction buttons too, wherever the screen is not the smallest phone.
+    assert_in_view_apart(page, width, height, parts + (("corrections",) if name != "320x640" else ()))
+    assert page.evaluate("(e => e.scrollWidth <= e.clientWidth)(document.getElementById('digit'))")
+    context.close()
+
+
+@pytest.mark.parametrize("name", ["320x640", "844x390", "1280x800"])
+def test_a_long_number_shrinks_to_fit_its_column(browser, base_url, name):
+    width, height = SCREENS[name]
+    context, page = open_page(browser, base_url, viewport={"width": width, "height": height})
+
+    def fourteen_digits(route):  # the real answer, its digits repeated: what a long number's answer looks like
+        try:
+            answer = route.fetch().json()
+        except sync_api.Error:  # the page gave this request up for a newer drawing's
+            return
+        answer["digits"] = (answer["digits"] * 14)[:14]
+        answer["number"] = answer["text"] = "".join(str(d["digit"]) for d in answer["digits"])
+        route.fulfill(json=answer)
+
+    page.route("**/api/read", fourteen_digits)
+    page.click("#mode")
+    draw(page, narrow_number("10"))
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Read 10101010101010")
+    assert_in_view_apart(page, width, height, ("number", "verdict", "bars"))
+    sizes = page.evaluate("""(e => [e.scrollWidth, e.clientWidth, parseFloat(getComputedStyle(e).fontSize),
+        e.getClientRects().length])(document.getElementById('digit'))""")
+    assert sizes[0] <= sizes[1] and sizes[2] >= 20, sizes  # fits its column, still large type
     context.close()
 
 

@@ -98,7 +98,9 @@ export function showDigit(answer, settled) {
 // A whole number: the number in large type, a chip per digit, the bars of the selected digit.
 export function showNumber(answer, settled, selected, onSelect) {
   fresh();
-  digitEl.textContent = answer.text || answer.number;
+  const text = answer.text || answer.number; // a drawn number keeps its decimal points
+  digitEl.textContent = text;
+  digitEl.style.setProperty("--chars", String(text.length)); // the type shrinks to fit (static/style.css)
   digitEl.classList.add("number");
   seen.hidden = true;
   chips.replaceChildren(...answer.digits.map((digit, i) => {
@@ -114,7 +116,6 @@ export function showNumber(answer, settled, selected, onSelect) {
   }));
   chips.hidden = false;
   selectChip(answer, selected);
-  const text = answer.text || answer.number; // a drawn number keeps its decimal points
   verdict.textContent = answer.lines > 1
     ? `That is ${answer.lines} lines: write one number on one line (read as ${text}).`
     : answer.unsure ? `Read ${text}; the dashed digits are unsure.` : `Read ${text}.`;
