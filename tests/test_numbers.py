@@ -122,7 +122,8 @@ def test_a_photo_of_a_number_is_read_with_boxes_in_its_pixels(client, writers):
         photo = number_photo(points, width, height)
         response = client.post("/api/read/image", data={"image": (io.BytesIO(photo), "n.png")})
         body = response.get_json()
-        assert response.status_code == 200 and set(body) == {"number", "digits", "unsure"}
+        assert response.status_code == 200 and set(body) == {"number", "digits", "unsure", "text", "marks"}
+        assert body["text"] == body["number"] and body["marks"] == []  # a pen number has no marks to find
         right += body["number"] == truth
         for digit in body["digits"]:
             assert "strokes" not in digit
@@ -206,3 +207,21 @@ def test_the_join_prior_is_a_fitted_file_the_reader_loads(tmp_path, monkeypatch,
     fitted = segmenter.join_prior.__wrapped__  # the loader under its cache
     monkeypatch.setattr(segmenter, "join_prior", lambda: fitted(never))
     assert len(client.post("/api/read", json=four).get_json()["digits"]) == 2
+
+
+@pytest.mark.parametrize(("mark", "before", "text", "kind"), [
+    ([[75, 60], [92, 61]], False, "3-14", "dash"),
+    ([[2, 59], [20, 60]], True, "-314", "minus"),
+    ([[79, 95], [81, 97], [80, 99], [78, 97]], False, "3.14", "point"),
+    ([[80, 95], [77, 111]], False, "3,14", "comma"),
+])
+def test_marks_in_a_photo_of_a_number_are_read_into_its_text_never_as_digits(client, mark, before, text, kind):
+    three = [[30, 20], [55, 20], [40, 50], [57, 70], [30, 100]]
+    one, four = [[105, 20], [105, 100]], [[[150, 20], [140, 75], [175, 75]], [[165, 45], [165, 100]]]
+    strokes = [mark, three, one, *four] if before else [three, mark, one, *four]
+    photo = number_photo([np.array(s, float) for s in strokes], 200, 130)
+    body = client.post("/api/read/image", data={"image": (io.BytesIO(photo), "n.png")}).get_json()
+    assert body["number"] == "314" and body["text"] == text
+    assert [(m["mark"], m["after"]) for m in body["marks"]] == [(kind, -1 if before else 0)]
+    x, y, w, h = body["marks"][0]["box"]  # in the picture's pixels (drawn at 3x)
+    assert abs(x - 3 * min(p[0] for p in mark)) <= 15 and abs(y - 3 * min(p[1] for p in mark)) <= 15

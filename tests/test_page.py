@@ -227,6 +227,11 @@ def test_axe_finds_no_accessibility_violations(browser, base_url, scheme):
     draw(page, ZERO)
     sync_api.expect(page.locator("#digit")).to_have_text("0")
     assert run_axe(page) == []
+    page.click("#mode")  # Number mode's screen: the number, its chips and their corrections
+    draw(page, [[(0.2, 0.2), (0.2, 0.8)], [(0.4 + 0.08 * np.sin(t), 0.5 - 0.3 * np.cos(t))
+                                           for t in np.linspace(0, 2 * np.pi, 24)]])
+    sync_api.expect(page.locator("#verdict")).to_contain_text("Read 10")
+    assert run_axe(page) == []
     page.goto(base_url + "/model")
     assert run_axe(page) == []
     page.evaluate("document.body.append(Object.assign(document.createElement('img'), {src: 'data:,'}))")

@@ -123,7 +123,51 @@ def test_a_tap_above_the_digits_or_beside_them_is_no_point(reader):
     for tap in ([[160, 45]], [[20, 195]], [[400, 195]]):  # up by the tops, before the first, after the last
         drawn = Drawing([np.array(s, float) for s in [THREE, tap, ONE_STROKE, *FOUR_STROKES]], 600, 240)
         answer = reader.number(drawn)
-        assert answer["text"] == answer["number"] == "314" and answer["marks"] == []
+        assert answer["text"] == answer["number"] == "314"
+        # A point after the last digit is named, and left out of the text; the others are no marks at all.
+        assert [(m["mark"], m["after"]) for m in answer["marks"]] == ([("point", 2)] if tap[0][0] == 400 else [])
+
+
+def read_with(reader, mark: list, before: bool = False) -> dict:
+    """314 drawn with one more stroke, between the 3 and the 1 (or before the 3)."""
+    strokes = [mark, THREE, ONE_STROKE, *FOUR_STROKES] if before else [THREE, mark, ONE_STROKE, *FOUR_STROKES]
+    return reader.number(Drawing([np.array(s, float) for s in strokes], 600, 240))
+
+
+@pytest.mark.parametrize(("mark", "before", "text", "kind"), [
+    ([[140, 120], [185, 122]], False, "3-14", "dash"),  # at mid-height between two digits: a dash, not a 1
+    ([[5, 118], [45, 120]], True, "-314", "minus"),  # before the first digit: a minus sign
+    ([[160, 190], [154, 216]], False, "3,14", "comma"),  # low, hanging below the line: a comma
+    ([[158, 186], [166, 192], [160, 198]], False, "3.14", "point"),  # a small written dot on the line
+])
+def test_dashes_minus_signs_commas_and_points_are_read_into_the_text(reader, mark, before, text, kind):
+    answer = read_with(reader, mark, before)
+    assert answer["number"] == "314" and answer["text"] == text
+    assert [(m["mark"], m["after"]) for m in answer["marks"]] == [(kind, -1 if before else 0)]
+    mark_index = 0 if before else 1
+    assert mark_index not in {i for d in answer["digits"] for i in d["strokes"]}  # no digit owns the mark
+
+
+@pytest.mark.parametrize("strokes", [
+    [[[60, 40], [120, 40], [80, 200]], [[70, 120], [115, 120]]],  # a continental 7, its bar across the stem
+    [[[300, 40], [280, 150], [350, 150]], [[330, 90], [330, 200]]],  # a 4: its cross has the stem under it
+    [[[70, 40], [60, 110], [100, 110], [105, 160], [60, 200]], [[60, 40], [120, 40]]],  # a 5 and its flag
+])
+def test_a_bar_or_flag_over_its_own_digit_is_never_a_mark(reader, strokes):
+    answer = reader.number(Drawing([np.array(s, float) for s in strokes], 600, 240))
+    assert answer["marks"] == [] and answer["text"] == answer["number"]
+
+
+def test_no_stroke_of_a_composed_pen_number_is_taken_for_a_mark(pen_digits):
+    from app.reader.marks import pull_marks
+    from training.compose import GAPS, compose, group_by_writer
+
+    rng = np.random.default_rng(5)
+    writers = group_by_writer(pen_digits)
+    for i in range(400):
+        strokes, _, _, _ = compose(writers[sorted(writers)[i % len(writers)]], rng, list(GAPS)[i % len(GAPS)])
+        kept, pulled = pull_marks(strokes)
+        assert pulled == [] and kept == list(range(len(strokes)))
 
 
 def test_two_lines_of_writing_are_unsure_and_counted(reader):

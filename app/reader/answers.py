@@ -58,8 +58,9 @@ class NumberDigit(Summary, total=False):
 
 
 class NumberAnswer(TypedDict, total=False):
-    """/api/read's and /api/read/image's answer: the number, its digits, and whether any is unsure; for a
-    drawing also its text with decimal points, the marks that are not digits, and its lines (app/reader/marks.py)."""
+    """/api/read's and /api/read/image's answer: the number, its digits, whether any is unsure, its text with
+    the marks that are not digits (points, commas, dashes, a minus: app/reader/marks.py), and for a drawing
+    its lines of writing."""
 
     number: str
     digits: list[NumberDigit]

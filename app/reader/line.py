@@ -45,7 +45,7 @@ class Strip:
     ink: np.ndarray  # (HEIGHT, width) bool: the strip's ink, for the boxes
 
 
-def _writing(mask: np.ndarray) -> np.ndarray:
+def writing_mask(mask: np.ndarray) -> np.ndarray:
     """The mask without long straight rules (ruled lines, underlines, grid and box edges): where the
     writing is, for cutting the strip; the strip itself keeps them (the model learned to ignore them)."""
     h, w = mask.shape
@@ -67,7 +67,7 @@ def line_strip(grey: np.ndarray) -> Strip:
     factor = grey.shape[1] / reduced.shape[1]
     ink = ink_strength(reduced)
     mask = (ink > 0.35).astype(np.uint8)
-    writing = _writing(mask).astype(bool)
+    writing = writing_mask(mask).astype(bool)
     if writing.mean() > MAX_INK:  # ruled lines and grids aside
         raise TooMuchInk(f"{writing.mean():.0%} of the picture is ink")
     if writing.sum() < 0.2 * mask.sum():  # a tight crop of a 1 or a 7 is all long lines: keep the ink

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
-from app.reader import explain, line, marks, pictures, preprocessing, segmenter
+from app.reader import explain, line, marks, picture_marks, pictures, preprocessing, segmenter
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
 from app.reader.drawing import Drawing
 from app.reader.models import DigitModel, DrawingFusion
@@ -95,11 +95,16 @@ class Reader:
         return pictures.decode_picture(data, self.settings.max_image_pixels, self.settings.max_lossless_pixels)
 
     def _numbers_in(self, picture: Picture) -> NumberAnswer:
+        grey, loose = picture_marks.pull_picture_marks(picture.grey)  # a dash must not be read as a 1
         try:
-            reading = self.picture_numbers.read(picture)
+            reading = self.picture_numbers.read(Picture(grey, picture.size))
         except NoInk:
             raise NoInk(NO_DIGIT_IN_PICTURE) from None
-        return number_answer(reading, self.settings.unsure_threshold)
+        answer = number_answer(reading, self.settings.unsure_threshold)
+        factor = picture.size[0] / picture.grey.shape[1]  # the boxes are in the picture's own pixels
+        placed = marks.layout(answer["digits"], [], [corners * factor for corners in loose])
+        answer.update(text=placed["text"], marks=placed["marks"])
+        return answer
 
     def number(self, drawing: Drawing) -> NumberAnswer:
         """/api/read: a number drawn as strokes; taps and dots are left out before any work is done."""
@@ -109,14 +114,15 @@ class Reader:
                              422)
         if not written:
             raise NoInk()
-        ink = Ink([drawing.strokes[i] for i in written], drawing.tiny(self.settings.tiny_drawing))
+        taps = [s for i, s in enumerate(drawing.strokes) if i not in set(written)]
+        kept, pulled = marks.pull_marks([drawing.strokes[i] for i in written])  # a dash must not be read as a 1
+        digit_strokes = [written[i] for i in kept]
+        ink = Ink([drawing.strokes[i] for i in digit_strokes], drawing.tiny(self.settings.tiny_drawing))
         reading = self.run(self.stroke_numbers.read, ink)
         answer = number_answer(reading, self.settings.unsure_threshold)
-        for digit in answer["digits"]:  # indices into the request's strokes, taps counted
-            digit["strokes"] = [written[i] for i in digit["strokes"]]
-        kept = set(written)
-        answer.update(marks.layout(answer["digits"], ink.strokes,
-                                   [s for i, s in enumerate(drawing.strokes) if i not in kept]))
+        for digit in answer["digits"]:  # indices into the request's strokes, taps and marks counted
+            digit["strokes"] = [digit_strokes[i] for i in digit["strokes"]]
+        answer.update(marks.layout(answer["digits"], ink.strokes, taps + pulled))
         answer["unsure"] = answer["unsure"] or answer["lines"] > 1  # two lines are not one number
         return answer
 

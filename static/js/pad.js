@@ -55,7 +55,8 @@ export class Pad {
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.lineWidth = this.brush;
-    ctx.strokeStyle = ctx.fillStyle = getComputedStyle(this.canvas).color;
+    this.inkColour = getComputedStyle(this.canvas).color; // kept for drawOn: no style read per event
+    ctx.strokeStyle = ctx.fillStyle = this.inkColour;
     this.drawPicture();
     this.strokes.forEach((stroke) => this.drawStroke(stroke));
     this.decorate(ctx, this.pictureFit, this);
@@ -113,11 +114,28 @@ export class Pad {
     this.redraw();
   }
 
+  // A growing stroke is drawn on: only its new points, not the whole drawing again (a full redraw per
+  // pointer event grows with the drawing, and a slow phone's frames with it). The keyboard pen's ring
+  // moves with it, so the keyboard redraws.
   extend(points) {
-    this.strokes[this.strokes.length - 1].push(...points);
+    const stroke = this.strokes[this.strokes.length - 1];
+    const from = stroke[stroke.length - 1];
+    stroke.push(...points);
     this.changed();
-    this.redraw();
+    if (this.keyPen) this.redraw();
+    else this.drawOn(from, points);
     this.onMove();
+  }
+
+  drawOn(from, points) {
+    const { ctx } = this;
+    ctx.save();
+    Object.assign(ctx, { lineCap: "round", lineJoin: "round", lineWidth: this.brush, strokeStyle: this.inkColour });
+    ctx.beginPath();
+    ctx.moveTo(...from);
+    for (const point of points) ctx.lineTo(...point);
+    ctx.stroke();
+    ctx.restore();
   }
 
   // End the stroke being drawn (pointer or keyboard); true if there was one.

@@ -95,6 +95,10 @@ export function showDigit(answer, settled) {
   counted();
 }
 
+// A number said digit by digit, its marks by name: "-3.5" is "minus 3 point 5".
+const MARK_NAMES = { ".": "point", ",": "comma", "-": "dash" };
+const spell = (text) => text.split("").map((c, i) => (c === "-" && i === 0 ? "minus" : MARK_NAMES[c] || c)).join(" ");
+
 // A whole number: the number in large type, a chip per digit, the bars of the selected digit.
 export function showNumber(answer, settled, selected, onSelect) {
   fresh();
@@ -123,7 +127,7 @@ export function showNumber(answer, settled, selected, onSelect) {
   counted();
   if (settled) {
     const unsure = answer.digits.filter((d) => d.unsure).length;
-    announce(answer.lines > 1 ? verdict.textContent : `Reads ${text.split("").join(" ").replace(/\./g, "point")}`
+    announce(answer.lines > 1 ? verdict.textContent : `Reads ${spell(text)}`
       + (unsure ? `, ${unsure} ${unsure === 1 ? "digit" : "digits"} unsure.` : "."));
   }
 }
