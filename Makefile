@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test dev lint train lookalikes cv line join-prior evaluate eval bench scale figures lock screenshot clean
+.PHONY: help run test dev lint train lookalikes cv line join-prior evaluate eval bench bench-page scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,10 @@ BENCH_OUT ?= $(OUT)/bench/latency.json
 bench: $(EVERYTHING)  ## latency, throughput, cold start and memory, against a plain Keras server -> out/bench/ (~3 min)
 	$(BIN)/python -m bench.latency --out $(BENCH_OUT)
 
+PAGE_OUT ?= $(OUT)/bench/page_tasks.json
+bench-page: $(EVERYTHING)  ## the page at 4x slower CPU (a mid-range phone): long tasks and input delay while drawing (~1 min)
+	$(BIN)/python -m bench.page_tasks --out $(PAGE_OUT)
+
 SCALE_OUT ?= $(OUT)/scale/scale.json
 scale: $(EVERYTHING)  ## 1, 2 and 4 app hosts behind nginx, then the failure drills (root, nginx, PostgreSQL; ~3 min)
 	$(BIN)/python -m bench.scale --out $(SCALE_OUT)
@@ -108,7 +112,7 @@ lock: $(EVERYTHING)  ## re-pin requirements.txt and requirements/dev.txt from re
 screenshot: $(EVERYTHING)  ## refresh docs/screenshot.png, screenshot-phone.png, why.png and docs/screens/ (~1 min)
 	DIGIT_CANVAS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/test_browser.py -q -k seven_clear
 	DIGIT_CANVAS_WHY_SCREENSHOT=docs/why.png $(BIN)/python -m pytest tests/test_why_page.py -q -k wrong_answer
-	mkdir -p docs/screens && DIGIT_CANVAS_SCREENS=docs/screens $(BIN)/python -m pytest tests/test_page_edges.py -q -k every_screen
+	mkdir -p docs/screens && DIGIT_CANVAS_SCREENS=docs/screens $(BIN)/python -m pytest tests/test_page_edges.py -q -k 'every_screen or number_mode_shows'
 	DIGIT_CANVAS_PHONE_SCREENSHOT=docs/screenshot-phone.png $(BIN)/python -m pytest tests/test_page.py -q -k screenshot
 
 clean:  ## remove .venv, out/ and the caches (the shipped models stay)

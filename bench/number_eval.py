@@ -60,11 +60,16 @@ def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count:
     tallies = {name: defaultdict(lambda: [0, 0]) for name in readers}
     extra = {name: {"digits": [0, 0], "unsure_right": [0, 0], "unsure_wrong": [0, 0]} for name in readers}
     failures = []
+    gaps = {name: {"digits": 0, "alone": 0, "inside": 0, "split": 0, "merged": 0} for name in readers}
+    alone_reader = next((reader for kind, reader in readers.values() if kind == "strokes"), None)
     for i in range(count):
         gap = list(GAPS)[i % len(GAPS)]
         writer = writers[int(rng.integers(len(writers)))]  # not i % len: no writer tied to one gap kind
-        points, truth, width, height = compose(by_writer[writer], rng, gap)
+        sizes: list[int] = []
+        points, truth, width, height = compose(by_writer[writer], rng, gap, sizes)
         drawing = page_drawing(points, width, height)
+        owners = np.repeat(np.arange(len(sizes)), sizes)  # the true digit of each stroke
+        alone = alone_right(alone_reader, points, truth, sizes) if alone_reader else None
         picture = photo(points, width, height, rng) if any(k == "pictures" for k, _ in readers.values()) else b""
         for name, (kind, reader) in readers.items():
             answer = (answer_or_none(reader.number, drawing) if kind == "strokes"
@@ -76,6 +81,8 @@ def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count:
             tally = extra[name]
             tally["digits"][0] += sum(a == b for a, b in zip(read, truth)) if len(read) == len(truth) else 0
             tally["digits"][1] += len(truth)
+            if kind == "strokes" and alone is not None:
+                gap_tally(gaps[name], answer, truth, owners, alone)
             flags = tally["unsure_right" if read == truth else "unsure_wrong"]
             flags[0] += bool(answer.get("unsure"))
             flags[1] += 1
@@ -86,8 +93,48 @@ def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count:
         "digits_in_numbers": {n: t["digits"][0] / max(t["digits"][1], 1) for n, t in extra.items()},
         "unsure_when_right": {n: t["unsure_right"][0] / max(t["unsure_right"][1], 1) for n, t in extra.items()},
         "unsure_when_wrong": {n: t["unsure_wrong"][0] / max(t["unsure_wrong"][1], 1) for n, t in extra.items()},
+        "digit_alone_and_inside": {name: digit_gap(g) for name, g in gaps.items() if g["digits"]},
         "counts": {name: table["all"][1] for name, table in tallies.items()},
         "readers": list(readers), "failures": failures}
+
+
+def alone_right(reader, points: list[np.ndarray], truth: str, sizes: list[int]) -> list[bool]:
+    """Whether each digit of a composed number is read right alone, as /api/predict reads it: its own
+    strokes on a canvas of their own, with the page's margins."""
+    right, start = [], 0
+    for label, size in zip(truth, sizes):
+        strokes = points[start:start + size]
+        start += size
+        low = np.concatenate(strokes).min(axis=0)
+        moved = [s - low + 40 for s in strokes]
+        extent = np.concatenate(moved).max(axis=0) + 40
+        answer = answer_or_none(reader.digit, page_drawing(moved, max(extent), max(extent)))
+        right.append(bool(answer) and str(answer["digit"]) == label and not answer.get("too_little_ink"))
+    return right
+
+
+def gap_tally(tally: dict, answer: dict, truth: str, owners: np.ndarray, alone: list[bool]) -> None:
+    """Each true digit of a number, read alone and inside it: right inside means one answer digit made of
+    exactly its strokes, with its label; split, its strokes in several answer digits; merged, an answer
+    digit holding strokes of several true digits."""
+    groups = [set(d.get("strokes", [])) for d in answer.get("digits", [])]
+    for k, label in enumerate(truth):
+        own = set(np.flatnonzero(owners == k).tolist())
+        holders = [i for i, g in enumerate(groups) if g & own]
+        tally["digits"] += 1
+        tally["alone"] += alone[k]
+        tally["split"] += len(holders) > 1
+        tally["merged"] += any(len({int(owners[s]) for s in groups[i]}) > 1 for i in holders)
+        tally["inside"] += (len(holders) == 1 and groups[holders[0]] == own
+                            and str(answer["digits"][holders[0]]["digit"]) == label)
+
+
+def digit_gap(tally: dict) -> dict:
+    """Per-digit accuracy alone and inside numbers, their gap, and the split and merge rates."""
+    n = tally["digits"]
+    return {"digits": n, "alone": tally["alone"] / n, "inside": tally["inside"] / n,
+            "gap_points": 100 * (tally["alone"] - tally["inside"]) / n, "split": tally["split"] / n,
+            "merged": tally["merged"] / n}
 
 
 def table(summary: dict) -> str:
@@ -102,6 +149,15 @@ def table(summary: dict) -> str:
                          ("right numbers flagged unsure", "unsure_when_right"),
                          ("wrong numbers flagged unsure", "unsure_when_wrong")):
         rows.append(f"| {label} | " + " | ".join(f"{summary[field][n]:.2%}" for n in names) + " |")
+    gaps = summary.get("digit_alone_and_inside", {})
+    if gaps:
+        rows += ["", "| each digit of the drawn numbers | " + " | ".join(gaps) + " |", "|---|" + "---:|" * len(gaps)]
+        for label, field, fmt in (("read alone (/api/predict)", "alone", "{:.2%}"),
+                                  ("read inside its number", "inside", "{:.2%}"),
+                                  ("gap (points)", "gap_points", "{:.2f}"),
+                                  ("split into several digits", "split", "{:.2%}"),
+                                  ("merged with a neighbour", "merged", "{:.2%}")):
+            rows.append(f"| {label} | " + " | ".join(fmt.format(g[field]) for g in gaps.values()) + " |")
     return "\n".join(rows)
 
 

@@ -4,6 +4,8 @@ layers for a drawing and for a picture, follows the drawing, works by keyboard, 
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import cv2
 import pytest
@@ -123,6 +125,10 @@ def test_a_wrong_answer_shows_why_and_what_the_runner_up_looks_like(browser, bas
     alts = page.locator("#why-runner-lookalikes img").evaluate_all("els => els.map(e => e.alt)")
     assert alts and all(alt.startswith("a 9 from") for alt in alts)
     assert "more like a 9" in page.locator("#why-caption").inner_text()
+    # The README shows this very drawing (docs/why.png) and quotes its answer: the quote must be what the page says.
+    shown = re.search(r"\(([\d.]+)% sure\)", page.locator("#verdict").inner_text()).group(1)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"read as **4** ({shown}%)" in readme, f"README.md should quote 4 ({shown}%), as docs/why.png shows"
     shot = os.environ.get("DIGIT_CANVAS_WHY_SCREENSHOT")
     if shot:
         page.evaluate("window.scrollTo(0, 0)")

@@ -28,8 +28,8 @@ export class Corrections {
 
   // Offer the buttons for `key`; the same key keeps their state (an answer refreshed by a retry).
   offer(key, question = "Wrong? It was a …") {
-    this.box.hidden = false;
-    this.ask.textContent = question;
+    if (this.box.hidden) this.box.hidden = false;
+    if (this.ask.textContent !== question) this.ask.textContent = question; // no layout per live frame
     if (key === this.key) return;
     this.storeNow();
     this.key = key;

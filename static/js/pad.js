@@ -194,10 +194,17 @@ export class Pad {
 
   // The canvas's place is read once per stroke (at pen-down), not per pointer event: a layout read on every
   // move forced a style recalculation each time (83 long tasks per 10 digits on a slow phone).
-  pointFrom(event, rect = this.rect) {
-    const x = Math.min(Math.max(event.clientX - rect.left - this.canvas.clientLeft, 0), this.size.width);
-    const y = Math.min(Math.max(event.clientY - rect.top - this.canvas.clientTop, 0), this.size.height);
+  // Its border's width too (clientLeft/clientTop are layout reads as well: after an answer changed the text,
+  // each one forced a whole-page layout in the middle of the pointer event).
+  pointFrom(event, { left, top } = this.origin) {
+    const x = Math.min(Math.max(event.clientX - left, 0), this.size.width);
+    const y = Math.min(Math.max(event.clientY - top, 0), this.size.height);
     return [round(x), round(y)];
+  }
+
+  placeOnPage() {
+    const rect = this.canvas.getBoundingClientRect();
+    this.origin = { left: rect.left + this.canvas.clientLeft, top: rect.top + this.canvas.clientTop };
   }
 
   listen() {
@@ -205,7 +212,7 @@ export class Pad {
       if (this.pointer !== null || event.button > 0) return;
       event.preventDefault();
       this.pointer = event.pointerId;
-      this.rect = this.canvas.getBoundingClientRect();
+      this.placeOnPage();
       this.begin(this.pointFrom(event)); // no request yet: moving or lifting the pen asks
     });
     window.addEventListener("pointermove", (event) => {

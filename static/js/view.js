@@ -10,9 +10,18 @@ const preview = $("preview");
 const seen = $("seen");
 const live = $("announce");
 const chips = $("number-digits");
-const bars = [...document.querySelectorAll("#bars li")];
+// Each bar's parts, found once: the bar itself and the text of its percentage (before the "%" sign).
+const bars = [...document.querySelectorAll("#bars li")].map((li) => ({
+  li, fill: li.querySelector(".bar"), number: li.querySelector(".pct").firstChild,
+}));
 let busyTimer = null;
 let failing = false; // a failure was announced and no answer has come since: its retries stay quiet
+
+// Text is written only when it changes: an answer comes many times a second while the pen moves, and
+// every write, even of the same words, makes the browser lay the page out again.
+export function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
 
 export const article = (d) => (d === 8 ? "an" : "a");
 // A network is never 100% sure, whatever rounding says: the extremes are ">99%" and "<1%".
@@ -26,7 +35,7 @@ export function announce(text) {
 
 // The status line: "progress" (sending a picture...) in the quiet colour, "error" in the error colour.
 export function showStatus(text, tone = "error") {
-  statusEl.textContent = text;
+  setText(statusEl, text);
   statusEl.dataset.tone = tone;
 }
 
@@ -48,20 +57,24 @@ function counted() {
 
 // Whole percents under each bar (the verdict gives the winner's to a tenth); the "%" sign is hidden
 // where the chart is narrow (static/style.css), so no label is wider than its column.
+// Live frames come many times a second: only what changed is touched (a slow phone felt every rebuild).
 export function showBars(probabilities, top, unsure) {
-  bars.forEach((li, d) => {
+  bars.forEach((bar, d) => {
     const p = probabilities ? probabilities[d] : 0;
-    li.querySelector(".bar").style.transform = `scaleY(${p})`;
-    const unit = Object.assign(document.createElement("span"), { className: "unit", textContent: "%" });
-    li.querySelector(".pct").replaceChildren(p >= 0.995 ? ">99" : String(Math.round(p * 100)), unit);
-    li.classList.toggle("winner", d === top && !unsure);
+    const scale = Math.round(p * 1000) / 1000; // a thousandth of the bar's height: under a pixel
+    if (bar.scale !== scale) bar.fill.style.transform = `scaleY(${(bar.scale = scale)})`;
+    const shown = p >= 0.995 ? ">99" : String(Math.round(p * 100));
+    if (bar.number.data !== shown) bar.number.data = shown;
+    bar.li.classList.toggle("winner", d === top && !unsure);
   });
 }
 
 function fresh() {
   failing = false;
-  result.classList.remove("stale");
-  digitEl.classList.remove("stale", "empty", "number", "unsure");
+  for (const name of ["stale", "empty", "number", "unsure"]) {
+    if (digitEl.classList.contains(name)) digitEl.classList.remove(name); // no write when there is nothing to undo
+  }
+  if (result.classList.contains("stale")) result.classList.remove("stale");
   showStatus("");
 }
 
@@ -71,25 +84,26 @@ export function showDigit(answer, settled) {
   const top = answer.digit;
   const pct = spoken(answer.confidence);
   if (answer.too_little_ink) { // a tap or a tick: nothing to read, so no guess and no winner
-    digitEl.textContent = "?";
+    setText(digitEl, "?");
     digitEl.classList.add("unsure");
-    verdict.textContent = "Too little ink to read. Draw the whole digit.";
+    setText(verdict, "Too little ink to read. Draw the whole digit.");
     showBars(null, -1, true);
     if (settled) announce("Too little ink to read. Draw the whole digit.");
   } else {
-    digitEl.textContent = answer.unsure ? "?" : String(top);
+    setText(digitEl, answer.unsure ? "?" : String(top));
     digitEl.classList.toggle("unsure", answer.unsure);
     const hint = answer.number_hint ? ` It looks like the number ${answer.number_hint}: Number reads it.` : "";
-    verdict.textContent = answer.unsure
+    setText(verdict, answer.unsure
       ? `Not sure this is a digit (best guess ${top}, ${percent(answer.confidence)}).${hint}`
-      : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`;
+      : `It looks like ${article(top)} ${top} (${percent(answer.confidence)} sure).`);
     showBars(answer.probabilities, top, answer.unsure);
     if (settled) {
       announce(answer.unsure ? `Not sure this is a digit. Best guess ${top}, ${pct} percent.${hint}`
         : `Looks like ${top}, ${pct} percent.`);
     }
   }
-  preview.src = answer.preview;
+  // The picture the network saw, once the pen lifts (or the first frame): decoding it per frame is wasted.
+  if (settled || seen.hidden) preview.src = answer.preview;
   seen.hidden = false;
   document.body.dataset.prediction = String(top); // for tests and curious people
   counted();
