@@ -3,7 +3,9 @@
 
 Numbers of 2 to 5 digits are composed from one held-out writer's pen digits, stroke order kept:
 a common height with jitter, gaps from overlapping (a digit reaching up to 15% of its neighbour's
-width back over it) to wide, a wobbling baseline.
+width back over it) to wide, a wobbling baseline. Each drawn number is also read with its strokes
+finished late (a 7 crossed, a 4 finished after the next digit: the "delayed strokes" row), and each
+of its digits alone, as /api/predict reads it, to measure what reading inside a number costs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from app import ROOT
 from bench import answer_or_none, page_drawing, scratch_reader
 from training import data
-from training.compose import GAPS, HEIGHT, compose, group_by_writer
+from training.compose import GAPS, HEIGHT, compose, delayed, group_by_writer
 
 
 def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> bytes:
@@ -70,6 +72,8 @@ def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count:
         drawing = page_drawing(points, width, height)
         owners = np.repeat(np.arange(len(sizes)), sizes)  # the true digit of each stroke
         alone = alone_right(alone_reader, points, truth, sizes) if alone_reader else None
+        late_points, _ = delayed(points, sizes)
+        late_drawing = page_drawing(late_points, width, height) if any(s > 1 for s in sizes[:-1]) else None
         picture = photo(points, width, height, rng) if any(k == "pictures" for k, _ in readers.values()) else b""
         for name, (kind, reader) in readers.items():
             answer = (answer_or_none(reader.number, drawing) if kind == "strokes"
@@ -83,6 +87,10 @@ def evaluate(readers: dict[str, tuple[str, object]], records: list[dict], count:
             tally["digits"][1] += len(truth)
             if kind == "strokes" and alone is not None:
                 gap_tally(gaps[name], answer, truth, owners, alone)
+            if kind == "strokes" and late_drawing is not None:  # the same number, strokes finished late
+                late = answer_or_none(reader.number, late_drawing) or {"number": ""}
+                tallies[name]["delayed strokes"][0] += late["number"] == truth
+                tallies[name]["delayed strokes"][1] += 1
             flags = tally["unsure_right" if read == truth else "unsure_wrong"]
             flags[0] += bool(answer.get("unsure"))
             flags[1] += 1
@@ -142,9 +150,11 @@ def table(summary: dict) -> str:
     names = summary["readers"]
     rows = ["| numbers by held-out writers | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     keys = ["all"] + [k for k in summary[names[0]] if k.startswith("length")] + [f"gap: {g}" for g in GAPS]
+    keys += ["delayed strokes"] if any("delayed strokes" in summary[n] for n in names) else []
     for key in keys:
         label = f"**exact, {summary['counts'][names[0]]} numbers**" if key == "all" else f"exact, {key}"
-        rows.append(f"| {label} | " + " | ".join(f"{summary[n][key]:.2%}" for n in names) + " |")
+        rows.append(f"| {label} | " + " | ".join(f"{summary[n][key]:.2%}" if key in summary[n] else "–"
+                                                 for n in names) + " |")
     for label, field in (("digits inside numbers", "digits_in_numbers"),
                          ("right numbers flagged unsure", "unsure_when_right"),
                          ("wrong numbers flagged unsure", "unsure_when_wrong")):

@@ -52,3 +52,23 @@ def group_by_writer(records: list[dict]) -> dict[int, list[dict]]:
     for record in records:
         groups[record["writer"]].append(record)
     return dict(groups)
+
+
+def delayed(strokes: list[np.ndarray], sizes: list[int]) -> tuple[list[np.ndarray], list[int]]:
+    """The same number written with delayed strokes, as people cross their 7s, finish their 4s and flag
+    their 5s after writing the next digit: each digit of two or more strokes but the last has its last
+    stroke moved after the next digit's strokes. Returns the strokes and each one's digit."""
+    digits, start = [], 0
+    for size in sizes:
+        digits.append(list(range(start, start + size)))
+        start += size
+    order: list[int] = []
+    late: int | None = None
+    for k, own in enumerate(digits):
+        keep = own[:-1] if len(own) > 1 and k < len(digits) - 1 else own
+        order.extend(keep)
+        if late is not None:
+            order.append(late)
+        late = own[-1] if keep is not own else None
+    owners = np.repeat(np.arange(len(sizes)), sizes)
+    return [strokes[i] for i in order], [int(owners[i]) for i in order]

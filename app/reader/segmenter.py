@@ -41,6 +41,9 @@ JOIN_PRIOR_PATH = Path(__file__).resolve().parents[2] / "models" / "join_prior.j
 # Joins less likely than this are never tried: 8 images to classify for a 4-digit number instead of 14,
 # with the same accuracy on the training and the held-out writers.
 CANDIDATE_JOIN = 0.05
+# A delayed stroke goes back to its digit only past strokes that overlap it this little (a share of the
+# narrower one's width): the next digit may reach back over a 7's bar by up to a quarter.
+LATE_OVERLAP = 0.25
 DOT = 0.25  # a group under this fraction of the tallest digit's height is a dot, not a digit
 _EPS = 1e-6
 
@@ -56,12 +59,42 @@ class Group:
 
 
 def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
-    """The digits of a number written as strokes (in writing order), ordered left to right."""
+    """The digits of a number written as strokes (in writing order), ordered left to right; each group's
+    units index into `strokes`."""
+    order = digit_order([_box(stroke) for stroke in strokes])
+    strokes = [strokes[i] for i in order]
     boxes = [_box(stroke) for stroke in strokes]
     runs = _candidate_runs(boxes)
     images = np.stack([preprocessing.render_strokes([strokes[i] for i in range(a, b)]) for a, b in runs])
     probabilities = model.predict(images)  # every candidate in one call
-    return _groups(runs, images, probabilities, boxes)
+    groups = _groups(runs, images, probabilities, boxes)
+    for group in groups:
+        group.units = [order[u] for u in group.units]
+    return groups
+
+
+def digit_order(boxes: Sequence[tuple]) -> list[int]:
+    """The strokes' order with each delayed stroke put back beside its digit: people cross a 7, finish a 4
+    or flag a 5 after writing the next digit, and the runs of consecutive strokes would then split the
+    digit in two. A stroke is delayed when it lies wholly left of the stroke before it and over an earlier
+    stroke, with nothing drawn since touching it; it goes after the last stroke it lies over."""
+    scale = _scale(boxes) if boxes else 1.0
+    order: list[int] = []
+    for i, box in enumerate(boxes):
+        centre = box[0] + box[2] / 2
+        home = next((k for k in range(len(order) - 1, -1, -1) if _holds(boxes[order[k]], centre, scale)), None)
+        after = order[home + 1:] if home is not None else []
+        late = (order and centre < boxes[order[-1]][0] + boxes[order[-1]][2] / 2 and home is not None and after
+                and all(_overlap(boxes[j], box, scale) <= LATE_OVERLAP for j in after))
+        order.insert(home + 1, i) if late else order.append(i)
+    return order
+
+
+def _holds(box: tuple, x: float, scale: float) -> bool:
+    """Whether x is within a stroke's x-range, give or take a tenth of the writing's height (a 4's stem
+    ends where its bar does)."""
+    margin = 0.1 * scale
+    return box[0] - margin <= x <= box[0] + box[2] + margin
 
 
 @dataclass
