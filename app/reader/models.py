@@ -82,6 +82,17 @@ class DrawingFusion:
         """The ten probabilities for one drawing: its strokes and the 28x28 image they render to."""
         return self.parts(strokes, image)["fused"]
 
+    def predict_many(self, drawings: list[list[np.ndarray]], images: np.ndarray,
+                     seen: np.ndarray | None = None) -> np.ndarray:
+        """predict for several drawings in one call per model (seen: the CNN's, when already known)."""
+        seen = self.image_model.predict(images) if seen is None else seen
+        if self.path_model is None or self.path_weight <= 0:
+            return seen
+        traced = self.path_model.predict(np.stack([trajectory.features(strokes) for strokes in drawings]))
+        logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
+        fused = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)
+
     def parts(self, strokes: list[np.ndarray], image: np.ndarray) -> dict[str, np.ndarray | None]:
         """Each model's probabilities and their fusion: {"picture", "path" (None without it), "fused"}."""
         seen = self.image_model.predict(image[None])[0]

@@ -22,7 +22,7 @@ from app.errors import NoInk
 from app.reader import ink, line, pictures, preprocessing, segmenter
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
-from app.reader.models import DigitModel
+from app.reader.models import DigitModel, DrawingFusion
 from app.reader.pictures import Picture
 
 
@@ -44,6 +44,7 @@ class NumberModels:
     cnn: DigitModel
     line: line.LineReader | None
     settings: Settings
+    fusion: DrawingFusion | None = None  # the CNN and the pen-path model, as /api/predict reads a digit
 
 
 class StrokeNumberReader(Protocol):
@@ -74,10 +75,20 @@ class DrawnBySegmenter:
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
         threshold = self.models.settings.unsure_threshold
-        return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
-                                  _unsure(g.probabilities, threshold)
-                                  or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
-                        for g in groups])
+        read = self._as_alone(groups, ink)
+        return Reading([DigitSpan(p, Box(*g.box.rounded()), list(g.units),
+                                  _unsure(p, threshold) or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
+                        for g, p in zip(groups, read)])
+
+    def _as_alone(self, groups: list[segmenter.Group], ink: Ink) -> list[np.ndarray]:
+        """Each digit the split chose, read as /api/predict reads a digit drawn alone (the picture and the
+        pen path fused, its strokes in writing order): a digit inside a number is read as well as alone.
+        The split itself was chosen on the CNN's readings of every candidate."""
+        if self.models.fusion is None:
+            return [g.probabilities for g in groups]
+        drawings = [[ink.strokes[i] for i in sorted(g.units)] for g in groups]
+        return list(self.models.fusion.predict_many(drawings, np.stack([g.image for g in groups]),
+                                                    np.stack([g.probabilities for g in groups])))
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,12 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     segmenter.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
     line_reader = line.LineReader(line.LineModel(settings.line_model_path)) if _present(settings.line_model_path) \
         else None
-    models = NumberModels(DigitModel(settings.model_path, timed), line_reader, settings)
+    # Numbers read with interpreters of their own: a number's candidates are one batch of up to a few
+    # hundred digits, and a digit drawn meanwhile must not wait for their lock.
+    number_cnn = DigitModel(settings.model_path, timed)
+    number_path = DigitModel(settings.trajectory_model_path, timed) if path_model else None
+    models = NumberModels(number_cnn, line_reader, settings,
+                          DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)))
     # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
