@@ -88,3 +88,14 @@ def test_the_line_readers_table_in_the_accuracy_doc_is_its_json():
     rows = table(load("models/line_eval.json")["results"]).splitlines()
     missing = [row for row in rows if not row.startswith("| p50") and row not in doc]
     assert missing == []
+
+
+def test_the_number_readers_tables_in_the_accuracy_doc_are_their_json():
+    """docs/accuracy.md's tables of pen numbers (exact and per digit), row for row, are what
+    models/number_eval.json says (bench.number_eval.table makes both)."""
+    from bench.number_eval import table
+
+    doc = (ROOT / "docs" / "accuracy.md").read_text()
+    rows = [row for row in table(load("models/number_eval.json")).splitlines() if row]
+    assert any(row.startswith("| read alone") for row in rows)
+    assert [row for row in rows if row not in doc] == []

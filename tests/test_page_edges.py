@@ -171,13 +171,19 @@ def test_switching_modes_keeps_each_modes_drawing(page):
 # --- screens -------------------------------------------------------------------------------------------
 
 
+def open_screen(browser, base_url, name: str, scheme: str):
+    """The page on one of SCREENS in a colour scheme; phones (not the iPad Mini) with touch."""
+    width, height = SCREENS[name]
+    phone = width < 900 and name != "ipad-mini"
+    return open_page(browser, base_url, viewport={"width": width, "height": height}, color_scheme=scheme,
+                     has_touch=phone, is_mobile=phone)
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", SCREENS)
 def test_every_screen_fits_with_equal_bars_and_labels_that_never_collide(browser, base_url, name, scheme):
     width, height = SCREENS[name]
-    phone = width < 900 and name != "ipad-mini"
-    context, page = open_page(browser, base_url, viewport={"width": width, "height": height}, color_scheme=scheme,
-                              has_touch=phone, is_mobile=phone)
+    context, page = open_screen(browser, base_url, name, scheme)
     draw(page, SEVEN)
     sync_api.expect(page.locator("#digit")).to_have_text("7")
     page.wait_for_timeout(300)  # the bars glide into place
@@ -241,9 +247,7 @@ def assert_in_view_apart(page, width: int, height: int, parts: tuple[str, ...]) 
 @pytest.mark.parametrize("name", SCREENS)
 def test_number_mode_shows_the_strip_the_number_its_verdict_and_bars_at_once(browser, base_url, name, scheme):
     width, height = SCREENS[name]
-    phone = width < 900 and name != "ipad-mini"
-    context, page = open_page(browser, base_url, viewport={"width": width, "height": height}, color_scheme=scheme,
-                              has_touch=phone, is_mobile=phone)
+    context, page = open_screen(browser, base_url, name, scheme)
     page.click("#mode")
     draw(page, narrow_number("1000000"))
     sync_api.expect(page.locator("#verdict")).to_contain_text("Read 1000000")

@@ -76,8 +76,11 @@ class DrawnBySegmenter:
             raise NoInk()
         threshold = self.models.settings.unsure_threshold
         read = self._as_alone(groups, ink)
+        # Unsure: a doubtful digit, a tick, or the split's reading (the CNN on the picture) and the digit's
+        # own (the picture and the pen path) naming different digits.
         return Reading([DigitSpan(p, Box(*g.box.rounded()), list(g.units),
-                                  _unsure(p, threshold) or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
+                                  _unsure(p, threshold) or int(p.argmax()) != int(g.probabilities.argmax())
+                                  or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
                         for g, p in zip(groups, read)])
 
     def _as_alone(self, groups: list[segmenter.Group], ink: Ink) -> list[np.ndarray]:
