@@ -93,8 +93,9 @@ NINE_READ_AS_FOUR = [[[160, 171], [161, 186], [164, 198], [169, 210], [173, 222]
 ZERO_ON_PAGE = [[(0.5 + 0.22 * np.sin(t), 0.5 - 0.32 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
 
 
-def draw(page, strokes, release: bool = True) -> None:
-    """Drag the mouse along strokes given in 0..1 canvas fractions (the canvas scrolled into view first)."""
+def draw(page, strokes, release: bool = True, steps: int = 12) -> None:
+    """Drag the mouse along strokes given in 0..1 canvas fractions (the canvas scrolled into view first),
+    `steps` pointer moves per segment."""
     page.locator("#pad").scroll_into_view_if_needed()
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
@@ -102,7 +103,7 @@ def draw(page, strokes, release: bool = True) -> None:
         page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
         page.mouse.down()
         for bx, by in stroke[1:]:
-            page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=12)
+            page.mouse.move(box["x"] + bx * box["width"], box["y"] + by * box["height"], steps=steps)
         if release:
             page.mouse.up()
 

@@ -249,7 +249,7 @@ def test_number_mode_shows_the_strip_the_number_its_verdict_and_bars_at_once(bro
     width, height = SCREENS[name]
     context, page = open_screen(browser, base_url, name, scheme)
     page.click("#mode")
-    draw(page, narrow_number("1000000"))
+    draw(page, narrow_number("1000000"), steps=2)  # a layout test: few moves, each one a request
     sync_api.expect(page.locator("#verdict")).to_contain_text("Read 1000000")
     page.wait_for_timeout(300)  # the bars glide into place
     parts = ("pad", "number", "verdict", "chips", "bars")
