@@ -58,16 +58,12 @@ def layout(digits: Sequence[NumberDigit], written: Sequence[np.ndarray], loose: 
     boxes = [d["box"] for d in digits]
     marks = sorted((m for m in (_mark(stroke, boxes) for stroke in loose) if m is not None),
                    key=lambda m: (m["after"], m["box"][0]))
-    text = "".join(TEXT[m["mark"]] for m in marks if m["after"] < 0)
+    # A dash is written wherever it is; a point or a comma only between two digits.
+    shown = [m for m in marks if m["mark"] in ("minus", "dash") or m["after"] < len(digits) - 1]
+    text = "".join(TEXT[m["mark"]] for m in shown if m["after"] < 0)
     for i, digit in enumerate(digits):
-        text += str(digit["digit"]) + "".join(TEXT[m["mark"]] for m in marks if m["after"] == i and _in_text(m, i,
-                                                                                                          len(digits)))
+        text += str(digit["digit"]) + "".join(TEXT[m["mark"]] for m in shown if m["after"] == i)
     return {"text": text, "marks": marks, "lines": lines_of(written)}
-
-
-def _in_text(mark: dict, after: int, count: int) -> bool:
-    """A dash is written wherever it is; a point or a comma only between two digits."""
-    return mark["mark"] in ("minus", "dash") or after < count - 1
 
 
 def _mark(stroke: np.ndarray, boxes: Sequence[Sequence[float]]) -> dict | None:

@@ -82,16 +82,13 @@ class DrawingFusion:
         """The ten probabilities for one drawing: its strokes and the 28x28 image they render to."""
         return self.parts(strokes, image)["fused"]
 
-    def predict_many(self, drawings: list[list[np.ndarray]], images: np.ndarray,
-                     seen: np.ndarray | None = None) -> np.ndarray:
-        """predict for several drawings in one call per model (seen: the CNN's, when already known)."""
-        seen = self.image_model.predict(images) if seen is None else seen
+    def fuse_many(self, drawings: list[list[np.ndarray]], seen: np.ndarray) -> np.ndarray:
+        """predict for several drawings whose CNN probabilities (seen) are already known: the pen-path
+        model in one call, then the same fusion."""
         if self.path_model is None or self.path_weight <= 0:
             return seen
         traced = self.path_model.predict(np.stack([trajectory.features(strokes) for strokes in drawings]))
-        logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
-        fused = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)
+        return _fuse(seen, traced, self.path_weight)
 
     def parts(self, strokes: list[np.ndarray], image: np.ndarray) -> dict[str, np.ndarray | None]:
         """Each model's probabilities and their fusion: {"picture", "path" (None without it), "fused"}."""
@@ -99,7 +96,12 @@ class DrawingFusion:
         if self.path_model is None or self.path_weight <= 0:
             return {"picture": seen, "path": None, "fused": seen}
         traced = self.path_model.predict(trajectory.features(strokes)[None])[0]
-        # Log-space averaging: each model can veto a class the other is unsure of (1e-7: no log 0).
-        logits = (1 - self.path_weight) * np.log(seen + 1e-7) + self.path_weight * np.log(traced + 1e-7)
-        fused = np.exp(logits - logits.max())
-        return {"picture": seen, "path": traced, "fused": (fused / fused.sum()).astype(np.float32)}
+        return {"picture": seen, "path": traced, "fused": _fuse(seen[None], traced[None], self.path_weight)[0]}
+
+
+def _fuse(seen: np.ndarray, traced: np.ndarray, path_weight: float) -> np.ndarray:
+    """Rows of CNN and pen-path probabilities fused: a weighted geometric mean, renormalised. Log-space
+    averaging lets each model veto a class the other is unsure of (1e-7: no log 0)."""
+    logits = (1 - path_weight) * np.log(seen + 1e-7) + path_weight * np.log(traced + 1e-7)
+    fused = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -90,8 +90,7 @@ class DrawnBySegmenter:
         if self.models.fusion is None:
             return [g.probabilities for g in groups]
         drawings = [[ink.strokes[i] for i in sorted(g.units)] for g in groups]
-        return list(self.models.fusion.predict_many(drawings, np.stack([g.image for g in groups]),
-                                                    np.stack([g.probabilities for g in groups])))
+        return list(self.models.fusion.fuse_many(drawings, np.stack([g.probabilities for g in groups])))
 
 
 @dataclass(frozen=True)

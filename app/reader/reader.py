@@ -114,7 +114,8 @@ class Reader:
                              422)
         if not written:
             raise NoInk()
-        taps = [s for i, s in enumerate(drawing.strokes) if i not in set(written)]
+        writing = set(written)
+        taps = [s for i, s in enumerate(drawing.strokes) if i not in writing]
         kept, pulled = marks.pull_marks([drawing.strokes[i] for i in written])  # a dash must not be read as a 1
         digit_strokes = [written[i] for i in kept]
         ink = Ink([drawing.strokes[i] for i in digit_strokes], drawing.tiny(self.settings.tiny_drawing))

@@ -86,7 +86,10 @@ def digit_order(boxes: Sequence[tuple]) -> list[int]:
         after = order[home + 1:] if home is not None else []
         late = (order and centre < boxes[order[-1]][0] + boxes[order[-1]][2] / 2 and home is not None and after
                 and all(_overlap(boxes[j], box, scale) <= LATE_OVERLAP for j in after))
-        order.insert(home + 1, i) if late else order.append(i)
+        if late:
+            order.insert(home + 1, i)
+        else:
+            order.append(i)
     return order
 
 
