@@ -47,6 +47,9 @@ class Settings:
     # Drawn numbers: "segmenter" (grouping + DP), "line" (the sequence reader on the rendered strokes) or
     # "fused" (both; see app/reader/number_readers.py). Chosen on held-out writers (make eval).
     number_stroke_reader: StrokeWay = "segmenter"
+    # A drawn number whose best split of the strokes into digits is less than this far (log score) ahead of
+    # the next best is unsure: a close second is how a digit split in two shows (bench/number_eval.py).
+    number_split_margin: float = 0.25
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
     # Below this top probability an answer is "unsure": chosen on the validation split so that about 1%

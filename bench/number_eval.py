@@ -1,11 +1,12 @@
 """Whole numbers by writers the models never saw (make eval): exact-number accuracy through /api/read
 (strokes, as the page sends them) and /api/read/image (the same numbers as photos), reader by reader.
 
-Numbers of 2 to 5 digits are composed from one held-out writer's pen digits, stroke order kept:
-a common height with jitter, gaps from overlapping (a digit reaching up to 15% of its neighbour's
-width back over it) to wide, a wobbling baseline. Each drawn number is also read with its strokes
-finished late (a 7 crossed, a 4 finished after the next digit: the "delayed strokes" row), and each
-of its digits alone, as /api/predict reads it, to measure what reading inside a number costs.
+Numbers of 2 to 5 digits are composed from one held-out writer's pen digits (training/compose.py), stroke
+order kept, for each pen source apart: the last fold's pendigits writers and its UNIPEN contributors
+(institutions and devices never trained on; every model read with is that fold's). Each drawn number
+is also read with its strokes finished late (a 7 crossed, a 4 finished after the next digit: the
+"delayed strokes" row), and each of its digits alone, as /api/predict reads it, to measure what reading
+inside a number costs.
 """
 
 from __future__ import annotations
@@ -145,10 +146,10 @@ def digit_gap(tally: dict) -> dict:
             "merged": tally["merged"] / n}
 
 
-def table(summary: dict) -> str:
-    """The Markdown table make eval prints: one column per reader."""
+def table(summary: dict, source: str = "held-out writers") -> str:
+    """The Markdown table make eval prints for one source: one column per reader."""
     names = summary["readers"]
-    rows = ["| numbers by held-out writers | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    rows = [f"| numbers by {source} | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     keys = ["all"] + [k for k in summary[names[0]] if k.startswith("length")] + [f"gap: {g}" for g in GAPS]
     keys += ["delayed strokes"] if any("delayed strokes" in summary[n] for n in names) else []
     for key in keys:
@@ -161,7 +162,8 @@ def table(summary: dict) -> str:
         rows.append(f"| {label} | " + " | ".join(f"{summary[field][n]:.2%}" for n in names) + " |")
     gaps = summary.get("digit_alone_and_inside", {})
     if gaps:
-        rows += ["", "| each digit of the drawn numbers | " + " | ".join(gaps) + " |", "|---|" + "---:|" * len(gaps)]
+        rows += ["", f"| each digit of the numbers by {source} | " + " | ".join(gaps) + " |",
+                 "|---|" + "---:|" * len(gaps)]
         for label, field, fmt in (("read alone (/api/predict)", "alone", "{:.2%}"),
                                   ("read inside its number", "inside", "{:.2%}"),
                                   ("gap (points)", "gap_points", "{:.2f}"),
@@ -171,32 +173,52 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+SOURCES = {"pendigits writers": "pendigits", "UNIPEN contributors": "unipen"}
+
+
+def held_out_sources(pen_data: str | None, unipen_data: str | None, fold: int) -> dict[str, list[dict]]:
+    """Each pen source's held-out digits in a fold (a source whose file is missing is left out)."""
+    _, held_out = data.split_fold(data.load_pen(pen_data, unipen_data), fold)
+    return {name: [r for r in held_out if r["source"] == source] for name, source in SOURCES.items()
+            if any(r["source"] == source for r in held_out)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Compose numbers from held-out writers, read them through the app, print and save the table."""
+    """Compose numbers from held-out writers of each source, read them through the app, print and save the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None,
                         help="pendigits JSON (default: $PENDIGITS_PATH)")
-    parser.add_argument("--numbers", type=int, default=2000, help="numbers to compose")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None,
+                        help="UNIPEN-train JSON (default: $UNIPEN_PATH); its held-out contributors get their own table")
+    parser.add_argument("--numbers", type=int, default=2000, help="numbers to compose per source")
     parser.add_argument("--seed", type=int, default=7, help="composition seed")
-    parser.add_argument("--writers", choices=("held-out", "training"), default="held-out",
-                        help="whose digits: the held-out writers (the figure) or the training writers (tuning)")
+    parser.add_argument("--fold", type=int, default=data.FOLDS,
+                        help="whose digits and which models: the fold's held-out writers and contributors, read "
+                             "by models/cv/fold<N> (0: the training writers of the last fold, for tuning)")
     parser.add_argument("--readers", default=",".join(READERS),
                         help=f"comma-separated readers to compare (of: {', '.join(READERS)})")
-    parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
-                        help="the digit model: by default the cross-validation model that never saw these writers")
     parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
                         help="where to write number_eval.json (default: out/eval; make figures: models/)")
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
-    train, held_out = data.split_by_writer(data.load_pendigits(args.pen_data))
-    records = held_out if args.writers == "held-out" else train
-    readers = {name: (READERS[name][0], scratch_reader(MODEL_PATH=args.model, **READERS[name][1]))
+    if args.fold:
+        sources = held_out_sources(args.pen_data, args.unipen_data, args.fold)
+    else:  # tuning: never the held-out writers
+        train, _ = data.split_fold(data.load_pen(args.pen_data, args.unipen_data), data.FOLDS)
+        sources = {name: [r for r in train if r["source"] == source] for name, source in SOURCES.items()}
+    models = ROOT / "models" / "cv" / f"fold{args.fold or data.FOLDS}"
+    readers = {name: (READERS[name][0], scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"),
+                                                       TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"),
+                                                       **READERS[name][1]))
                for name in args.readers.split(",")}
-    summary = evaluate(readers, records, args.numbers, args.seed)
-    summary["writers"] = sorted({r["writer"] for r in records})
-    print(table(summary))
-    if args.writers == "held-out":
+    summary: dict = {"fold": args.fold, "sources": {}}
+    for name, records in sources.items():
+        result = evaluate(readers, records, args.numbers, args.seed)
+        result["writers"] = sorted({r["writer"] for r in records})
+        summary["sources"][name] = result
+        print(f"\n{name} ({len(result['writers'])} writers)\n\n{table(result, name)}", flush=True)
+    if args.fold == data.FOLDS:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         Path(args.out, "number_eval.json").write_text(json.dumps(summary, indent=1) + "\n")
     return 0

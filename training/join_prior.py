@@ -29,14 +29,17 @@ FLOOR = 0.02  # the geometry advises, the classifier decides
 
 def examples(records: list[dict], model: models.DigitModel, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(features with an intercept column, targets): a digit's next stroke against its strokes so far (1),
-    a digit's first stroke against the whole digit before it (0); gaps of every kind in GAPS."""
+    a digit's first stroke against the whole digit before it (0); gaps of every kind in GAPS, and each pen
+    source's writers in turn (UNIPEN's many writers would otherwise drown pendigits' few)."""
     rng = np.random.default_rng(seed)
     by_writer = group_by_writer(records)
-    writers = sorted(by_writer)
+    sources = sorted({r["source"] for r in records})
+    writers = {source: sorted({r["writer"] for r in records if r["source"] == source}) for source in sources}
     features, targets, merged = [], [], []
     for i in range(count):
         sizes: list[int] = []
-        writer = writers[int(rng.integers(len(writers)))]
+        names = writers[sources[i % len(sources)]]
+        writer = names[int(rng.integers(len(names)))]
         points, _, _, _ = compose(by_writer[writer], rng, list(GAPS)[i % len(GAPS)], sizes)
         boxes = [segmenter._box(s) for s in points]
         scale = segmenter._scale(boxes)
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None,
                         help="pendigits JSON (default: $PENDIGITS_PATH); the number evaluation's writers are left out")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None,
+                        help="UNIPEN-train JSON (default: $UNIPEN_PATH); the evaluation's contributors are left out")
     parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
                         help="the digit model reading the merged strokes (default: the fold model that never saw "
                              "the evaluation's writers)")
@@ -77,15 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pen_data or not Path(args.pen_data).is_file():
         print("error: pass the pendigits JSON with --pen-data (or set PENDIGITS_PATH)", file=sys.stderr)
         return 2
-    train, _ = data.split_by_writer(data.load_pendigits(args.pen_data))
+    train, _ = data.split_fold(data.load_pen(args.pen_data, args.unipen_data), data.FOLDS)
     x, t = examples(train, models.DigitModel(args.model), args.numbers, args.seed)
     weights = fit(x, t)
     accuracy = float((((1 / (1 + np.exp(-x @ weights))) > 0.5) == t).mean())
     prior = {"weights": np.round(weights, 4).tolist(), "temperature": TEMPERATURE, "floor": FLOOR,
              "features": ["intercept", "overlap", "gap", "lead", "centre", "height", "tops", "bottoms",
+                          "overlap of the wider", "run height",
                           *(f"merged reads as {d}" for d in range(10))],
              "fitted_on": {"joins": int(t.sum()), "splits": int((1 - t).sum()), "accuracy": round(accuracy, 4),
-                           "pen_data_sha256": data.sha256(args.pen_data), "model": Path(args.model).name,
+                           "pen_data_sha256": data.sha256(args.pen_data),
+                           "unipen_data_sha256": data.sha256(args.unipen_data) if args.unipen_data else None,
+                           "writers": len({r["writer"] for r in train}), "model": Path(args.model).name,
                            "model_sha256": data.sha256(args.model), "numbers": args.numbers, "seed": args.seed}}
     Path(args.out).write_text(json.dumps(prior, indent=1) + "\n")
     print(f"join prior fitted on {int(t.sum())} joins and {int((1 - t).sum())} splits; accuracy {accuracy:.4f}; "

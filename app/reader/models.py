@@ -87,7 +87,7 @@ class DrawingFusion:
         model in one call, then the same fusion."""
         if self.path_model is None or self.path_weight <= 0:
             return seen
-        traced = self.path_model.predict(np.stack([trajectory.features(strokes) for strokes in drawings]))
+        traced = self.path_model.predict(trajectory.features_many(drawings))
         return _fuse(seen, traced, self.path_weight)
 
     def parts(self, strokes: list[np.ndarray], image: np.ndarray) -> dict[str, np.ndarray | None]:

@@ -70,27 +70,22 @@ class DrawnBySegmenter:
     models: NumberModels
 
     def read(self, ink: Ink) -> Reading:
-        """The segmenter's digits; a digit whose strokes are all tiny is unsure (a tick alone is no digit)."""
-        groups = segmenter.read_strokes(self.models.cnn, ink.strokes)
+        """The segmenter's digits; a digit whose strokes are all tiny is unsure (a tick alone is no digit).
+        Every candidate digit is read as /api/predict reads a digit drawn alone (the picture and the pen
+        path fused), so a digit inside a number is read as well as alone and a split must be right by both."""
+        fusion = self.models.fusion
+        split = segmenter.read_strokes(self.models.cnn, ink.strokes, fusion.fuse_many if fusion else None)
+        groups = split.groups
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
         threshold = self.models.settings.unsure_threshold
-        read = self._as_alone(groups, ink)
-        # Unsure: a doubtful digit, a tick, or the split's reading (the CNN on the picture) and the digit's
-        # own (the picture and the pen path) naming different digits.
-        return Reading([DigitSpan(p, Box(*g.box.rounded()), list(g.units),
-                                  _unsure(p, threshold) or int(p.argmax()) != int(g.probabilities.argmax())
+        # Unsure: a doubtful digit, a tick, or the picture model alone and both views together naming
+        # different digits; the whole number when another split of its strokes came close.
+        return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
+                                  _unsure(g.probabilities, threshold)
+                                  or int(g.probabilities.argmax()) != int(g.seen.argmax())
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
-                        for g, p in zip(groups, read)])
-
-    def _as_alone(self, groups: list[segmenter.Group], ink: Ink) -> list[np.ndarray]:
-        """Each digit the split chose, read as /api/predict reads a digit drawn alone (the picture and the
-        pen path fused, its strokes in writing order): a digit inside a number is read as well as alone.
-        The split itself was chosen on the CNN's readings of every candidate."""
-        if self.models.fusion is None:
-            return [g.probabilities for g in groups]
-        drawings = [[ink.strokes[i] for i in sorted(g.units)] for g in groups]
-        return list(self.models.fusion.fuse_many(drawings, np.stack([g.probabilities for g in groups])))
+                        for g in groups], split.margin < self.models.settings.number_split_margin)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from app.errors import TooMuchInk
 from app.reader import preprocessing
 from app.reader.answers import Box
 
+# The readings of candidates from their strokes and the picture model's probabilities (DrawingFusion.fuse_many).
+Fuse = Callable[[list[Sequence[np.ndarray]], np.ndarray], np.ndarray]
 MAX_RUN = 4  # strokes in one digit: pen digits have 1 to 3
 MAX_PICTURE_RUN = 10  # pieces of a picture's traced centre line in one digit
 # Bounds on a picture's ink (a 10-digit number uses a fraction of each): past them it is noise,
@@ -38,66 +40,94 @@ MAX_CENTRE_LINE = 12  # pixels of centre line per pixel of the picture's longer 
 JOIN_PRIOR_PATH = Path(__file__).resolve().parents[2] / "models" / "join_prior.json"
 # Tried and dropped against split 4s (a 4's first stroke often reads as a confident 6): a cost per
 # digit (0.5 changed nothing on the training writers, 1.0 merged real digits) and a bias on the prior.
-# Joins less likely than this are never tried: 8 images to classify for a 4-digit number instead of 14,
-# with the same accuracy on the training and the held-out writers.
-CANDIDATE_JOIN = 0.05
+# Joins less likely than this are never tried: 8 candidates to read for a 4-digit number instead of 12 at
+# 0.05, with the same accuracy on the training writers of both pen sources.
+CANDIDATE_JOIN = 0.1
 # A delayed stroke goes back to its digit only past strokes that overlap it this little (a share of the
-# narrower one's width): the next digit may reach back over a 7's bar by up to a quarter.
-LATE_OVERLAP = 0.25
+# narrower one's width: the next digit may reach back over a 7's bar by up to half), and clearly less
+# than it overlaps its own digit.
+LATE_OVERLAP = 0.5
+LATE_MARGIN = 0.3
 DOT = 0.25  # a group under this fraction of the tallest digit's height is a dot, not a digit
 _EPS = 1e-6
 
 
 @dataclass
 class Group:
-    """One digit of a number: which units (strokes or ink pieces) it is made of, and its box."""
+    """One digit of a number: which units (strokes or ink pieces) it is made of, its box, its image, the
+    probabilities the split was chosen on and the picture model's own (the same unless a reading was fused in)."""
 
     units: list[int]
     box: Box
     image: np.ndarray
     probabilities: np.ndarray
+    seen: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.seen is None:
+            self.seen = self.probabilities
 
 
-def read_strokes(model, strokes: Sequence[np.ndarray]) -> list[Group]:
+@dataclass
+class Split:
+    """A drawn number's digits, and how far ahead of the next best split of its strokes the chosen one is
+    (log score; infinite when there was no other): a close second is a doubt worth showing."""
+
+    groups: list[Group]
+    margin: float
+
+
+def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None) -> Split:
     """The digits of a number written as strokes (in writing order), ordered left to right; each group's
-    units index into `strokes`."""
+    units index into `strokes`. With `fuse` (the pen-path model's reading fused in, as /api/predict reads a
+    digit alone), every candidate is read from both views and the split chosen on those readings: a
+    fragment the picture model is sure of (a zero's slash is a fine 1) pays when the path says otherwise."""
     order = digit_order([_box(stroke) for stroke in strokes])
     strokes = [strokes[i] for i in order]
     boxes = [_box(stroke) for stroke in strokes]
     runs = _candidate_runs(boxes)
     images = np.stack([preprocessing.render_strokes([strokes[i] for i in range(a, b)]) for a, b in runs])
     probabilities = model.predict(images)  # every candidate in one call
-    groups = _groups(runs, images, probabilities, boxes)
+    scored = probabilities if fuse is None else fuse([strokes[a:b] for a, b in runs], probabilities)
+    path, margin = _best_split(len(boxes), runs, scored, boxes, seen=probabilities)
+    groups = _groups(path, runs, images, scored, boxes, seen=probabilities)
     for group in groups:
         group.units = [order[u] for u in group.units]
-    return groups
+    return Split(groups, margin)
 
 
 def digit_order(boxes: Sequence[tuple]) -> list[int]:
     """The strokes' order with each delayed stroke put back beside its digit: people cross a 7, finish a 4
     or flag a 5 after writing the next digit, and the runs of consecutive strokes would then split the
-    digit in two. A stroke is delayed when it lies wholly left of the stroke before it and over an earlier
-    stroke, with nothing drawn since touching it; it goes after the last stroke it lies over."""
+    digit in two. A stroke is delayed when it goes back left of the stroke before it, onto an earlier
+    stroke that it overlaps clearly more than anything drawn since; it goes after that stroke."""
     scale = _scale(boxes) if boxes else 1.0
     order: list[int] = []
     for i, box in enumerate(boxes):
-        centre = box[0] + box[2] / 2
-        home = next((k for k in range(len(order) - 1, -1, -1) if _holds(boxes[order[k]], centre, scale)), None)
-        after = order[home + 1:] if home is not None else []
-        late = (order and centre < boxes[order[-1]][0] + boxes[order[-1]][2] / 2 and home is not None and after
-                and all(_overlap(boxes[j], box, scale) <= LATE_OVERLAP for j in after))
-        if late:
-            order.insert(home + 1, i)
-        else:
+        home = _home(boxes, order, box, scale)
+        if home is None:
             order.append(i)
+        else:
+            order.insert(home + 1, i)
     return order
 
 
-def _holds(box: tuple, x: float, scale: float) -> bool:
-    """Whether x is within a stroke's x-range, give or take a tenth of the writing's height (a 4's stem
-    ends where its bar does)."""
-    margin = 0.1 * scale
-    return box[0] - margin <= x <= box[0] + box[2] + margin
+def _home(boxes: Sequence[tuple], order: list[int], box: tuple, scale: float) -> int | None:
+    """Where in `order` a stroke drawn late belongs (it goes after that place), or None when it follows on:
+    the stroke it overlaps most (the latest of equals), when that is not the last one drawn, the stroke
+    goes back left, and nothing drawn since overlaps it nearly as much (LATE_MARGIN) or much (LATE_OVERLAP)."""
+    if len(order) < 2 or _centre(box) >= _centre(boxes[order[-1]]):
+        return None
+    cover = [_overlap(boxes[k], box, scale) for k in order]
+    home = max(range(len(order)), key=lambda k: (cover[k], k))
+    since = max(cover[home + 1:], default=math.inf)
+    if home == len(order) - 1 or cover[home] <= 0 or since > LATE_OVERLAP or since > cover[home] - LATE_MARGIN:
+        return None
+    return home
+
+
+def _centre(box: tuple) -> float:
+    return box[0] + box[2] / 2
 
 
 @dataclass
@@ -178,12 +208,12 @@ def _deslant(mask: np.ndarray):
     return upright, unslant
 
 
-def _groups(runs: list[tuple[int, int]], images: np.ndarray, probabilities: np.ndarray,
-            boxes: Sequence[tuple]) -> list[Group]:
-    """The best split's runs as digits, dots dropped, left to right."""
+def _groups(path: list[tuple[int, int]], runs: list[tuple[int, int]], images: np.ndarray,
+            probabilities: np.ndarray, boxes: Sequence[tuple], seen: np.ndarray) -> list[Group]:
+    """A split's runs as digits, dots dropped, left to right."""
     index = {run: i for i, run in enumerate(runs)}
-    groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]])
-              for a, b in _best_split(len(boxes), runs, probabilities, boxes)]
+    groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]],
+                    seen[index[(a, b)]]) for a, b in path]
     return _left_to_right(_without_dots(groups))
 
 
@@ -212,18 +242,22 @@ def _overlap(unit: tuple, run: tuple, scale: float) -> float:
 
 
 def join_features(unit: tuple, run: tuple, scale: float, merged: np.ndarray | None = None) -> list[float]:
-    """What the join prior looks at: x-overlap, the gap, where the unit starts and centres, its height,
-    how far its top and bottom are from the run's (digits share a line; a 5's flag, a 4's bar do not),
-    and what the classifier reads in the run and the unit together (a confident 4, 5 or 7 is usually
-    one digit in two strokes; zeros when that was not classified)."""
+    """What the join prior looks at: x-overlap (of the narrower, and of the wider: a 1 reached over by the
+    next digit is inside it, a zero's slash inside its zero covers much of it), the gap, where the unit starts
+    and centres, its height and the run's (half a digit's height is no digit yet), how far its top and bottom
+    are from the run's (digits share a line; a 5's flag, a 4's bar do not), and what the classifier reads in
+    the run and the unit together (a confident 4, 5 or 7 is usually one digit in two strokes; zeros when that
+    was not classified)."""
     gap = (unit[0] - (run[0] + run[2])) / scale
     lead = (unit[0] - run[0]) / scale
     centre = (unit[0] + unit[2] / 2 - run[0]) / max(run[2], 0.05 * scale)
     tops = abs(unit[1] - run[1]) / scale
     bottoms = abs(unit[1] + unit[3] - run[1] - run[3]) / scale
+    covered = max(min(unit[0] + unit[2], run[0] + run[2]) - max(unit[0], run[0]), 0.0) / max(unit[2], run[2], _EPS)
     reads = [float(v) for v in merged] if merged is not None else [0.0] * 10
     return [min(max(_overlap(unit, run, scale), -3.0), 1.5), min(max(gap, -2.0), 2.0), min(max(lead, -2.0), 3.0),
-            min(max(centre, -2.0), 3.0), unit[3] / scale, min(tops, 1.0), min(bottoms, 1.0), *reads]
+            min(max(centre, -2.0), 3.0), unit[3] / scale, min(tops, 1.0), min(bottoms, 1.0), covered,
+            run[3] / scale, *reads]
 
 
 @functools.cache
@@ -263,11 +297,13 @@ def _candidate_runs(boxes: Sequence[tuple]) -> list[tuple[int, int]]:
     return runs
 
 
-def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarray,
-                boxes: Sequence[tuple]) -> list[tuple[int, int]]:
-    """The split of strokes 0..count-1 into candidate runs with the highest total log score."""
+def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
+                seen: np.ndarray) -> tuple[list[tuple[int, int]], float]:
+    """The split of strokes 0..count-1 into candidate runs with the highest total log score, and its margin
+    over the next best. Each run scores its reading (probabilities); the join prior reads what the picture
+    model saw of the strokes joined (seen), as it was fitted."""
     scale = _scale(boxes)
-    read = dict(zip(runs, probabilities))
+    read = dict(zip(runs, seen))
     scores = {}
     for (a, b), p in zip(runs, probabilities):
         score = math.log(float(p.max()) + _EPS)
@@ -276,7 +312,7 @@ def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarr
         if b < count:  # the split after it
             score += math.log(1 - _join_probability(boxes[b], _union(boxes[a:b]), scale, merged=read.get((a, b + 1))))
         scores[(a, b)] = score
-    return _best_path(count, scores)
+    return _two_best_paths(count, scores)
 
 
 def _without_dots(groups: list[Group]) -> list[Group]:
@@ -289,6 +325,22 @@ def _without_dots(groups: list[Group]) -> list[Group]:
 
 def _left_to_right(groups: list[Group]) -> list[Group]:
     return sorted(groups, key=lambda g: g.box[0] + g.box[2] / 2)
+
+
+def _two_best_paths(count: int, scores: dict[tuple[int, int], float]) -> tuple[list[tuple[int, int]], float]:
+    """The best split of 0..count-1 into scored runs, and how far the second best trails it (dynamic
+    programming keeping the two best ways to reach each point)."""
+    best: list[list[tuple[float, int, int]]] = [[(0.0, -1, 0)]] + [[] for _ in range(count)]
+    for (a, b) in sorted(scores, key=lambda run: run[1]):
+        ways = [(total + scores[(a, b)], a, rank) for rank, (total, _, _) in enumerate(best[a])]
+        best[b] = sorted(best[b] + ways, reverse=True)[:2]
+    path, end, rank = [], count, 0
+    while end > 0:
+        _, start, rank = best[end][rank]
+        path.append((start, end))
+        end = start
+    margin = best[count][0][0] - best[count][1][0] if len(best[count]) > 1 else math.inf
+    return path[::-1], margin
 
 
 # --- pictures ---------------------------------------------------------------------------------
