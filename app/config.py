@@ -42,6 +42,8 @@ class Settings:
     # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing file)
     # falls back to cutting the ink into digits and classifying each (app/reader/segmenter.py).
     line_model_path: str = str(MODELS / "line.tflite")
+    # Drawn numbers: the segmenter's fitted prior that a stroke joins the digit before it (make join-prior).
+    join_prior_path: str = str(MODELS / "join_prior.json")
 
     # --- reading (app/reader) ---
     # Drawn numbers: "segmenter" (grouping + DP), "line" (the sequence reader on the rendered strokes) or

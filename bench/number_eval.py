@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -183,6 +184,63 @@ def held_out_sources(pen_data: str | None, unipen_data: str | None, fold: int) -
             if any(r["source"] == source for r in held_out)}
 
 
+def every_fold(pen_data: str, unipen_data: str | None, numbers: int, seed: int, prior_numbers: int = 8000) -> dict:
+    """The shipped reader (the segmenter) on every fold's held-out writers and contributors, each fold read by
+    its own models and a join prior fitted on its own training writers: per source, each fold's exact rate
+    and the pooled figures."""
+    from training.join_prior import fitted_prior
+
+    records = data.load_pen(pen_data, unipen_data)
+    pooled: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for fold in range(1, data.FOLDS + 1):
+            models = ROOT / "models" / "cv" / f"fold{fold}"
+            prior = Path(scratch, f"join_prior_fold{fold}.json")
+            train, _ = data.split_fold(records, fold)
+            prior.write_text(json.dumps(fitted_prior(train, str(models / "digit_cnn.tflite"), prior_numbers, 0)))
+            reader = scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"), JOIN_PRIOR_PATH=str(prior),
+                                    TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"))
+            for name, held in held_out_sources(pen_data, unipen_data, fold).items():
+                result = evaluate({"segmenter": ("strokes", reader)}, held, numbers, seed + fold)
+                pooled.setdefault(name, {"folds": {}})["folds"][fold] = _fold_figures(result, "segmenter", held)
+    return {name: result | _pooled(list(result["folds"].values())) for name, result in pooled.items()}
+
+
+def _fold_figures(result: dict, reader: str, held: list[dict]) -> dict:
+    """One fold's figures for one source, from evaluate's result."""
+    return {"exact": result[reader]["all"], "delayed strokes": result[reader].get("delayed strokes", 0.0),
+            "gap_points": result["digit_alone_and_inside"][reader]["gap_points"],
+            "unsure_when_wrong": result["unsure_when_wrong"][reader],
+            "unsure_when_right": result["unsure_when_right"][reader],
+            "numbers": result["counts"][reader], "writers": len({r["writer"] for r in held})}
+
+
+def _pooled(folds: list[dict]) -> dict:
+    """Every fold together: the mean and worst exact rate, and unsure rates over all wrong and right numbers."""
+    wrong = [(1 - f["exact"]) * f["numbers"] for f in folds]
+    right = [f["exact"] * f["numbers"] for f in folds]
+    return {"exact": float(np.mean([f["exact"] for f in folds])), "worst": float(min(f["exact"] for f in folds)),
+            "delayed strokes": float(np.mean([f["delayed strokes"] for f in folds])),
+            "gap_points": float(np.mean([f["gap_points"] for f in folds])),
+            "unsure_when_wrong": sum(f["unsure_when_wrong"] * w for f, w in zip(folds, wrong)) / max(sum(wrong), 1),
+            "unsure_when_right": sum(f["unsure_when_right"] * r for f, r in zip(folds, right)) / max(sum(right), 1),
+            "writers": sum(f["writers"] for f in folds)}
+
+
+def fold_table(pooled: dict) -> str:
+    """The Markdown table of every fold: one row per pen source."""
+    folds = sorted({fold for result in pooled.values() for fold in result["folds"]}, key=int)
+    rows = ["| drawn numbers, every fold held out | writers | " + " | ".join(f"fold {f}" for f in folds)
+            + " | exact (worst) | delayed strokes | gap (points) | wrong / right flagged unsure |",
+            "|---|---:|" + "---:|" * len(folds) + "---:|---:|---:|---:|"]
+    for name, r in pooled.items():
+        cells = [f"{r['folds'][f]['exact']:.2%}" if f in r["folds"] else "–" for f in folds]
+        rows.append(f"| {name} | {r['writers']} | " + " | ".join(cells)
+                    + f" | **{r['exact']:.2%}** ({r['worst']:.2%}) | {r['delayed strokes']:.2%} | {r['gap_points']:.2f}"
+                    f" | {r['unsure_when_wrong']:.1%} / {r['unsure_when_right']:.1%} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Compose numbers from held-out writers of each source, read them through the app, print and save the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -195,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fold", type=int, default=data.FOLDS,
                         help="whose digits and which models: the fold's held-out writers and contributors, read "
                              "by models/cv/fold<N> (0: the training writers of the last fold, for tuning)")
+    parser.add_argument("--every-fold", type=int, default=0, metavar="NUMBERS",
+                        help="also read NUMBERS numbers per source of every fold's held-out writers with the shipped "
+                             "reader (each fold's models and join prior)")
     parser.add_argument("--readers", default=",".join(READERS),
                         help=f"comma-separated readers to compare (of: {', '.join(READERS)})")
     parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
@@ -218,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         result["writers"] = sorted({r["writer"] for r in records})
         summary["sources"][name] = result
         print(f"\n{name} ({len(result['writers'])} writers)\n\n{table(result, name)}", flush=True)
+    if args.every_fold:
+        summary["every_fold"] = every_fold(args.pen_data, args.unipen_data, args.every_fold, args.seed)
+        print(f"\n{fold_table(summary['every_fold'])}", flush=True)
     if args.fold == data.FOLDS:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         Path(args.out, "number_eval.json").write_text(json.dumps(summary, indent=1) + "\n")

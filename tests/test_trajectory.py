@@ -22,6 +22,15 @@ def test_the_path_ignores_where_and_how_big_the_drawing_is():
     assert np.allclose(trajectory.features(TWO_STROKES), trajectory.features(moved), atol=1e-5)
 
 
+def test_many_drawings_sharing_strokes_get_the_paths_they_get_one_by_one():
+    """features_many (a number's candidate digits share strokes, measured once) equals features per drawing."""
+    dot, bar = np.array([[70.0, 5.0]]), np.array([[0.0, 30], [90, 31]])
+    drawings = [TWO_STROKES, TWO_STROKES[:1], [TWO_STROKES[1], bar], [dot, bar, TWO_STROKES[0]], [dot]]
+    many = trajectory.features_many(drawings)
+    assert many.shape == (len(drawings), trajectory.POINTS, trajectory.FEATURES)
+    assert all(np.allclose(one, trajectory.features(d), atol=1e-6) for one, d in zip(many, drawings))
+
+
 def test_the_path_follows_the_pen_direction():
     reversed_drawing = [s[::-1] for s in TWO_STROKES[::-1]]
     assert not np.allclose(trajectory.features(TWO_STROKES), trajectory.features(reversed_drawing))

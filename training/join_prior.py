@@ -1,10 +1,11 @@
 """Fit the whole-number reader's join prior and write it to models/join_prior.json (app/segmenter.py loads it).
 
-    python -m training.join_prior --model models/cv/fold5/digit_cnn.tflite --out models/join_prior.json
+    python -m training.join_prior --fold 5 --out models/join_prior.json
 
 The prior is a logistic regression on app.segmenter.join_features: whether the next stroke joins the digit
-being written or starts the next one. It is fitted on numbers composed from the training writers' pen
-digits (never the held-out writers of the number evaluation), with the classifier that never saw those.
+being written or starts the next one. It is fitted on numbers composed from a fold's training writers' pen
+digits, both sources (never the writers and contributors the fold holds out, on which the number evaluation
+judges it), read by that fold's classifier.
 """
 
 from __future__ import annotations
@@ -65,16 +66,33 @@ def fit(x: np.ndarray, t: np.ndarray, steps: int = 6000) -> np.ndarray:
     return weights
 
 
+def fitted_prior(records: list[dict], model_path: str, numbers: int, seed: int) -> dict:
+    """The join prior fitted on numbers composed from these records, read by this digit model: the JSON
+    object app/reader/segmenter.py loads, with what it was fitted on."""
+    x, t = examples(records, models.DigitModel(model_path), numbers, seed)
+    weights = fit(x, t)
+    accuracy = float((((1 / (1 + np.exp(-x @ weights))) > 0.5) == t).mean())
+    return {"weights": np.round(weights, 4).tolist(), "temperature": TEMPERATURE, "floor": FLOOR,
+            "features": ["intercept", "overlap", "gap", "lead", "centre", "height", "tops", "bottoms",
+                         "overlap of the wider", "run height", *(f"merged reads as {d}" for d in range(10))],
+            "fitted_on": {"joins": int(t.sum()), "splits": int((1 - t).sum()), "accuracy": round(accuracy, 4),
+                          "writers": len({r["writer"] for r in records}), "model": Path(model_path).name,
+                          "model_sha256": data.sha256(model_path), "numbers": numbers, "seed": seed}}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fit on the training writers' composed numbers and write the JSON file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None,
-                        help="pendigits JSON (default: $PENDIGITS_PATH); the number evaluation's writers are left out")
+                        help="pendigits JSON (default: $PENDIGITS_PATH); the fold's held-out writers are left out")
     parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None,
-                        help="UNIPEN-train JSON (default: $UNIPEN_PATH); the evaluation's contributors are left out")
-    parser.add_argument("--model", default=str(ROOT / "models" / "cv" / f"fold{data.FOLDS}" / "digit_cnn.tflite"),
-                        help="the digit model reading the merged strokes (default: the fold model that never saw "
-                             "the evaluation's writers)")
+                        help="UNIPEN-train JSON (default: $UNIPEN_PATH); the fold's held-out contributors are left out")
+    parser.add_argument("--fold", type=int, default=data.FOLDS,
+                        help="fit on this fold's training writers (default: the last, which the number evaluation "
+                             "holds out)")
+    parser.add_argument("--model", default=None,
+                        help="the digit model reading the merged strokes (default: the fold's, which never saw its "
+                             "held-out writers)")
     parser.add_argument("--numbers", type=int, default=8000, help="numbers to compose")
     parser.add_argument("--seed", type=int, default=0, help="composition seed")
     parser.add_argument("--out", default=str(ROOT / "models" / "join_prior.json"), help="the JSON file to write")
@@ -82,22 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pen_data or not Path(args.pen_data).is_file():
         print("error: pass the pendigits JSON with --pen-data (or set PENDIGITS_PATH)", file=sys.stderr)
         return 2
-    train, _ = data.split_fold(data.load_pen(args.pen_data, args.unipen_data), data.FOLDS)
-    x, t = examples(train, models.DigitModel(args.model), args.numbers, args.seed)
-    weights = fit(x, t)
-    accuracy = float((((1 / (1 + np.exp(-x @ weights))) > 0.5) == t).mean())
-    prior = {"weights": np.round(weights, 4).tolist(), "temperature": TEMPERATURE, "floor": FLOOR,
-             "features": ["intercept", "overlap", "gap", "lead", "centre", "height", "tops", "bottoms",
-                          "overlap of the wider", "run height",
-                          *(f"merged reads as {d}" for d in range(10))],
-             "fitted_on": {"joins": int(t.sum()), "splits": int((1 - t).sum()), "accuracy": round(accuracy, 4),
-                           "pen_data_sha256": data.sha256(args.pen_data),
-                           "unipen_data_sha256": data.sha256(args.unipen_data) if args.unipen_data else None,
-                           "writers": len({r["writer"] for r in train}), "model": Path(args.model).name,
-                           "model_sha256": data.sha256(args.model), "numbers": args.numbers, "seed": args.seed}}
+    train, _ = data.split_fold(data.load_pen(args.pen_data, args.unipen_data), args.fold)
+    model = args.model or str(ROOT / "models" / "cv" / f"fold{args.fold}" / "digit_cnn.tflite")
+    prior = fitted_prior(train, model, args.numbers, args.seed)
+    prior["fitted_on"] |= {"fold": args.fold, "pen_data_sha256": data.sha256(args.pen_data),
+                           "unipen_data_sha256": data.sha256(args.unipen_data) if args.unipen_data else None}
     Path(args.out).write_text(json.dumps(prior, indent=1) + "\n")
-    print(f"join prior fitted on {int(t.sum())} joins and {int((1 - t).sum())} splits; accuracy {accuracy:.4f}; "
-          f"written to {args.out}")
+    fitted = prior["fitted_on"]
+    print(f"join prior fitted on {fitted['joins']} joins and {fitted['splits']} splits; accuracy "
+          f"{fitted['accuracy']:.4f}; written to {args.out}")
     return 0
 
 

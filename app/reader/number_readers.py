@@ -13,6 +13,7 @@ A new reader is one class with `read` and one line in STROKE_READERS or PICTURE_
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -74,7 +75,8 @@ class DrawnBySegmenter:
         Every candidate digit is read as /api/predict reads a digit drawn alone (the picture and the pen
         path fused), so a digit inside a number is read as well as alone and a split must be right by both."""
         fusion = self.models.fusion
-        split = segmenter.read_strokes(self.models.cnn, ink.strokes, fusion.fuse_many if fusion else None)
+        prior = segmenter.join_prior(Path(self.models.settings.join_prior_path))
+        split = segmenter.read_strokes(self.models.cnn, ink.strokes, fusion.fuse_many if fusion else None, prior)
         groups = split.groups
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()

@@ -158,7 +158,7 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     path_model = (DigitModel(settings.trajectory_model_path, timed) if _present(settings.trajectory_model_path)
                   else None)
     fusion = DrawingFusion(cnn, path_model, float(settings.trajectory_weight))
-    segmenter.join_prior()  # the segmenter's fitted join prior (models/join_prior.json), read once
+    segmenter.join_prior(Path(settings.join_prior_path))  # the segmenter's fitted join prior, read once
     line_reader = line.LineReader(line.LineModel(settings.line_model_path)) if _present(settings.line_model_path) \
         else None
     # Numbers read with interpreters of their own: a number's candidates are one batch of up to a few

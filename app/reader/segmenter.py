@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -77,19 +78,22 @@ class Split:
     margin: float
 
 
-def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None) -> Split:
+def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
+                 prior: JoinPrior | None = None) -> Split:
     """The digits of a number written as strokes (in writing order), ordered left to right; each group's
     units index into `strokes`. With `fuse` (the pen-path model's reading fused in, as /api/predict reads a
     digit alone), every candidate is read from both views and the split chosen on those readings: a
-    fragment the picture model is sure of (a zero's slash is a fine 1) pays when the path says otherwise."""
+    fragment the picture model is sure of (a zero's slash is a fine 1) pays when the path says otherwise.
+    `prior`: the join prior (by default models/join_prior.json)."""
+    prior = prior or join_prior()
     order = digit_order([_box(stroke) for stroke in strokes])
     strokes = [strokes[i] for i in order]
     boxes = [_box(stroke) for stroke in strokes]
-    runs = _candidate_runs(boxes)
+    runs = _candidate_runs(prior, boxes)
     images = np.stack([preprocessing.render_strokes([strokes[i] for i in range(a, b)]) for a, b in runs])
     probabilities = model.predict(images)  # every candidate in one call
     scored = probabilities if fuse is None else fuse([strokes[a:b] for a, b in runs], probabilities)
-    path, margin = _best_split(len(boxes), runs, scored, boxes, seen=probabilities)
+    path, margin = _best_split(prior, runs, scored, boxes, seen=probabilities)
     groups = _groups(path, runs, images, scored, boxes, seen=probabilities)
     for group in groups:
         group.units = [order[u] for u in group.units]
@@ -260,18 +264,31 @@ def join_features(unit: tuple, run: tuple, scale: float, merged: np.ndarray | No
             run[3] / scale, *reads]
 
 
+class JoinPrior(NamedTuple):
+    """The fitted join prior: logistic regression weights on join_features (intercept first), the
+    temperature that softens it and the floor that keeps it off 0 and 1."""
+
+    weights: tuple[float, ...]
+    temperature: float
+    floor: float
+
+
 @functools.cache
-def join_prior(path: Path = JOIN_PRIOR_PATH) -> tuple[tuple[float, ...], float, float]:
-    """The fitted join prior: (weights, intercept first; temperature; floor), read once from its JSON file."""
+def join_prior(path: Path = JOIN_PRIOR_PATH) -> JoinPrior:
+    """The fitted join prior, read once per file; a file fitted on other features is refused (refit it)."""
     prior = json.loads(Path(path).read_text())
-    return tuple(float(w) for w in prior["weights"]), float(prior["temperature"]), float(prior["floor"])
+    weights = tuple(float(w) for w in prior["weights"])
+    wanted = 1 + len(join_features((0, 0, 1, 1), (0, 0, 1, 1), 1.0))
+    if len(weights) != wanted:
+        raise ValueError(f"{path} has {len(weights)} weights for {wanted} features: refit it (make join-prior)")
+    return JoinPrior(weights, float(prior["temperature"]), float(prior["floor"]))
 
 
-def _join_probability(unit: tuple, run: tuple, scale: float, floor: float | None = None,
+def _join_probability(prior: JoinPrior, unit: tuple, run: tuple, scale: float, floor: float | None = None,
                       merged: np.ndarray | None = None) -> float:
     """The prior that `unit` belongs to the same digit as `run` (kept within floor..1-floor; by default
     the fitted floor)."""
-    weights, temperature, fitted_floor = join_prior()
+    weights, temperature, fitted_floor = prior
     floor = fitted_floor if floor is None else floor
     features = join_features(unit, run, scale, merged)
     z = weights[0] + sum(w * f for w, f in zip(weights[1:], features))
@@ -284,33 +301,34 @@ def _scale(boxes: Sequence[tuple]) -> float:
     return max(max(b[3] for b in boxes), max(b[2] for b in boxes) * 0.5, _EPS)
 
 
-def _candidate_runs(boxes: Sequence[tuple]) -> list[tuple[int, int]]:
+def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple]) -> list[tuple[int, int]]:
     """Runs [a, b) of consecutive units that could form one digit: each unit near the run before it."""
     scale = _scale(boxes)
     runs = []
     for a in range(len(boxes)):
         runs.append((a, a + 1))
         for b in range(a + 1, min(a + MAX_RUN, len(boxes))):
-            if _join_probability(boxes[b], _union(boxes[a:b]), scale, floor=0.0) < CANDIDATE_JOIN:
+            if _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0) < CANDIDATE_JOIN:
                 break
             runs.append((a, b + 1))
     return runs
 
 
-def _best_split(count: int, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
+def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
                 seen: np.ndarray) -> tuple[list[tuple[int, int]], float]:
-    """The split of strokes 0..count-1 into candidate runs with the highest total log score, and its margin
-    over the next best. Each run scores its reading (probabilities); the join prior reads what the picture
+    """The split of the strokes into candidate runs with the highest total log score, and its margin over
+    the next best. Each run scores its reading (probabilities); the join prior reads what the picture
     model saw of the strokes joined (seen), as it was fitted."""
-    scale = _scale(boxes)
+    count, scale = len(boxes), _scale(boxes)
     read = dict(zip(runs, seen))
     scores = {}
     for (a, b), p in zip(runs, probabilities):
         score = math.log(float(p.max()) + _EPS)
         for j in range(a + 1, b):  # each join inside the run
-            score += math.log(_join_probability(boxes[j], _union(boxes[a:j]), scale, merged=read[(a, j + 1)]))
+            score += math.log(_join_probability(prior, boxes[j], _union(boxes[a:j]), scale, merged=read[(a, j + 1)]))
         if b < count:  # the split after it
-            score += math.log(1 - _join_probability(boxes[b], _union(boxes[a:b]), scale, merged=read.get((a, b + 1))))
+            joined = read.get((a, b + 1))
+            score += math.log(1 - _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, merged=joined))
         scores[(a, b)] = score
     return _two_best_paths(count, scores)
 
