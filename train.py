@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fold", type=int,
                         help=f"hold out this fold's pen writers and contributors; 0: none ({recipe})")
     parser.add_argument("--folds", type=int, help=f"cross-validation folds ({recipe})")
+    parser.add_argument("--held-out", help="UNIPEN contributors to hold out instead of the fold's, comma-separated "
+                                           "(an institution whole, e.g. apa,apb,app)")
     parser.add_argument("--init", help=f"start from this saved model's weights instead of at random ({recipe})")
     parser.add_argument("--styles", type=float,
                         help=f"share of pen digits redrawn in a style the data lacks ({recipe})")

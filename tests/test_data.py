@@ -77,6 +77,19 @@ def test_every_writer_and_contributor_is_held_out_in_exactly_one_fold():
     assert set(data.held_out_names(held[-1])["held_out_writers"]) == data.EVAL_WRITERS
 
 
+def test_an_institution_can_be_held_out_whole_in_place_of_the_folds_contributors():
+    """train.py --held-out apa,apb,app: Apple's three contributors out together; the fold's pendigits writers
+    stay its own."""
+    from train import make_config, parse_args
+
+    cfg = make_config(parse_args(["--recipe", "fine-tune", "--fold", "2", "--held-out", "apa,apb,app"]))
+    train, held_out = data.split_fold(_pen_and_unipen(), cfg.fold, cfg.folds, cfg.held_out_contributors())
+    names = data.held_out_names(held_out)
+    assert names == {"held_out_writers": [2, 7, 12, 17, 22, 27], "held_out_contributors": ["apa", "apb", "app"]}
+    assert not {r.get("contributor") for r in train} & {"apa", "apb", "app"} and len(train) + len(held_out) == 57
+    assert make_config(parse_args(["--recipe", "fine-tune"])).held_out_contributors() is None
+
+
 def test_mnist_validation_holds_out_whole_writers():
     rng = np.random.default_rng(0)
     writers = rng.integers(0, 50, 2000)

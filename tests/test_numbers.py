@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from support import BAD_STROKES, PEN_FIXTURE
 
-from app import create_app
+from app import ROOT, create_app
 from bench import number_eval
 from training import data as pen_data
 
@@ -170,8 +170,6 @@ def test_pictures_of_noise_are_refused_quickly_not_read_for_seconds(client, nois
 def test_command_line_reads_numbers_in_pictures(tmp_path, writers):
     import subprocess
     import sys
-
-    from app import ROOT
 
     rng = np.random.default_rng(8)
     paths, truths = [], []
@@ -366,3 +364,21 @@ def test_every_fold_is_read_by_its_own_models_and_join_prior(tmp_path, monkeypat
     for result in pooled.values():
         assert result["worst"] <= result["exact"] <= 1 and result["writers"] >= 2
     assert number_eval.fold_table(pooled).count("\n") == 3
+
+
+def test_the_institution_check_reads_each_contributor_by_its_fold_and_by_the_whole_institution_model(tmp_path):
+    """bench.institutions: a model folder whose report holds out apa and imp is compared with the fold that
+    held each of them out; the same models both ways give the same accuracy (no drop)."""
+    import shutil
+
+    from bench import institutions
+
+    records = json.loads(PEN_FIXTURE.read_text())
+    unipen = unipen_like(tmp_path / "unipen.json", records)
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "cv" / "fold5", model)
+    assert institutions.fold_models(ROOT / "models" / "cv")["apa"].name == "fold5"
+    assert institutions.main([str(model), "--unipen-data", unipen, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "institutions.json").read_text())
+    assert result["held_out"] == ["apa", "imp"]
+    assert result["by_fold"] == result["held_out_whole"] and result["by_fold"]["apa"]["count"] > 0

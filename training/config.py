@@ -27,6 +27,9 @@ class TrainConfig:
     lr: float = 2e-3
     fold: int = 0
     folds: int = FOLDS
+    # UNIPEN contributors held out instead of the fold's, comma-separated: an institution whole (Apple's
+    # apa,apb,app share devices and styles; the folds spread them, so each is judged by a model that saw the others)
+    held_out: str = ""
     init: str | None = None
     pen: bool = True
     styles: float = 0.3
@@ -41,6 +44,10 @@ class TrainConfig:
     limit: int = 0
     quantize: Literal["dynamic", "none"] = "dynamic"
     pictures: int = 20_000  # the line model: number pictures synthesised per epoch
+
+    def held_out_contributors(self) -> frozenset[str] | None:
+        """The UNIPEN contributors held_out names, or None (the fold's)."""
+        return frozenset(self.held_out.split(",")) if self.held_out else None
 
     def with_overrides(self, **overrides) -> TrainConfig:
         """This config with the given fields replaced (None: keep the recipe's)."""

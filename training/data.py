@@ -186,9 +186,16 @@ def fold_of(record: dict, folds: int = FOLDS) -> int:
     return (int(record["writer"]) - 1) % folds + 1
 
 
-def split_fold(records: list[dict], fold: int, folds: int = FOLDS) -> tuple[list[dict], list[dict]]:
-    """(training, held out) for one fold; fold 0 holds nothing out (the shipped model's split)."""
-    held = [fold and fold_of(r, folds) == fold for r in records]
+def split_fold(records: list[dict], fold: int, folds: int = FOLDS,
+               contributors: frozenset[str] | None = None) -> tuple[list[dict], list[dict]]:
+    """(training, held out) for one fold; fold 0 holds nothing out (the shipped model's split). With
+    `contributors`, those UNIPEN contributors are held out instead of the fold's (an institution whole)."""
+    def held_out(record: dict) -> bool:
+        if contributors is not None and record.get("source") == "unipen":
+            return record["contributor"] in contributors
+        return bool(fold) and fold_of(record, folds) == fold
+
+    held = [held_out(r) for r in records]
     return [r for r, h in zip(records, held) if not h], [r for r, h in zip(records, held) if h]
 
 

@@ -73,7 +73,7 @@ def load_data(cfg: TrainConfig, sources: Sources) -> Data:
 def split_pen(pen: list[dict], cfg: TrainConfig, rng: np.random.Generator) -> tuple[dict, list[dict], list[dict]]:
     """What the fold holds out (its pendigits writers and UNIPEN contributors), then the other digits
     split into (training, 10% validation)."""
-    pen_train, held_out = data.split_fold(pen, cfg.fold, cfg.folds)
+    pen_train, held_out = data.split_fold(pen, cfg.fold, cfg.folds, cfg.held_out_contributors())
     order = rng.permutation(len(pen_train))
     cut = len(pen_train) // 10
     return data.held_out_names(held_out), [pen_train[i] for i in order[cut:]], [pen_train[i] for i in order[:cut]]
@@ -158,7 +158,7 @@ def _line_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator
     val_idx, train_idx = data.validation_split(len(mnist["x_train"]), cfg.validation, loaded.mnist_writers, rng)
     if cfg.limit:
         train_idx = train_idx[:cfg.limit]
-    pen_train, held_out = data.split_fold(loaded.pen, cfg.fold, cfg.folds)
+    pen_train, held_out = data.split_fold(loaded.pen, cfg.fold, cfg.folds, cfg.held_out_contributors())
     pen_writers = lines.pen_writers(pen_train)
     cut = max(1, len(pen_writers) // 10) if len(pen_writers) > 1 else 0
     order = rng.permutation(len(pen_writers))
