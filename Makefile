@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test dev lint train lookalikes cv line join-prior evaluate eval bench bench-page scale figures lock screenshot clean
+.PHONY: help run test dev lint train lookalikes cv line online join-prior evaluate eval bench bench-page scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,10 @@ line: $(EVERYTHING)  ## retrain the line reader for pictures of numbers into mod
 	$(BIN)/python train.py --recipe line --out models --overwrite
 	$(BIN)/python train.py --recipe line-more --out models --overwrite
 	$(BIN)/python -m training.line_calibration --model models/line.tflite
+
+online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into models/ (~35 min)
+	$(BIN)/python train.py --recipe online --out models --overwrite
+	$(BIN)/python train.py --recipe online-more --out models --overwrite
 
 join-prior: $(EVERYTHING)  ## refit the segmenter's join prior into models/join_prior.json (both pen sources, fold 5's training writers; ~20 s)
 	$(BIN)/python -m training.join_prior

@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--export", metavar="MODEL",
                         help="write a saved .keras model's TFLite file beside it (per --quantize) instead of training")
     recipe = "default: the recipe's"
-    parser.add_argument("--model", choices=("cnn", "trajectory", "line"),
+    parser.add_argument("--model", choices=("cnn", "trajectory", "line", "online"),
                         help=f"cnn: the image model; trajectory: the pen-path model (pen data only) ({recipe})")
     parser.add_argument("--epochs", type=int, help=f"passes over the training data ({recipe})")
     parser.add_argument("--batch-size", type=int, help=f"examples per gradient step ({recipe})")

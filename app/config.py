@@ -24,7 +24,7 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 PLAIN_VARIABLES = ("DATABASE_URL", "CORRECTIONS_ADMIN_TOKEN", "METRICS_PORT")
-StrokeWay = Literal["segmenter", "line", "fused"]
+StrokeWay = Literal["segmenter", "line", "fused", "online"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Settings:
     # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing file)
     # falls back to cutting the ink into digits and classifying each (app/reader/segmenter.py).
     line_model_path: str = str(MODELS / "line.tflite")
+    # Drawn numbers: the online sequence reader over the pen path (make online); an empty path (or a missing
+    # file) leaves only the segmenter and the line reader.
+    online_model_path: str = str(MODELS / "online.tflite")
     # Drawn numbers: the segmenter's fitted prior that a stroke joins the digit before it (make join-prior).
     join_prior_path: str = str(MODELS / "join_prior.json")
 

@@ -49,6 +49,7 @@ READERS = {
     "strokes: segmenter": ("strokes", {"NUMBER_STROKE_READER": "segmenter"}),
     "strokes: line": ("strokes", {"NUMBER_STROKE_READER": "line"}),
     "strokes: fused": ("strokes", {"NUMBER_STROKE_READER": "fused"}),
+    "strokes: online": ("strokes", {"NUMBER_STROKE_READER": "online"}),
     "photos: line reader": ("pictures", {}),
     "photos: cut and classify": ("pictures", {"LINE_MODEL_PATH": ""}),
 }

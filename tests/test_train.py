@@ -269,6 +269,21 @@ def test_the_line_reader_trains_with_ctc_and_exports_for_the_server(tmp_path, mn
     assert columns.shape == (96 // line.STRIDE, 11) and np.allclose(columns.sum(axis=1), 1, atol=1e-4)
 
 
+def test_the_online_reader_trains_with_ctc_on_composed_numbers_and_exports_for_the_server(tmp_path):
+    from app.reader import online
+
+    out = tmp_path / "online"
+    assert train.main(["--recipe", "online", "--pen-data", str(PEN_FIXTURE), "--unipen-data", "", "--fold", "2",
+                       "--epochs", "1", "--pictures", "32", "--batch-size", "16", "--out", str(out)]) == 0
+    report = json.loads((out / "online_report.json").read_text())
+    assert report["recipe"] == "online" and report["held_out_writers"] == [2]  # the fixture's fold-2 writer
+    assert 0 <= report["validation_exact"] <= 1 and report["config"]["model"] == "online"
+    seven = [np.array([[0.0, 0], [40, 0], [15, 60]]), np.array([[60.0, 0], [60, 60]])]
+    features, _ = online.path(seven)
+    frames = online.OnlineModel(str(out / "online.tflite")).frames(features)
+    assert frames.shape == (len(features) // online.STRIDE, 11) and np.allclose(frames.sum(axis=1), 1, atol=1e-4)
+
+
 def test_the_line_reader_needs_the_mnist_writers(tmp_path, capsys):
     assert train.main(["--recipe", "line", "--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE),
                        "--epochs", "1", "--out", str(tmp_path)]) == 2

@@ -8,10 +8,12 @@ the server's own code: no train/serve skew.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from app.errors import NoInk
-from app.reader import line, preprocessing, trajectory
+from app.reader import line, online, preprocessing, trajectory
 from training import augment, lines, scans, styles
 
 
@@ -147,6 +149,13 @@ def line_batch(pairs: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndar
 
 def make_line_batches(keras, writers: list, cfg):
     """An epoch of cfg.pictures freshly synthesised number pictures, in batches."""
+    return fresh_batches(keras, cfg, lambda rng, index: line_batch(
+        [line_example(writers, rng) for _ in range(cfg.batch_size)]))
+
+
+def fresh_batches(keras, cfg, batch: Callable[[np.random.Generator, int], tuple]):
+    """An epoch of cfg.pictures examples made afresh, cfg.batch_size at a time: batch(rng, index) makes one,
+    its rng seeded by the run's seed, the epoch and the index (a run is reproducible)."""
 
     class Stream(keras.utils.PyDataset):
         def __init__(self):
@@ -160,8 +169,7 @@ def make_line_batches(keras, writers: list, cfg):
             self.epoch += 1
 
         def __getitem__(self, index):
-            rng = np.random.default_rng([cfg.seed, self.epoch, index])
-            return line_batch([line_example(writers, rng) for _ in range(cfg.batch_size)])
+            return batch(np.random.default_rng([cfg.seed, self.epoch, index]), index)
 
     return Stream()
 
@@ -171,3 +179,55 @@ def fixed_line_batches(writers: list, count: int, batch_size: int, seed: int) ->
     rng = np.random.default_rng(seed)
     pairs = [line_example(writers, rng) for _ in range(count)]
     return [line_batch(pairs[i:i + batch_size]) for i in range(0, count, batch_size)]
+
+
+ONLINE_MAX_DIGITS = 8  # targets' width for the online reader (numbers are composed with 2 to 5 digits)
+
+
+def online_example(writers: dict, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One number drawn by one training writer (each pen source in turn by chance), laid out as
+    training/compose.py lays out the evaluation's, a quarter with its strokes finished late; its path as the
+    online reader reads it, and its digits."""
+    from training.compose import GAPS, compose, delayed
+
+    by_writer = writers[list(writers)[int(rng.integers(len(writers)))]]
+    names = sorted(by_writer, key=str)
+    sizes: list[int] = []
+    strokes, label, _, _ = compose(by_writer[names[int(rng.integers(len(names)))]], rng,
+                                   list(GAPS)[int(rng.integers(len(GAPS)))], sizes)
+    if rng.random() < 0.25:
+        strokes, _ = delayed(strokes, sizes)
+    return online.path(strokes)[0], label
+
+
+def online_batch(pairs: list[tuple[np.ndarray, str]], extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Paths padded to the batch's longest, rounded up to 64 points (few shapes: few retraces), plus `extra`,
+    the pen resting; targets [length, digits..., 0-padded]."""
+    length = int(np.ceil(max(len(p) for p, _ in pairs) / 64) * 64) + extra
+    paths = np.zeros((len(pairs), length, online.FEATURES), np.float32)
+    targets = np.zeros((len(pairs), 1 + ONLINE_MAX_DIGITS), np.float32)
+    for k, (features, label) in enumerate(pairs):
+        paths[k, :len(features)] = features
+        paths[k, len(features):, 2] = features[-1, 2]
+        targets[k, 0] = len(label)
+        targets[k, 1:1 + len(label)] = [int(c) for c in label]
+    return paths, targets
+
+
+def make_online_batches(keras, writers: dict, cfg):
+    """An epoch of cfg.pictures freshly composed numbers, in batches."""
+    return fresh_batches(keras, cfg, lambda rng, index: online_batch(
+        [online_example(writers, rng) for _ in range(cfg.batch_size)], _first(index)))
+
+
+def fixed_online_batches(writers: dict, count: int, batch_size: int, seed: int) -> list:
+    """A fixed set of composed batches (validation): the same numbers every epoch."""
+    rng = np.random.default_rng(seed)
+    pairs = [online_example(writers, rng) for _ in range(count)]
+    return [online_batch(pairs[i:i + batch_size], _first(i)) for i in range(0, count, batch_size)]
+
+
+def _first(index: int) -> int:
+    """Extra padding for a stream's first batch: Keras takes the input's shape from the first two batches,
+    and would fix the length for good if they were alike (every other length is a multiple of 64)."""
+    return online.STRIDE if index == 0 else 0

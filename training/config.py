@@ -14,14 +14,15 @@ from training.data import FOLDS
 # Files each model writes into its --out folder: model, export, report.
 FILES = {"cnn": ("digit_cnn.keras", "digit_cnn.tflite", "report.json"),
          "trajectory": ("trajectory.keras", "trajectory.tflite", "trajectory_report.json"),
-         "line": ("line.keras", "line.tflite", "line_report.json")}
+         "line": ("line.keras", "line.tflite", "line_report.json"),
+         "online": ("online.keras", "online.tflite", "online_report.json")}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run's settings (data paths aside)."""
 
-    model: Literal["cnn", "trajectory", "line"] = "cnn"
+    model: Literal["cnn", "trajectory", "line", "online"] = "cnn"
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
@@ -43,7 +44,7 @@ class TrainConfig:
     seed: int = 1
     limit: int = 0
     quantize: Literal["dynamic", "none"] = "dynamic"
-    pictures: int = 20_000  # the line model: number pictures synthesised per epoch
+    pictures: int = 20_000  # the line and online models: numbers composed per epoch
 
     def held_out_contributors(self) -> frozenset[str] | None:
         """The UNIPEN contributors held_out names, or None (the fold's)."""
@@ -69,4 +70,10 @@ RECIPES = {
     # ... then more epochs from it, at a lower peak rate (the Makefile's line target runs both).
     "line-more": TrainConfig(model="line", init="models/line.keras", epochs=6, batch_size=48, lr=1e-3, fold=FOLDS,
                              pictures=12_000, seed=2),
+    # The online reader of drawn numbers holds out the last fold too: numbers composed from the training
+    # writers of both pen sources, in every layout the number evaluation uses.
+    "online": TrainConfig(model="online", epochs=10, batch_size=64, lr=2e-3, fold=FOLDS, pictures=16_000),
+    # ... then more epochs from it, at a lower peak rate (the Makefile's online target runs both).
+    "online-more": TrainConfig(model="online", init="models/online.keras", epochs=25, batch_size=64, lr=1e-3,
+                               fold=FOLDS, pictures=16_000, seed=2),
 }

@@ -57,7 +57,7 @@ def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConf
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
         warmup_target=cfg.lr, warmup_steps=steps // 10)
-    if cfg.model == "line":
+    if cfg.model in ("line", "online"):
         model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=5.0), loss=ctc_loss(keras))
     else:
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy",

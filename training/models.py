@@ -3,7 +3,7 @@ keras is passed in so that importing training/ never loads TensorFlow."""
 
 from __future__ import annotations
 
-from app.reader import trajectory
+from app.reader import online, trajectory
 
 
 def build_trajectory_model(keras) -> object:
@@ -65,3 +65,23 @@ def build_line(keras) -> object:
     x = layers.Dropout(0.2)(x)
     outputs = layers.Dense(11, activation="softmax", name="columns")(x)
     return keras.Model(inputs, outputs, name="line")
+
+
+def build_online(keras) -> object:
+    """The online sequence reader: 1-D convolutions over a number's resampled pen path, pooled to one frame
+    per online.STRIDE points, then dilated convolutions for context (about four digits either way), and
+    per-frame probabilities of ten digits and a blank, trained with CTC. No recurrent layer: it exports to
+    LiteRT and takes any length."""
+    layers = keras.layers
+
+    def conv(x, filters, kernel, dilation=1):
+        x = layers.Conv1D(filters, kernel, padding="same", dilation_rate=dilation, use_bias=False)(x)
+        return layers.ReLU()(layers.BatchNormalization()(x))
+
+    inputs = keras.Input((None, online.FEATURES), name="path")
+    x = layers.MaxPooling1D()(conv(conv(inputs, 64, 5), 64, 5))
+    x = layers.MaxPooling1D()(conv(conv(x, 96, 5), 96, 5))
+    for dilation in (1, 2, 4, 8):
+        x = conv(x, 128, 3, dilation)
+    outputs = layers.Dense(11, activation="softmax", name="frames")(layers.Dropout(0.2)(x))
+    return keras.Model(inputs, outputs, name="online")

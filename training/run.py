@@ -85,10 +85,12 @@ def train(cfg: TrainConfig, loaded: Data, out: Path) -> Run:
 
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    letter_bank = letters.training_letters() if cfg.letters and cfg.model != "line" else []
-    setup = {"cnn": _cnn_inputs, "trajectory": _trajectory_inputs, "line": _line_inputs}[cfg.model]
+    letter_bank = letters.training_letters() if cfg.letters and cfg.model not in ("line", "online") else []
+    setup = {"cnn": _cnn_inputs, "trajectory": _trajectory_inputs, "line": _line_inputs,
+             "online": _online_inputs}[cfg.model]
     held_out, stream, validation, extra = setup(keras, cfg, loaded, rng, letter_bank)
-    builders = {"cnn": models.build_cnn, "trajectory": models.build_trajectory_model, "line": models.build_line}
+    builders = {"cnn": models.build_cnn, "trajectory": models.build_trajectory_model, "line": models.build_line,
+                "online": models.build_online}
     model = keras.saving.load_model(cfg.init, compile=False) if cfg.init else builders[cfg.model](keras)
     print(f"{cfg.model}: {model.count_params():,} parameters; {extra.pop('describe')}")
     # The CNN keeps its best validation accuracy. The other models keep their lowest validation loss:
@@ -98,7 +100,7 @@ def train(cfg: TrainConfig, loaded: Data, out: Path) -> Run:
                                                 monitor=monitor)
     pick = np.argmax(history["val_accuracy"]) if cfg.model == "cnn" else np.argmin(history["val_loss"])
     run = Run(model, history, wall_seconds, int(pick) + 1, {**held_out, "training_letters": len(letter_bank)})
-    if cfg.model == "line":
+    if cfg.model in ("line", "online"):
         run.metrics["validation_exact"] = _exact_numbers(model, validation)
         return run
     run.metrics["validation_accuracy"] = _accuracy(model, *validation)
@@ -174,6 +176,31 @@ def _line_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator
                 f"writers")
     return {**data.held_out_names(held_out), "mnist_test_writers_held_out": True}, stream, validation, \
         {"describe": describe}
+
+
+def _online_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator, letter_bank: list):
+    """The online reader's held-out names, number stream and fixed validation numbers: composed from the
+    fold's training pen writers, a tenth of them (by writer) validating; the fold's writers never used."""
+    if not loaded.pen:
+        raise ValueError("the online reader learns from pen strokes: pass --pen-data (or set PENDIGITS_PATH)")
+    pen_train, held_out = data.split_fold(loaded.pen, cfg.fold, cfg.folds, cfg.held_out_contributors())
+    if cfg.limit:  # a smoke run: a few digits of every writer
+        pen_train = [r for k, r in enumerate(pen_train) if k % max(1, len(pen_train) // cfg.limit) == 0]
+    writers = sorted({r["writer"] for r in pen_train}, key=str)
+    validating = set(writers[5::10] or writers[:1])  # the same writers whatever the seed: a run continued
+    # from another (online-more) never validates on writers the first trained on
+    by_source: dict[str, dict] = {}
+    for record in pen_train:
+        side = "validation" if record["writer"] in validating else "training"
+        by_source.setdefault(side, {}).setdefault(record["source"], {}).setdefault(record["writer"], []).append(record)
+    if "validation" not in by_source or "training" not in by_source:
+        raise ValueError("the online reader needs pen digits by at least two writers")
+    stream = batches.make_online_batches(keras, by_source["training"], cfg)
+    validation = _fixed(keras, batches.fixed_online_batches(by_source["validation"], max(cfg.batch_size,
+                                                            cfg.pictures // 20), cfg.batch_size, cfg.seed + 1))
+    describe = (f"{len(writers) - len(validating)} writers ({cfg.pictures:,} numbers an epoch); validation "
+                f"{len(validating)} writers")
+    return data.held_out_names(held_out), stream, validation, {"describe": describe}
 
 
 def _fixed(keras, fixed: list):

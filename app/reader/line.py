@@ -11,7 +11,6 @@ neighbours' and the ink inside them. Pure numpy and OpenCV; the model runs with 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,29 +97,15 @@ def _padded_width(width: int) -> int:
     return int(max(MIN_WIDTH, int(np.ceil(width / 32)) * 32))
 
 
-class LineModel:
+class LineModel(models.SequenceModel):
     """The exported line model: a (HEIGHT, width) strip -> (width / STRIDE, 11) column probabilities."""
 
     def __init__(self, path: str) -> None:
-        self.path = str(path)
-        self._interpreter = models.open_interpreter(self.path)
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._width = 0
-        self._lock = threading.Lock()
-        self.columns(np.zeros((HEIGHT, MIN_WIDTH), np.float32))  # a broken file fails at start
+        super().__init__(path, np.zeros((HEIGHT, MIN_WIDTH, 1), np.float32))
 
     def columns(self, strip: np.ndarray) -> np.ndarray:
         """Per-column probabilities (blank last) for one strip."""
-        batch = np.ascontiguousarray(strip, np.float32)[None, :, :, None]
-        with self._lock:
-            if batch.shape[2] != self._width:  # widths step by 32: a handful of shapes, resized as needed
-                self._interpreter.resize_tensor_input(self._input, batch.shape)
-                self._interpreter.allocate_tensors()
-                self._width = batch.shape[2]
-            self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output)[0].copy()
+        return self.run(strip[:, :, None])
 
 
 @dataclass(frozen=True)

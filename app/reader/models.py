@@ -35,6 +35,32 @@ def open_interpreter(path: str, keep_tensors: bool = False) -> Interpreter:
     return interpreter
 
 
+class SequenceModel:
+    """A model whose input's length varies (a strip's width, a path's points): the interpreter is resized
+    when a call's shape differs from the last one's, under a lock (one interpreter, many threads)."""
+
+    def __init__(self, path: str, blank: np.ndarray) -> None:
+        self.path = str(path)
+        self._interpreter = open_interpreter(self.path)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape: tuple = ()
+        self._lock = threading.Lock()
+        self.run(blank)  # a broken file fails at start
+
+    def run(self, one: np.ndarray) -> np.ndarray:
+        """The model's output for one input (a batch of one)."""
+        batch = np.ascontiguousarray(one, np.float32)[None]
+        with self._lock:
+            if batch.shape != self._shape:  # lengths step in a few sizes: a handful of shapes, resized as needed
+                self._interpreter.resize_tensor_input(self._input, batch.shape)
+                self._interpreter.allocate_tensors()
+                self._shape = batch.shape
+            self._interpreter.set_tensor(self._input, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output)[0].copy()
+
+
 class DigitModel:
     """A TFLite classifier: a batch of inputs of its own shape ((28, 28) images in 0..1 for the CNN,
     (64, 5) pen paths for the trajectory model) to (N, 10) probabilities."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NoInk
-from app.reader import ink, line, pictures, preprocessing, segmenter
+from app.reader import ink, line, online, pictures, preprocessing, segmenter
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
 from app.reader.models import DigitModel, DrawingFusion
@@ -46,6 +46,7 @@ class NumberModels:
     line: line.LineReader | None
     settings: Settings
     fusion: DrawingFusion | None = None  # the CNN and the pen-path model, as /api/predict reads a digit
+    online: online.OnlineModel | None = None  # the online sequence reader, when its model is shipped
 
 
 class StrokeNumberReader(Protocol):
@@ -107,6 +108,33 @@ class DrawnByLine:
         owners = line.strokes_of_digits(ink.strokes, boxes)
         return Reading([DigitSpan(d.probabilities, box, owned, d.unsure or not owned)
                         for d, box, owned in zip(read, boxes, owners)], doubtful)
+
+
+@dataclass(frozen=True)
+class DrawnByOnline:
+    """The online sequence reader on the pen path (no cutting first); each digit's strokes are those whose
+    middle point lies nearest its emission, its box theirs."""
+
+    models: NumberModels
+
+    def read(self, ink: Ink) -> Reading:
+        """The online reader's digits; a digit with no stroke of its own, or emitted with a peak under the
+        line reader's default threshold, is unsure."""
+        read = online.read(self.models.online, ink.strokes)
+        if not read:
+            raise NoInk()
+        return Reading([DigitSpan(e.probabilities, _strokes_box([ink.strokes[i] for i in owned]), owned,
+                                  e.peak_probability < line.Calibration().digit_unsure or not owned)
+                        for e, owned in read])
+
+
+def _strokes_box(strokes: list[np.ndarray]) -> Box:
+    """The box round some strokes, rounded as answers are (no stroke: an empty box)."""
+    if not strokes:
+        return Box(0.0, 0.0, 0.0, 0.0)
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    return Box(*(round(float(v), 1) for v in (low[0], low[1], high[0] - low[0], high[1] - low[1])))
 
 
 @dataclass(frozen=True)
@@ -191,18 +219,21 @@ STROKE_READERS: dict[str, type[StrokeNumberReader]] = {
     "segmenter": DrawnBySegmenter,
     "line": DrawnByLine,
     "fused": DrawnFused,
+    "online": DrawnByOnline,
 }
 PICTURE_READERS: dict[str, type[PictureNumberReader]] = {
     "line": PictureByLine,
     "segmenter": PictureBySegmenter,
 }
 NEEDS_LINE_MODEL = {"line", "fused"}
+NEEDS_ONLINE_MODEL = {"online"}
 
 
 def stroke_reader(models: NumberModels) -> StrokeNumberReader:
     """The drawn-number reader the settings name (the segmenter when the line model is missing)."""
     way = models.settings.number_stroke_reader
-    if way not in STROKE_READERS or (way in NEEDS_LINE_MODEL and models.line is None):
+    if (way not in STROKE_READERS or (way in NEEDS_LINE_MODEL and models.line is None)
+            or (way in NEEDS_ONLINE_MODEL and models.online is None)):
         way = "segmenter"
     return STROKE_READERS[way](models)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
-from app.reader import explain, line, marks, picture_marks, pictures, preprocessing, segmenter
+from app.reader import explain, line, marks, online, picture_marks, pictures, preprocessing, segmenter
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
 from app.reader.drawing import Drawing
 from app.reader.models import DigitModel, DrawingFusion
@@ -165,8 +165,11 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     # hundred digits, and a digit drawn meanwhile must not wait for their lock.
     number_cnn = DigitModel(settings.model_path, timed)
     number_path = DigitModel(settings.trajectory_model_path, timed) if path_model else None
+    # The online reader only where drawn numbers are read by it (NUMBER_STROKE_READER=online).
+    sequence = (online.OnlineModel(settings.online_model_path)
+                if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
     models = NumberModels(number_cnn, line_reader, settings,
-                          DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)))
+                          DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence)
     # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
