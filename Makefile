@@ -73,7 +73,7 @@ line: $(EVERYTHING)  ## retrain the line reader for pictures of numbers into mod
 	$(BIN)/python train.py --recipe line-more --out models --overwrite
 	$(BIN)/python -m training.line_calibration --model models/line.tflite
 
-online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into models/ (~35 min)
+online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into models/ (~25 min)
 	$(BIN)/python train.py --recipe online --out models --overwrite
 	$(BIN)/python train.py --recipe online-more --out models --overwrite
 

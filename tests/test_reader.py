@@ -14,7 +14,7 @@ from support import SEVEN, canvas_payload, png_of
 
 from app.config import Settings, load_settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk, TooMuchInk
-from app.reader import Drawing, build_reader, number_readers
+from app.reader import Drawing, build_reader, number_readers, online
 from app.reader.answers import Box, DigitSpan, Reading, number_answer
 from app.reader.drawing import parse_drawing
 
@@ -77,8 +77,9 @@ def test_the_stroke_limit_is_checked_before_any_reading(reader):
 def test_every_registered_stroke_reader_reads_a_number_and_names_its_strokes(reader, way):
     """Each registered reader is one class behind one protocol; the Reader maps its strokes back to the
     request's (taps counted), whichever reader it is."""
+    sequence = online.OnlineModel(reader.settings.online_model_path) if way == "online" else None
     models = number_readers.NumberModels(reader.numbers.cnn, reader.numbers.line,
-                                         reader.settings.replace(number_stroke_reader=way))
+                                         reader.settings.replace(number_stroke_reader=way), online=sequence)
     chosen = number_readers.stroke_reader(models)
     assert type(chosen) is number_readers.STROKE_READERS[way]
     body = canvas_payload(FOUR_TWO, 360)
