@@ -12,7 +12,7 @@ SEVEN_ONE = [np.array([[10.0, 10], [50, 10], [25, 90]]), np.array([[20.0, 50], [
 def test_a_number_becomes_points_with_steps_heights_and_one_flag_per_pen_lift():
     features, owner = online.path(SEVEN_ONE)
     assert features.dtype == np.float32 and features.shape[1] == online.FEATURES
-    assert len(features) % online.STRIDE == 0 and len(features) >= online.MIN_POINTS
+    assert len(features) % online.REST == 0 and (owner == -1).sum() >= online.REST  # the pen rests after it
     drawn = owner >= 0
     assert features[drawn, 3].sum() == 2 and features[0, 3] == 0  # two lifts, none before the first point
     assert list(np.unique(owner[drawn])) == [0, 1, 2] and (np.diff(owner[drawn]) >= 0).all()  # writing order
@@ -27,10 +27,10 @@ def test_the_path_ignores_where_and_how_big_the_number_is():
 def test_a_very_long_number_is_resampled_coarser_not_cut():
     long = [np.array([[x, 0.0], [x, 60]]) + (0, 0) for x in range(0, 200 * 40, 40)]
     features, owner = online.path(long)
-    assert len(features) <= online.MAX_POINTS + online.STRIDE and set(owner[owner >= 0]) == set(range(200))
+    assert len(features) <= online.MAX_POINTS + 2 * online.REST and set(owner[owner >= 0]) == set(range(200))
 
 
 @pytest.mark.parametrize("strokes", [[np.array([[5.0, 5.0]])], [np.array([[5.0, 5]]), np.array([[5.0, 5]])]])
 def test_dots_still_give_a_finite_path(strokes):
     features, owner = online.path(strokes)
-    assert np.isfinite(features).all() and len(features) == online.MIN_POINTS
+    assert np.isfinite(features).all() and len(features) == 2 * online.REST

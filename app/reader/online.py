@@ -21,6 +21,10 @@ STRIDE = 4  # points per output frame (two poolings of 2)
 FEATURES = 4  # dx, dy, height in the writing, pen lifted before this point
 MAX_POINTS = 2048  # a 20-digit number is about 800; past this the path is resampled coarser
 MIN_POINTS = 16
+# The pen resting after the last point: at least REST points, the whole a multiple of REST. Training
+# batches are padded so (to their longest); a path read without that rest lost its last digit
+# (held-out numbers: 83% and 77% exact without, 90% and 92% with).
+REST = 64
 
 
 def path(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +62,9 @@ def _resample(stroke: np.ndarray, step: float) -> np.ndarray:
 
 
 def _padded(features: np.ndarray) -> np.ndarray:
-    """At least MIN_POINTS, and a whole number of frames (the pen resting at its last point)."""
-    length = max(MIN_POINTS, int(np.ceil(len(features) / STRIDE)) * STRIDE)
+    """The path and the pen resting after it: at least REST points, the whole a multiple of REST (so of
+    STRIDE too, and few shapes for the interpreter)."""
+    length = int(np.ceil((len(features) + REST) / REST)) * REST
     out = np.zeros((length, FEATURES), np.float32)
     out[:len(features)] = features
     out[len(features):, 2] = features[-1, 2]
