@@ -178,30 +178,28 @@ def table(summary: dict, source: str = "held-out writers") -> str:
 SOURCES = {"pendigits writers": "pendigits", "UNIPEN contributors": "unipen"}
 
 
-def held_out_sources(pen_data: str | None, unipen_data: str | None, fold: int) -> dict[str, list[dict]]:
-    """Each pen source's held-out digits in a fold (a source whose file is missing is left out)."""
-    _, held_out = data.split_fold(data.load_pen(pen_data, unipen_data), fold)
-    return {name: [r for r in held_out if r["source"] == source] for name, source in SOURCES.items()
-            if any(r["source"] == source for r in held_out)}
+def by_source(records: list[dict]) -> dict[str, list[dict]]:
+    """Pen digits by source, under the tables' names (a source with no digit here is left out)."""
+    return {name: [r for r in records if r["source"] == source] for name, source in SOURCES.items()
+            if any(r["source"] == source for r in records)}
 
 
-def every_fold(pen_data: str, unipen_data: str | None, numbers: int, seed: int, prior_numbers: int = 8000) -> dict:
+def every_fold(records: list[dict], numbers: int, seed: int, prior_numbers: int = 8000) -> dict:
     """The shipped reader (the segmenter) on every fold's held-out writers and contributors, each fold read by
     its own models and a join prior fitted on its own training writers: per source, each fold's exact rate
     and the pooled figures."""
     from training.join_prior import fitted_prior
 
-    records = data.load_pen(pen_data, unipen_data)
     pooled: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for fold in range(1, data.FOLDS + 1):
             models = ROOT / "models" / "cv" / f"fold{fold}"
             prior = Path(scratch, f"join_prior_fold{fold}.json")
-            train, _ = data.split_fold(records, fold)
+            train, held_out = data.split_fold(records, fold)
             prior.write_text(json.dumps(fitted_prior(train, str(models / "digit_cnn.tflite"), prior_numbers, 0)))
             reader = scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"), JOIN_PRIOR_PATH=str(prior),
                                     TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"))
-            for name, held in held_out_sources(pen_data, unipen_data, fold).items():
+            for name, held in by_source(held_out).items():
                 result = evaluate({"segmenter": ("strokes", reader)}, held, numbers, seed + fold)
                 pooled.setdefault(name, {"folds": {}})["folds"][fold] = _fold_figures(result, "segmenter", held)
     return {name: result | _pooled(list(result["folds"].values())) for name, result in pooled.items()}
@@ -264,11 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
-    if args.fold:
-        sources = held_out_sources(args.pen_data, args.unipen_data, args.fold)
-    else:  # tuning: never the held-out writers
-        train, _ = data.split_fold(data.load_pen(args.pen_data, args.unipen_data), data.FOLDS)
-        sources = {name: [r for r in train if r["source"] == source] for name, source in SOURCES.items()}
+    records = data.load_pen(args.pen_data, args.unipen_data)
+    train, held_out = data.split_fold(records, args.fold or data.FOLDS)
+    sources = by_source(held_out if args.fold else train)  # --fold 0, tuning: never the held-out writers
     models = ROOT / "models" / "cv" / f"fold{args.fold or data.FOLDS}"
     readers = {name: (READERS[name][0], scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"),
                                                        TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"),
@@ -281,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["sources"][name] = result
         print(f"\n{name} ({len(result['writers'])} writers)\n\n{table(result, name)}", flush=True)
     if args.every_fold:
-        summary["every_fold"] = every_fold(args.pen_data, args.unipen_data, args.every_fold, args.seed)
+        summary["every_fold"] = every_fold(records, args.every_fold, args.seed)
         print(f"\n{fold_table(summary['every_fold'])}", flush=True)
     if args.fold == data.FOLDS:
         Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -234,7 +234,7 @@ def test_a_stroke_finished_after_the_next_digit_goes_back_to_its_own(client):
 
 
 def test_delayed_strokes_are_put_back_and_written_order_is_left_alone(writers):
-    from app.reader.segmenter import _box, digit_order
+    from app.reader.segmenter import box_of, digit_order
     from training.compose import delayed
 
     rng = np.random.default_rng(11)
@@ -243,10 +243,10 @@ def test_delayed_strokes_are_put_back_and_written_order_is_left_alone(writers):
         sizes: list[int] = []
         points, _, _, _ = number_eval.compose(writers[sorted(writers)[i % len(writers)]], rng,
                                               list(number_eval.GAPS)[i % 4], sizes)
-        kept += digit_order([_box(s) for s in points]) == list(range(len(points)))
+        kept += digit_order([box_of(s) for s in points]) == list(range(len(points)))
         if any(size > 1 for size in sizes[:-1]):
             late, owners = delayed(points, sizes)
-            regrouped = [owners[k] for k in digit_order([_box(s) for s in late])]
+            regrouped = [owners[k] for k in digit_order([box_of(s) for s in late])]
             restored += regrouped == sorted(regrouped)  # each digit's strokes together again
             late_numbers += 1
     # Delayed, no number has its digits together (the runs would split them); put back, most do (86% of the
@@ -355,7 +355,7 @@ def test_every_fold_is_read_by_its_own_models_and_join_prior(tmp_path, monkeypat
     real = join_prior.fitted_prior
     monkeypatch.setattr(join_prior, "fitted_prior", lambda train, model, *a: fitted.append(
         ({r["writer"] for r in train}, model)) or real(train, model, *a))
-    pooled = number_eval.every_fold(str(PEN_FIXTURE), unipen, 4, 0, prior_numbers=30)
+    pooled = number_eval.every_fold(pen_data.load_pen(str(PEN_FIXTURE), unipen), 4, 0, prior_numbers=30)
     assert sorted(map(str, fitted[1][0])) == ["10", "5", "apa/w5", "imp/w10", "syn/w2"]  # fold 2 holds out writer 2
     assert [model.split("/")[-2] for _, model in fitted] == [f"fold{k}" for k in range(1, 6)]
     # pendigits writer 5 and 10 are fold 5's, 2 fold 2's; syn is fold 1's, apa and imp fold 5's

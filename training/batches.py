@@ -15,6 +15,7 @@ import numpy as np
 from app.errors import NoInk
 from app.reader import line, online, preprocessing, trajectory
 from training import augment, lines, scans, styles
+from training.compose import GAPS, compose, delayed
 
 
 def to_images(x: np.ndarray) -> np.ndarray:
@@ -188,8 +189,6 @@ def online_example(writers: dict, rng: np.random.Generator) -> tuple[np.ndarray,
     """One number drawn by one training writer (each pen source in turn by chance), laid out as
     training/compose.py lays out the evaluation's, a quarter with its strokes finished late; its path as the
     online reader reads it, and its digits."""
-    from training.compose import GAPS, compose, delayed
-
     by_writer = writers[list(writers)[int(rng.integers(len(writers)))]]
     names = sorted(by_writer, key=str)
     sizes: list[int] = []

@@ -42,7 +42,7 @@ def examples(records: list[dict], model: models.DigitModel, count: int, seed: in
         names = writers[sources[i % len(sources)]]
         writer = names[int(rng.integers(len(names)))]
         points, _, _, _ = compose(by_writer[writer], rng, list(GAPS)[i % len(GAPS)], sizes)
-        boxes = [segmenter._box(s) for s in points]
+        boxes = [segmenter.box_of(s) for s in points]
         scale = segmenter._scale(boxes)
         starts = np.cumsum([0, *sizes])
         for start, end in zip(starts[:-1], starts[1:]):

@@ -13,7 +13,6 @@ A new reader is one class with `read` and one line in STROKE_READERS or PICTURE_
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -47,6 +46,7 @@ class NumberModels:
     settings: Settings
     fusion: DrawingFusion | None = None  # the CNN and the pen-path model, as /api/predict reads a digit
     online: online.OnlineModel | None = None  # the online sequence reader, when its model is shipped
+    prior: segmenter.JoinPrior | None = None  # the segmenter's join prior (None: models/join_prior.json)
 
 
 class StrokeNumberReader(Protocol):
@@ -76,8 +76,8 @@ class DrawnBySegmenter:
         Every candidate digit is read as /api/predict reads a digit drawn alone (the picture and the pen
         path fused), so a digit inside a number is read as well as alone and a split must be right by both."""
         fusion = self.models.fusion
-        prior = segmenter.join_prior(Path(self.models.settings.join_prior_path))
-        split = segmenter.read_strokes(self.models.cnn, ink.strokes, fusion.fuse_many if fusion else None, prior)
+        split = segmenter.read_strokes(self.models.cnn, ink.strokes, fusion.fuse_many if fusion else None,
+                                       self.models.prior)
         groups = split.groups
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
@@ -123,18 +123,15 @@ class DrawnByOnline:
         read = online.read(self.models.online, ink.strokes)
         if not read:
             raise NoInk()
+        threshold = line.Calibration().digit_unsure
         return Reading([DigitSpan(e.probabilities, _strokes_box([ink.strokes[i] for i in owned]), owned,
-                                  e.peak_probability < line.Calibration().digit_unsure or not owned)
+                                  e.peak_probability < threshold or not owned)
                         for e, owned in read])
 
 
 def _strokes_box(strokes: list[np.ndarray]) -> Box:
-    """The box round some strokes, rounded as answers are (no stroke: an empty box)."""
-    if not strokes:
-        return Box(0.0, 0.0, 0.0, 0.0)
-    points = np.concatenate(strokes)
-    low, high = points.min(axis=0), points.max(axis=0)
-    return Box(*(round(float(v), 1) for v in (low[0], low[1], high[0] - low[0], high[1] - low[1])))
+    """The box round some strokes, as answers give it (no stroke: an empty box)."""
+    return Box(*segmenter.box_of(np.concatenate(strokes)).rounded()) if strokes else Box(0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,6 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     path_model = (DigitModel(settings.trajectory_model_path, timed) if _present(settings.trajectory_model_path)
                   else None)
     fusion = DrawingFusion(cnn, path_model, float(settings.trajectory_weight))
-    segmenter.join_prior(Path(settings.join_prior_path))  # the segmenter's fitted join prior, read once
     line_reader = line.LineReader(line.LineModel(settings.line_model_path)) if _present(settings.line_model_path) \
         else None
     # Numbers read with interpreters of their own: a number's candidates are one batch of up to a few
@@ -169,7 +168,8 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     sequence = (online.OnlineModel(settings.online_model_path)
                 if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
     models = NumberModels(number_cnn, line_reader, settings,
-                          DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence)
+                          DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence,
+                          segmenter.join_prior(Path(settings.join_prior_path)))  # read once; refused if unfit
     # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,

@@ -86,9 +86,9 @@ def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
     fragment the picture model is sure of (a zero's slash is a fine 1) pays when the path says otherwise.
     `prior`: the join prior (by default models/join_prior.json)."""
     prior = prior or join_prior()
-    order = digit_order([_box(stroke) for stroke in strokes])
+    order = digit_order([box_of(stroke) for stroke in strokes])
     strokes = [strokes[i] for i in order]
-    boxes = [_box(stroke) for stroke in strokes]
+    boxes = [box_of(stroke) for stroke in strokes]
     runs = _candidate_runs(prior, boxes)
     images = np.stack([preprocessing.render_strokes([strokes[i] for i in range(a, b)]) for a, b in runs])
     probabilities = model.predict(images)  # every candidate in one call
@@ -169,7 +169,7 @@ def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
     if len(segments) > MAX_SEGMENTS:
         raise TooMuchInk(f"{len(segments)} pieces of centre line")
     segments.sort(key=lambda s: float(s[:, 0].mean()))  # centres: overlapping digits interleave least
-    boxes = [_box(s) for s in segments]
+    boxes = [box_of(s) for s in segments]
     runs = _picture_runs(boxes, height)
     images = np.stack([preprocessing.render_strokes([segments[i] for i in range(a, b)]) for a, b in runs])
     return PictureCandidates(segments, boxes, runs, images, height, unslant)
@@ -182,7 +182,7 @@ def choose_picture_digits(candidates: PictureCandidates, probabilities: np.ndarr
     scores = {run: _picture_score(boxes, run, probabilities[index[run]], candidates.height) for run in runs}
     groups = [Group(list(range(a, b)), candidates.unslant([candidates.segments[i] for i in range(a, b)]),
                     candidates.images[index[(a, b)]], probabilities[index[(a, b)]])
-              for a, b in _best_path(len(boxes), scores)]
+              for a, b in _two_best_paths(len(boxes), scores)[0]]
     return _left_to_right(_without_dots(groups))
 
 
@@ -221,7 +221,8 @@ def _groups(path: list[tuple[int, int]], runs: list[tuple[int, int]], images: np
     return _left_to_right(_without_dots(groups))
 
 
-def _box(points: np.ndarray) -> Box:
+def box_of(points: np.ndarray) -> Box:
+    """The box round some points (a stroke, or several concatenated)."""
     low, high = points.min(axis=0), points.max(axis=0)
     return Box(float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
 
@@ -386,17 +387,3 @@ def _picture_score(boxes: Sequence[tuple], run: tuple[int, int], probabilities: 
         gap = (boxes[j][0] - max(b[0] + b[2] for b in boxes[run[0]:j])) / height
         score -= 6.0 * max(0.0, gap - 0.04)
     return score
-
-
-def _best_path(count: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
-    """The split of 0..count-1 into scored runs with the highest total score (dynamic programming)."""
-    best = [0.0] + [-math.inf] * count
-    back = [0] * (count + 1)
-    for (a, b) in sorted(scores, key=lambda run: run[1]):
-        if best[a] + scores[(a, b)] > best[b]:
-            best[b], back[b] = best[a] + scores[(a, b)], a
-    path, end = [], count
-    while end > 0:
-        path.append((back[end], end))
-        end = back[end]
-    return path[::-1]
