@@ -16,7 +16,7 @@ UNIPEN_PATH ?= $(wildcard ../shared/data/unipen_train.json)
 MNIST_WRITERS_PATH ?= $(wildcard ../shared/data/mnist_writers.npz)
 export MNIST_PATH PENDIGITS_PATH UNIPEN_PATH MNIST_WRITERS_PATH
 
-.PHONY: help run test dev lint train lookalikes cv line online join-prior evaluate eval bench bench-page scale figures lock screenshot clean
+.PHONY: help run test dev lint train lookalikes cv line online pretrained join-prior evaluate eval bench bench-page scale figures lock screenshot clean
 
 help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,9 +28,10 @@ $(SERVING): requirements.txt
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
-$(EVERYTHING): requirements/dev.txt
+$(EVERYTHING): requirements/dev.txt requirements/peers.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/peers.txt
 	touch $@ $(SERVING)
 
 run: $(SERVING)  ## serve the shipped models at http://127.0.0.1:5000, PORT=8080 to change (first time: installs, ~1 min)
@@ -77,6 +78,10 @@ online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into
 	$(BIN)/python train.py --recipe online --out models --overwrite
 	$(BIN)/python train.py --recipe online-more --out models --overwrite
 
+pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits -> models/digits_rec.onnx (~10 s)
+	$(BIN)/python -m training.pretrained --out models
+	$(BIN)/python -m training.line_calibration --model models/digits_rec.onnx
+
 join-prior: $(EVERYTHING)  ## refit the segmenter's join prior into models/join_prior.json (both pen sources, fold 5's training writers; ~20 s)
 	$(BIN)/python -m training.join_prior
 
@@ -87,7 +92,7 @@ EVAL_OUT ?= $(OUT)/eval
 eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~35 min)
 	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.number_eval --every-fold 1000 --out $(EVAL_OUT)
-	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT)
+	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(EVAL_OUT)/peer-disagreements.png
 	$(BIN)/python -m bench.explain_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.digit_photo_eval --out $(EVAL_OUT)
 

@@ -42,6 +42,9 @@ class Settings:
     # Pictures of whole numbers are read by the sequence (line) reader; an empty path (or a missing file)
     # falls back to cutting the ink into digits and classifying each (app/reader/segmenter.py).
     line_model_path: str = str(MODELS / "line.tflite")
+    # Pictures of whole numbers are read first by a recognizer pretrained on real text, cut to digits and
+    # marks (make pretrained; app/reader/pretrained.py); an empty path (or a missing file) leaves the line reader.
+    picture_model_path: str = str(MODELS / "digits_rec.onnx")
     # Drawn numbers: the online sequence reader over the pen path (make online); an empty path (or a missing
     # file) leaves only the segmenter and the line reader.
     online_model_path: str = str(MODELS / "online.tflite")

@@ -2,10 +2,11 @@
 
 Numbers of 1 to 8 digits are composed from ONE held-out writer's digits (MNIST test writers, the last
 fold's pendigits writers, the UNIPEN contributors the line model never saw) on every kind of paper
-(training/lines.py, with its own seed), and read by the sequence (line) reader and by the
-cut-and-classify segmenter for comparison. Prints exact-number rates by source, length, gap and paper,
-digit accuracy inside numbers, and how often right and wrong numbers are flagged unsure; writes
-line_eval.json to --out.
+(training/lines.py, with its own seed), and read by the pretrained recognizer, by our own line reader and
+cut-and-classify segmenter, and by the peer (bench/peers.py: RapidOCR) on the same pictures. Prints
+exact-number rates by source, length, gap and paper, digit accuracy inside numbers, how often right and
+wrong numbers are flagged unsure, and where our reader and the peer disagree; writes line_eval.json to
+--out.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import cv2
 import numpy as np
 
 from app import ROOT
-from bench import answer_or_none, scratch_reader
+from bench import answer_or_none, peers, scratch_reader
 from training import data, lines
 
-READERS = {"line reader": {"LINE_CNN_CHECK": False}, "line reader + CNN check": {"LINE_CNN_CHECK": True},
-           "cut and classify": {"LINE_MODEL_PATH": ""}}
+READERS = {"pretrained + line (fused)": {}, "pretrained alone": {"LINE_MODEL_PATH": ""},
+           "line reader": {"PICTURE_MODEL_PATH": ""},
+           "line reader + CNN check": {"PICTURE_MODEL_PATH": "", "LINE_CNN_CHECK": True},
+           "cut and classify": {"PICTURE_MODEL_PATH": "", "LINE_MODEL_PATH": ""},
+           peers.RapidOcr.name: None}  # not ours: bench/peers.py
 
 
 def held_out_writers(mnist_path: str, writers_path: str, pen_path: str | None, unipen_path: str | None,
@@ -130,6 +134,36 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines_out)
 
 
+def disagreement(pictures: list[dict], ours: list[dict], peer: list[dict], examples: int = 16) -> dict:
+    """Where our reader and the peer read a picture differently: how many, who was right, and the first
+    `examples` of them (index, truth, both readings)."""
+    differ = [i for i, (a, b) in enumerate(zip(ours, peer)) if a["number"] != b["number"]]
+    right = {"ours_right": 0, "peer_right": 0, "both_wrong": 0}
+    for i in differ:
+        truth = pictures[i]["truth"]
+        right["ours_right" if ours[i]["number"] == truth else "peer_right" if peer[i]["number"] == truth
+              else "both_wrong"] += 1
+    return {"count": len(differ), "who_is_right": right,
+            "examples": [{"index": i, "truth": pictures[i]["truth"], "paper": pictures[i]["paper"],
+                          "ours": ours[i]["number"], "peer": peer[i]["number"]} for i in differ[:examples]]}
+
+
+def disagreement_sheet(pictures: list[dict], examples: list[dict], path: str) -> None:
+    """A PNG of the pictures our reader and the peer read differently, each with both readings."""
+    tiles = []
+    for example in examples:
+        grey = cv2.imdecode(np.frombuffer(pictures[example["index"]]["png"], np.uint8), cv2.IMREAD_GRAYSCALE)
+        scale = 90 / grey.shape[0]
+        shown = cv2.resize(grey, (max(1, int(grey.shape[1] * scale)), 90), interpolation=cv2.INTER_AREA)
+        tile = np.full((122, max(shown.shape[1], 420)), 255, np.uint8)
+        tile[:90, :shown.shape[1]] = shown
+        cv2.putText(tile, f"true {example['truth']}  ours {example['ours'] or '-'}  peer {example['peer'] or '-'}",
+                    (6, 112), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
+        tiles.append(tile)
+    width = max(t.shape[1] for t in tiles)
+    cv2.imwrite(path, np.vstack([np.pad(t, ((4, 4), (0, width - t.shape[1])), constant_values=255) for t in tiles]))
+
+
 def example_sheet(reader, pictures: list[dict], path: str, count: int = 6) -> None:
     """A PNG of a few held-out pictures as read: each digit's box (dashed red: unsure) and the number read."""
     tiles = []
@@ -163,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", default=",".join(READERS), help="comma-separated readers to compare")
     parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
                         help="where to write line_eval.json (default: out/eval; make figures: models/)")
+    parser.add_argument("--disagreements", default=None,
+                        help="also write a PNG of pictures where our first reader and the peer disagree "
+                             "(docs/peer-disagreements.png)")
     parser.add_argument("--example", default=None,
                         help="also write a PNG of a few pictures with the line reader's boxes (docs/number-read.png)")
     args = parser.parse_args(argv)
@@ -172,17 +209,29 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     sources = held_out_writers(args.data, args.mnist_writers, args.pen_data, args.unipen_data, args.fold)
     pictures = compose_set(sources, args.numbers, args.seed)
-    results = {}
+    results, answers = {}, {}
     for name in args.readers.split(","):
-        results[name] = summarise(pictures, read_all(scratch_reader(**READERS[name]), pictures))
+        reader = scratch_reader(**READERS[name]) if READERS[name] is not None else peers.peer(name)
+        if reader is None:
+            print(f"{name}: not installed (make dev), left out", file=sys.stderr)
+            continue
+        answers[name] = read_all(reader, pictures)
+        results[name] = summarise(pictures, answers[name])
         print(f"{name}: {results[name]['exact']['all']:.2%} exact", file=sys.stderr)
     print(table(results))
+    ours, peer = next(iter(answers)), next((n for n in answers if READERS[n] is None), None)
+    disagreements = disagreement(pictures, answers[ours], answers[peer]) if peer else {}
+    if disagreements:
+        print(f"\n{ours} and {peer} disagree on {disagreements['count']} pictures: " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in disagreements["who_is_right"].items()))
+    if args.disagreements and disagreements:
+        disagreement_sheet(pictures, disagreements["examples"], args.disagreements)
     if args.example:
         example_sheet(scratch_reader(), pictures[::max(1, len(pictures) // 7)][1:], args.example)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.out, "line_eval.json").write_text(json.dumps(
-        {"sources": {name: len(w) for name, w in sources.items()}, "seed": args.seed, "results": results},
-        indent=1) + "\n")
+        {"sources": {name: len(w) for name, w in sources.items()}, "seed": args.seed, "results": results,
+         "disagreements": disagreements}, indent=1) + "\n")
     return 0
 
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from app import ROOT
-from bench import answer_or_none, page_drawing, scratch_reader
+from bench import answer_or_none, page_drawing, peers, scratch_reader
 from training import data
 from training.compose import GAPS, HEIGHT, compose, delayed, group_by_writer
 
@@ -43,15 +43,18 @@ def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.
     return cv2.imencode(".jpg", np.clip(paper, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-# The readers compared: (what is read, the settings). The old cut-and-classify picture reader
-# stays as the comparison row until the sequence reader wins everywhere.
+# The readers compared: (what is read, the settings). The older picture readers stay as comparison
+# columns, and the peer (bench/peers.py) reads the same photos beside them.
 READERS = {
     "strokes: segmenter": ("strokes", {"NUMBER_STROKE_READER": "segmenter"}),
     "strokes: line": ("strokes", {"NUMBER_STROKE_READER": "line"}),
     "strokes: fused": ("strokes", {"NUMBER_STROKE_READER": "fused"}),
     "strokes: online": ("strokes", {"NUMBER_STROKE_READER": "online"}),
-    "photos: line reader": ("pictures", {}),
-    "photos: cut and classify": ("pictures", {"LINE_MODEL_PATH": ""}),
+    "photos: pretrained + line (fused)": ("pictures", {}),
+    "photos: pretrained alone": ("pictures", {"LINE_MODEL_PATH": ""}),
+    "photos: line reader": ("pictures", {"PICTURE_MODEL_PATH": ""}),
+    "photos: cut and classify": ("pictures", {"PICTURE_MODEL_PATH": "", "LINE_MODEL_PATH": ""}),
+    f"photos: {peers.RapidOcr.name}": ("pictures", None),  # not ours: bench/peers.py
 }
 
 
@@ -240,6 +243,16 @@ def fold_table(pooled: dict) -> str:
     return "\n".join(rows)
 
 
+def reader_for(name: str, models: Path):
+    """The reader a column names: ours with the fold's models and the column's settings, or the peer
+    (None when it is not installed)."""
+    kind, settings = READERS[name]
+    if settings is None:
+        return peers.peer(name.split(": ", 1)[1])
+    return scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"),
+                          TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"), **settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Compose numbers from held-out writers of each source, read them through the app, print and save the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -266,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     train, held_out = data.split_fold(records, args.fold or data.FOLDS)
     sources = by_source(held_out if args.fold else train)  # --fold 0, tuning: never the held-out writers
     models = ROOT / "models" / "cv" / f"fold{args.fold or data.FOLDS}"
-    readers = {name: (READERS[name][0], scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"),
-                                                       TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"),
-                                                       **READERS[name][1]))
-               for name in args.readers.split(",")}
+    readers = {name: (READERS[name][0], reader_for(name, models)) for name in args.readers.split(",")}
+    for name in [n for n, (_, r) in readers.items() if r is None]:
+        print(f"{name}: not installed (make dev), left out", file=sys.stderr)
+        del readers[name]
     summary: dict = {"fold": args.fold, "sources": {}}
     for name, records in sources.items():
         result = evaluate(readers, records, args.numbers, args.seed)

@@ -41,7 +41,7 @@ def test_a_blank_column_that_nearly_read_a_digit_is_doubtful():
 def test_the_calibration_beside_the_model_sets_when_a_reading_is_unsure(tmp_path):
     model = tmp_path / "line.tflite"
     assert line.Calibration.beside(str(model)) == line.Calibration()  # no file: the defaults
-    (tmp_path / line.CALIBRATION_NAME).write_text(json.dumps({"digit_unsure": 0.97, "missed": 0.12}))
+    (tmp_path / "line_calibration.json").write_text(json.dumps({"digit_unsure": 0.97, "missed": 0.12}))
     assert line.Calibration.beside(str(model)) == line.Calibration(0.97, 0.12)
 
 
@@ -84,7 +84,7 @@ def test_digit_boxes_split_between_the_peaks_and_hug_the_ink():
     image = np.zeros((line.HEIGHT, 64), np.float32)
     image[8:24, 6:14] = 1  # a digit in columns 6..13
     image[6:26, 40:52] = 1  # another in 40..51
-    strip = line.Strip(image, 100.0, 50.0, 2.0, 2.0, image > 0.35)
+    strip = line.Strip(image, 100.0, 50.0, 2.0, 2.0, image > 0.35, 1 - image)
     emitted = [line.Emitted(2, 3, 2, np.eye(10)[1], 0.9), line.Emitted(11, 12, 11, np.eye(10)[7], 0.9)]
     boxes = line.digit_boxes(strip, emitted)
     assert boxes == [(112.0, 66.0, 16.0, 32.0), (180.0, 62.0, 24.0, 40.0)]  # Box is a named (x, y, w, h)
@@ -111,3 +111,19 @@ def test_every_gap_kind_and_length_can_be_drawn(mnist_small):
         for length in (1, lines.MAX_DIGITS):
             grey, label, boxes = lines.picture(writers[0], rng, length=length, gap=gap)
             assert len(label) == length and line.line_strip(grey).image.shape[0] == line.HEIGHT
+
+
+@pytest.mark.parametrize("number", ["", "3", "12", "11", "121", "1001"])
+def test_the_ctc_likelihood_sums_every_path_that_reads_the_number(number):
+    """Checked against summing every one of 11**5 column paths that collapses to the number."""
+    import itertools
+
+    rng = np.random.default_rng(len(number))
+    columns = rng.random((5, 11))
+    columns /= columns.sum(axis=1, keepdims=True)
+    paths = np.array(list(itertools.product(range(11), repeat=5)))
+    probability = np.prod(columns[np.arange(5), paths], axis=1)
+    reads = ["".join(str(c) for i, c in enumerate(path) if c != line.BLANK and (i == 0 or c != path[i - 1]))
+             for path in paths]
+    expected = probability[np.array(reads) == number].sum()
+    assert line.ctc_log_likelihood(columns, number) == pytest.approx(np.log(expected), rel=1e-9)

@@ -1,6 +1,8 @@
-"""Fit when the line reader says "unsure" and write models/line_calibration.json (app/reader/line.py loads it).
+"""Fit when a sequence reader of pictures says "unsure" and write its calibration beside it (app/reader/line.py
+loads it): models/line_calibration.json for the line model, models/digits_rec_calibration.json for the
+pretrained recognizer.
 
-    python -m training.line_calibration --model models/line.tflite
+    python -m training.line_calibration --model models/line.tflite   (or models/digits_rec.onnx)
 
 Pictures of numbers are synthesised from the MNIST validation writers the line model never trained on
 (the split train.py makes with the same seed; no evaluation writer), read by the exported model, and
@@ -20,23 +22,33 @@ from pathlib import Path
 import numpy as np
 
 from app import ROOT
-from app.reader import line
+from app.errors import InputError
+from app.reader import line, pretrained
 from training import data, lines
 from training.config import RECIPES
 
 
-def readings(model: line.LineModel, writers: list[lines.Writer], count: int, seed: int) -> tuple[np.ndarray, ...]:
+def readings(model: line.ColumnModel, writers: list[lines.Writer], count: int, seed: int) -> tuple[np.ndarray, ...]:
     """For count synthesised pictures: whether the read was exact, its least sure digit, its best missed column."""
     rng = np.random.default_rng(seed)
     exact, least, missed = [], [], []
     for _ in range(count):
         grey, truth, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
-        columns = model.columns(line.line_strip(grey).image)
+        try:
+            columns = model.read_strip(line.line_strip(grey, model.rows))
+        except InputError:  # refused as no number (too much ink): never a sure wrong answer
+            exact.append(False), least.append(0.0), missed.append(1.0)
+            continue
         emitted = line.greedy_decode(columns)
         exact.append("".join(str(e.probabilities.argmax()) for e in emitted) == truth)
         least.append(min((e.peak_probability for e in emitted), default=0.0))
         missed.append(line.missed_digit(columns))
     return np.array(exact), np.array(least), np.array(missed)
+
+
+def column_model(path: str) -> line.ColumnModel:
+    """The sequence model in the file: the pretrained recognizer (.onnx) or our line model (.tflite)."""
+    return pretrained.PretrainedModel(path) if path.endswith(".onnx") else line.LineModel(path)
 
 
 def choose(exact: np.ndarray, least: np.ndarray, missed: np.ndarray, right_flagged: float) -> dict:
@@ -75,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     val_idx, _ = data.validation_split(len(mnist["x_train"]), recipe.validation, writers,
                                        np.random.default_rng(recipe.seed))
     validating = lines.mnist_writers(mnist["x_train"][val_idx], mnist["y_train"][val_idx], writers[val_idx])
-    exact, least, missed = readings(line.LineModel(args.model), validating, args.pictures, args.seed)
+    exact, least, missed = readings(column_model(args.model), validating, args.pictures, args.seed)
     fitted = choose(exact, least, missed, args.right_flagged)
     fitted["fitted_on"] = {"pictures": args.pictures, "exact": round(float(exact.mean()), 4),
                            "writers": len(validating), "model_sha256": data.sha256(args.model), "seed": args.seed}
-    out = Path(args.model).with_name(line.CALIBRATION_NAME)
+    out = line.calibration_path(args.model)
     out.write_text(json.dumps(fitted, indent=1) + "\n")
     print(f"digit unsure under {fitted['digit_unsure']}, missed over {fitted['missed']}: flags "
           f"{fitted['wrong_flagged']:.1%} of wrong and {fitted['right_flagged']:.1%} of right numbers "

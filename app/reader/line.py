@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,7 +30,6 @@ LONGEST = 768  # a picture is reduced to this longer side before anything else (
 MAX_INK = 0.45  # a share of the picture, rules aside: writing on paper covers far less (noise, print: more)
 BLANK = 10
 MARGIN = 0.2  # of the ink band's height, kept round the ink when the strip is cut out
-CALIBRATION_NAME = "line_calibration.json"  # beside the model: the fitted unsure thresholds
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Strip:
     x_scale: float  # picture pixels per strip pixel, across
     y_scale: float  # picture pixels per strip pixel, down
     ink: np.ndarray  # (HEIGHT, width) bool: the strip's ink, for the boxes
+    paper: np.ndarray  # (HEIGHT, unpadded width) float32 0..1: the same cut of the picture as it is, ink dark
 
 
 def writing_mask(mask: np.ndarray) -> np.ndarray:
@@ -59,11 +60,25 @@ def _band(profile: np.ndarray, share: float = 0.01) -> tuple[int, int]:
     return int(np.searchsorted(cumulative, share)), int(np.searchsorted(cumulative, 1 - share)) + 1
 
 
-def line_strip(grey: np.ndarray) -> Strip:
-    """A grey picture of a number -> the strip the line model reads: the writing's band cut out with a
-    margin, scaled to HEIGHT rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns). NoInk if blank."""
+@dataclass(frozen=True)
+class Band:
+    """Where the writing is in a picture: the picture reduced for the work, its ink and writing (rules
+    aside), and the band to cut out with its margin (in the reduced picture's pixels)."""
+
+    reduced: np.ndarray  # grey, at most LONGEST on its longer side
+    factor: float  # picture pixels per reduced pixel
+    ink: np.ndarray  # 0..1
+    writing: np.ndarray  # bool
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+def writing_band(grey: np.ndarray) -> Band:
+    """A grey picture of a number -> where its writing is, with a margin. NoInk if blank, TooMuchInk for
+    noise or a page."""
     reduced = preprocessing.resize_longest(grey, LONGEST) if max(grey.shape) > LONGEST else grey
-    factor = grey.shape[1] / reduced.shape[1]
     ink = ink_strength(reduced)
     mask = (ink > 0.35).astype(np.uint8)
     writing = writing_mask(mask).astype(bool)
@@ -75,21 +90,34 @@ def line_strip(grey: np.ndarray) -> Strip:
         raise NoInk()
     top, bottom = _band(writing.sum(axis=1))
     left, right = _band(writing.sum(axis=0), 0.002)
-    height = max(bottom - top, 4)
-    pad = MARGIN * height + 2
-    y0, y1 = max(0, int(top - pad)), min(ink.shape[0], int(bottom + pad))
-    x0, x1 = max(0, int(left - pad)), min(ink.shape[1], int(right + pad))
-    crop = ink[y0:y1, x0:x1]
-    width = int(np.clip(round(crop.shape[1] * HEIGHT / crop.shape[0]), 1, MAX_WIDTH))
-    strip = np.clip(cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA), 0, 1)
-    padded = np.zeros((HEIGHT, _padded_width(width)), np.float32)
+    pad = MARGIN * max(bottom - top, 4) + 2
+    return Band(reduced, grey.shape[1] / reduced.shape[1], ink, writing, max(0, int(left - pad)),
+                max(0, int(top - pad)), min(ink.shape[1], int(right + pad)), min(ink.shape[0], int(bottom + pad)))
+
+
+def line_strip(grey: np.ndarray, rows: int = HEIGHT) -> Strip:
+    """A grey picture of a number -> the strip the line model reads (see strip_of). NoInk if blank."""
+    return strip_of(writing_band(grey), rows)
+
+
+def strip_of(band: Band, rows: int = HEIGHT) -> Strip:
+    """The writing's band cut out, scaled to `rows` rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns
+    at HEIGHT rows, as many times wider as `rows` is taller)."""
+    y0, y1, x0, x1 = band.y0, band.y1, band.x0, band.x1
+    crop = band.ink[y0:y1, x0:x1]
+    width = int(np.clip(round(crop.shape[1] * rows / crop.shape[0]), 1, MAX_WIDTH * rows // HEIGHT))
+    strip = np.clip(cv2.resize(crop, (width, rows), interpolation=cv2.INTER_AREA), 0, 1)
+    padded = np.zeros((rows, _padded_width(width)), np.float32)
     padded[:, :width] = strip
+    light = band.reduced if np.median(band.reduced) >= 110 else 255 - band.reduced  # as ink_strength decides
+    paper = cv2.resize(light[y0:y1, x0:x1].astype(np.float32), (width, rows), interpolation=cv2.INTER_AREA) / 255
     # The boxes look at the writing only: ruled lines, grids and box edges are not a digit's ink.
     written = np.zeros_like(padded, dtype=bool)
-    written[:, :width] = cv2.resize(writing[y0:y1, x0:x1].astype(np.float32), (width, HEIGHT),
+    written[:, :width] = cv2.resize(band.writing[y0:y1, x0:x1].astype(np.float32), (width, rows),
                                     interpolation=cv2.INTER_AREA) > 0.3
-    return Strip(padded, x0 * factor, y0 * factor, crop.shape[1] / width * factor, crop.shape[0] / HEIGHT * factor,
-                 written)
+    factor = band.factor
+    return Strip(padded, x0 * factor, y0 * factor, crop.shape[1] / width * factor, crop.shape[0] / rows * factor,
+                 written, paper)
 
 
 def _padded_width(width: int) -> int:
@@ -100,12 +128,18 @@ def _padded_width(width: int) -> int:
 class LineModel(models.SequenceModel):
     """The exported line model: a (HEIGHT, width) strip -> (width / STRIDE, 11) column probabilities."""
 
+    rows, stride = HEIGHT, STRIDE  # the strip's height and the strip pixels per output column
+
     def __init__(self, path: str) -> None:
         super().__init__(path, np.zeros((HEIGHT, MIN_WIDTH, 1), np.float32))
 
     def columns(self, strip: np.ndarray) -> np.ndarray:
         """Per-column probabilities (blank last) for one strip."""
         return self.run(strip[:, :, None])
+
+    def read_strip(self, strip: Strip) -> np.ndarray:
+        """Per-column probabilities for a cut-out strip (the model reads its ink)."""
+        return self.columns(strip.image)
 
 
 @dataclass(frozen=True)
@@ -134,6 +168,24 @@ def greedy_decode(columns: np.ndarray) -> list[Emitted]:
     return out
 
 
+def ctc_log_likelihood(columns: np.ndarray, number: str) -> float:
+    """log P(number | columns) under CTC: every path of columns that collapses to the number, summed (the
+    forward algorithm over the number with blanks between and round its digits)."""
+    logs = np.log(np.maximum(columns, 1e-12))
+    labels = np.full(2 * len(number) + 1, BLANK)
+    labels[1::2] = [int(d) for d in number]
+    # A path may skip the blank between two different digits, never between two equal ones.
+    skip = np.zeros(len(labels), bool)
+    skip[3::2] = labels[3::2] != labels[1:-2:2]
+    alpha = np.full(len(labels), -np.inf)
+    alpha[:2] = logs[0, labels[:2]]
+    for row in logs[1:]:
+        stay_or_step = np.logaddexp(alpha, np.concatenate([[-np.inf], alpha[:-1]]))
+        jumped = np.concatenate([[-np.inf, -np.inf], alpha[:-2]])[:len(alpha)]
+        alpha = np.where(skip, np.logaddexp(stay_or_step, jumped), stay_or_step) + row[labels]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(labels) > 1 else alpha[-1])
+
+
 def missed_digit(columns: np.ndarray) -> float:
     """The best chance any digit has in a column the decoder left blank (high: a digit may be lost)."""
     blank = columns.argmax(axis=1) == BLANK
@@ -150,31 +202,39 @@ class Calibration:
     @classmethod
     def beside(cls, model_path: str) -> Calibration:
         """The calibration file next to the model, or the defaults when there is none."""
-        path = Path(model_path).with_name(CALIBRATION_NAME)
+        path = calibration_path(model_path)
         if not path.is_file():
             return cls()
         fitted = json.loads(path.read_text())
         return cls(float(fitted["digit_unsure"]), float(fitted["missed"]))
 
 
-def digit_boxes(strip: Strip, emitted: list[Emitted]) -> list[Box]:
+def calibration_path(model_path: str) -> Path:
+    """Where a sequence model's fitted unsure thresholds live: beside it, named after it (line.tflite:
+    line_calibration.json)."""
+    return Path(model_path).with_name(f"{Path(model_path).stem}_calibration.json")
+
+
+def digit_boxes(strip: Strip, emitted: list[Emitted], stride: int = STRIDE) -> list[Box]:
     """Each digit's box in the picture (x, y, w, h): the pieces of writing near its peak column, within
-    the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit)."""
-    peaks = [e.peak * STRIDE + STRIDE / 2 for e in emitted]
+    the columns between its neighbours' peaks (a $, a dash or a grid line beside it is not the digit).
+    stride: strip pixels per output column."""
+    rows = strip.image.shape[0]
+    peaks = [e.peak * stride + stride / 2 for e in emitted]
     edges = [0.0] + [(a + b) / 2 for a, b in zip(peaks, peaks[1:])] + [float(strip.image.shape[1])]
     _, labels, stats, centroids = cv2.connectedComponentsWithStats(strip.ink.astype(np.uint8), connectivity=8)
-    crossing = (stats[:, cv2.CC_STAT_TOP] == 0) & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= HEIGHT)
+    crossing = (stats[:, cv2.CC_STAT_TOP] == 0) & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= rows)
     thin = stats[:, cv2.CC_STAT_WIDTH] <= 2
     boxes = []
     for peak, left, right in zip(peaks, edges, edges[1:]):
-        near = labels[:, max(0, int(peak - 0.3 * HEIGHT)):int(peak + 0.3 * HEIGHT) + 1]
+        near = labels[:, max(0, int(peak - 0.3 * rows)):int(peak + 0.3 * rows) + 1]
         keep = [k for k in np.unique(near) if k and not (crossing[k] and thin[k]) and left <= centroids[k][0] < right]
         part = np.isin(labels[:, int(left):max(int(np.ceil(right)), int(left) + 1)], keep)
         ys, xs = np.nonzero(part)
         if len(xs):
             x0, x1, y0, y1 = left + xs.min(), left + xs.max() + 1, ys.min(), ys.max() + 1
         else:
-            x0, x1, y0, y1 = max(left, peak - HEIGHT / 3), min(right, peak + HEIGHT / 3), 0, HEIGHT
+            x0, x1, y0, y1 = max(left, peak - rows / 3), min(right, peak + rows / 3), 0, rows
         boxes.append(Box(round(strip.left + x0 * strip.x_scale, 1), round(strip.top + y0 * strip.y_scale, 1),
                          round((x1 - x0) * strip.x_scale, 1), round((y1 - y0) * strip.y_scale, 1)))
     return boxes
@@ -190,22 +250,55 @@ class LineDigit:
     unsure: bool
 
 
+class ColumnModel(Protocol):
+    """A sequence model over a number's strip: per output column, the ten digits' and the blank's
+    probabilities (blank last); `rows` high strips, `stride` strip pixels per column."""
+
+    path: str
+    rows: int
+    stride: int
+
+    def read_strip(self, strip: Strip) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Look:
+    """One sequence model's reading of a picture's writing: its strip, its columns and what greedy
+    decoding emits from them."""
+
+    strip: Strip
+    columns: np.ndarray
+    emitted: list[Emitted]
+
+    @property
+    def number(self) -> str:
+        """The digits greedy decoding reads."""
+        return "".join(str(int(e.probabilities.argmax())) for e in self.emitted)
+
+
 class LineReader:
     """A grey picture of a number -> its digits, left to right (all CPU work: run it off the event loop)."""
 
-    def __init__(self, model: LineModel, calibration: Calibration | None = None) -> None:
+    def __init__(self, model: ColumnModel, calibration: Calibration | None = None) -> None:
         self.model = model
         self.calibration = calibration or Calibration.beside(model.path)
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
         """The digits, and whether a digit may have been missed (a near-miss column); NoInk if blank."""
-        strip = line_strip(grey)
-        columns = self.model.columns(strip.image)
-        emitted = greedy_decode(columns)
-        boxes = digit_boxes(strip, emitted)
+        return self.digits(self.look(writing_band(grey)))
+
+    def look(self, band: Band) -> Look:
+        """The model's reading of the writing's band."""
+        strip = strip_of(band, self.model.rows)
+        columns = self.model.read_strip(strip)
+        return Look(strip, columns, greedy_decode(columns))
+
+    def digits(self, look: Look) -> tuple[list[LineDigit], bool]:
+        """A look's digits with their boxes and unsure flags, and whether a digit may have been missed."""
+        boxes = digit_boxes(look.strip, look.emitted, self.model.stride)
         digits = [LineDigit(e.probabilities, box, e.peak_probability < self.calibration.digit_unsure)
-                  for e, box in zip(emitted, boxes)]
-        return digits, missed_digit(columns) > self.calibration.missed
+                  for e, box in zip(look.emitted, boxes)]
+        return digits, missed_digit(look.columns) > self.calibration.missed
 
 
 STROKE_HEIGHT = 64  # px: a drawing's writing height when it is rendered for the line reader

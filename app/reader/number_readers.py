@@ -2,10 +2,11 @@
 
 Two ways of reading stand behind them: the segmenter (cut the ink into digits, classify each, pick the
 split by dynamic programming: app/reader/segmenter.py) and the sequence reader (a CTC line model over
-the whole number: app/reader/line.py). Drawings are read the way `number_stroke_reader` names
-("segmenter", "line" or "fused"), chosen on held-out writers; pictures by the line reader when its model
-is there. Every reader raises NoInk when there is no digit and TooMuchInk for noise; the answer's layout
-is one function for all (answers.number_answer).
+the whole number: app/reader/line.py, or the pretrained recognizer read the same way:
+app/reader/pretrained.py). Drawings are read the way `number_stroke_reader` names ("segmenter", "line",
+"fused" or "online"), chosen on held-out writers; pictures by the first reader whose model is there:
+the pretrained recognizer, the line reader, the segmenter. Every reader raises NoInk when there is no
+digit and TooMuchInk for noise; the answer's layout is one function for all (answers.number_answer).
 
 A new reader is one class with `read` and one line in STROKE_READERS or PICTURE_READERS.
 """
@@ -19,7 +20,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NoInk
-from app.reader import ink, line, online, pictures, preprocessing, segmenter
+from app.reader import ink, line, line_fusion, online, pictures, preprocessing, segmenter
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
 from app.reader.models import DigitModel, DrawingFusion
@@ -47,6 +48,8 @@ class NumberModels:
     fusion: DrawingFusion | None = None  # the CNN and the pen-path model, as /api/predict reads a digit
     online: online.OnlineModel | None = None  # the online sequence reader, when its model is shipped
     prior: segmenter.JoinPrior | None = None  # the segmenter's join prior (None: models/join_prior.json)
+    # The pretrained recognizer of pictures (fused with the line reader when both are shipped), when its model is.
+    pretrained: line.LineReader | line_fusion.FusedLineReader | None = None
 
 
 class StrokeNumberReader(Protocol):
@@ -165,12 +168,17 @@ class PictureByLine:
 
     models: NumberModels
 
+    @property
+    def reader(self) -> line.LineReader:
+        """The sequence model's reader: our line model."""
+        return self.models.line
+
     def read(self, picture: Picture) -> Reading:
         """With line_cnn_check, the single-digit CNN also reads each digit's box: a digit it reads otherwise
         is unsure. A column that nearly read a digit makes the reading doubtful (one may be missing)."""
         grey, size = picture.grey, picture.size
         factor = size[0] / grey.shape[1]  # the decoder may have reduced a big picture
-        read, doubtful = self.models.line.read(grey)
+        read, doubtful = self.reader.read(grey)
         if not read:
             raise NoInk()
         unsure = [d.unsure for d in read]  # from the line model's own posteriors, with its calibrated threshold
@@ -180,6 +188,18 @@ class PictureByLine:
             unsure = [u or int(c) != int(d.probabilities.argmax()) for u, c, d in zip(unsure, checked, read)]
         return Reading([DigitSpan(d.probabilities, Box(*(v * factor for v in d.box)).within(size), None, u)
                         for d, u in zip(read, unsure)], doubtful)
+
+
+@dataclass(frozen=True)
+class PictureByPretrained(PictureByLine):
+    """The recognizer pretrained on real text, cut to digits (app/reader/pretrained.py), on the picture:
+    decoded, boxed and calibrated as the line reader is, and fused by decoding with the line reader when
+    its model is shipped too (app/reader/line_fusion.py)."""
+
+    @property
+    def reader(self) -> line.LineReader | line_fusion.FusedLineReader:
+        """The pretrained recognizer's reader."""
+        return self.models.pretrained
 
 
 @dataclass(frozen=True)
@@ -219,6 +239,7 @@ STROKE_READERS: dict[str, type[StrokeNumberReader]] = {
     "online": DrawnByOnline,
 }
 PICTURE_READERS: dict[str, type[PictureNumberReader]] = {
+    "pretrained": PictureByPretrained,
     "line": PictureByLine,
     "segmenter": PictureBySegmenter,
 }
@@ -236,5 +257,7 @@ def stroke_reader(models: NumberModels) -> StrokeNumberReader:
 
 
 def picture_reader(models: NumberModels) -> PictureNumberReader:
-    """The picture reader: the line reader when its model is shipped, else the segmenter."""
-    return PICTURE_READERS["line" if models.line is not None else "segmenter"](models)
+    """The picture reader: the pretrained recognizer when its model is shipped, else the line reader, else
+    the segmenter."""
+    way = "pretrained" if models.pretrained else "line" if models.line else "segmenter"
+    return PICTURE_READERS[way](models)

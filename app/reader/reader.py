@@ -19,7 +19,18 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
-from app.reader import explain, line, marks, online, picture_marks, pictures, preprocessing, segmenter
+from app.reader import (
+    explain,
+    line,
+    line_fusion,
+    marks,
+    online,
+    picture_marks,
+    pictures,
+    preprocessing,
+    pretrained,
+    segmenter,
+)
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
 from app.reader.drawing import Drawing
 from app.reader.models import DigitModel, DrawingFusion
@@ -167,9 +178,11 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     # The online reader only where drawn numbers are read by it (NUMBER_STROKE_READER=online).
     sequence = (online.OnlineModel(settings.online_model_path)
                 if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
+    recognizer = picture_recognizer(settings, line_reader)
     models = NumberModels(number_cnn, line_reader, settings,
                           DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence,
-                          segmenter.join_prior(Path(settings.join_prior_path)))  # read once; refused if unfit
+                          segmenter.join_prior(Path(settings.join_prior_path)),  # read once; refused if unfit
+                          recognizer)
     # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
@@ -180,6 +193,17 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
         reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold,
                          settings.tiny_drawing, run)
     return reader
+
+
+def picture_recognizer(settings: Settings, line_reader: line.LineReader | None):
+    """The pretrained recognizer of pictures of numbers, fused with the line reader when both are shipped;
+    None without its model."""
+    if not _present(settings.picture_model_path):
+        return None
+    recognizer = line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
+    if line_reader is None:
+        return recognizer
+    return line_fusion.FusedLineReader([recognizer, line_reader], [1.0, line_fusion.LINE_WEIGHT])
 
 
 def _present(path: str) -> bool:

@@ -1,0 +1,75 @@
+"""A recognizer pretrained on real text, read as a digits-only line model: PP-OCRv6 small's recognition
+network (PaddleOCR, Apache-2.0) with its output cut to the CTC blank, the digits and a few marks
+(training/pretrained.py, make pretrained), run with ONNX Runtime.
+
+It reads the same strip the line reader cuts out (app/reader/line.py: the writing's band with a margin),
+48 rows high, paper white and ink black as the text it learned from; its columns come back in the line
+model's layout (ten digits, then a blank), so the line reader's decoding, boxes and calibration serve it
+unchanged. A mark ("-", "=", "#", ...) counts as blank there: it separates digits and is never one.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from app.reader import line
+from app.reader.models import ModelError
+
+DIGITS = "0123456789"
+# Marks written round amounts and inside numbers: read as themselves so that none is forced into a digit.
+MARKS = "-=#.,/:*+_~()'\"$ "
+ROWS = 48  # the recognizer's input height
+STRIDE = 8  # strip pixels per output column (its downsampling across)
+# Two threads: a picture is read in about half the time (12 ms instead of 21 on this machine's cores); under
+# full load the two workers' picture processes share the cores either way.
+THREADS = 2
+MIN_WIDTH = 320  # strip columns: narrower strips are padded (with zeros, as the recognizer trained)
+
+
+class PretrainedModel:
+    """The cut-down recognizer: a strip cut out of a picture, 48 rows high -> (width / 8, 11) column
+    probabilities over the ten digits and the blank (marks folded into the blank)."""
+
+    rows, stride = ROWS, STRIDE
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self._session = _session(self.path)
+        self._input = self._session.get_inputs()[0].name
+        classes = self._session.get_outputs()[0].shape[-1]
+        if classes != 1 + len(DIGITS) + len(MARKS):
+            raise ModelError(f"{path}: {classes} classes, not the blank, digits and marks (make pretrained)")
+        self.columns(np.ones((ROWS, MIN_WIDTH), np.float32))  # a broken file fails at start
+
+    def read_strip(self, strip: line.Strip) -> np.ndarray:
+        """Per-column probabilities for a cut-out strip: the recognizer reads the picture as it is
+        (its grey paper), not the ink mask the line model reads."""
+        return self.columns(strip.paper)
+
+    def columns(self, paper: np.ndarray) -> np.ndarray:
+        """Per-column probabilities, the ten digits then the blank (marks added to it), for a (48, width)
+        grey strip, paper light, 0..1. Padded with mid-grey zeros to MIN_WIDTH as it was trained (PaddleOCR
+        pads every line to at least 320 columns so)."""
+        image = np.zeros((1, 3, ROWS, max(MIN_WIDTH, paper.shape[1])), np.float32)
+        image[0, :, :, :paper.shape[1]] = 2.0 * paper - 1.0
+        out = self._session.run(None, {self._input: image})[0][0]
+        digits, rest = out[:, 1:1 + len(DIGITS)], out[:, :1] + out[:, 1 + len(DIGITS):].sum(axis=1, keepdims=True)
+        return np.concatenate([digits, rest], axis=1)
+
+
+def _session(path: str):
+    """An ONNX Runtime session for the file, THREADS threads; ModelError names a missing or broken file."""
+    import onnxruntime as ort
+
+    if not os.path.isfile(path):
+        raise ModelError(f"{path}: no such model file (restore it with git checkout -- models/, or make pretrained)")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its shape-inference warnings are not ours to fix
+    try:
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for a bad file
+        raise ModelError(f"{path}: not an ONNX model ({str(error).splitlines()[0][:200]})") from None

@@ -1,0 +1,183 @@
+"""The pretrained recognizer cut to digits (training/pretrained.py, app/reader/pretrained.py) and the peer
+beside it in the bench (bench/peers.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from app import ROOT
+from app.reader import line, pretrained
+from app.reader.models import ModelError
+from bench import scratch_reader
+from training import pretrained as export
+
+SHIPPED = ROOT / "models" / "digits_rec.onnx"
+
+
+def tiny_recognizer(path, characters: list[str], seed: int = 0) -> np.ndarray:
+    """A stand-in recognizer with the real one's output layer names: x (1, 3, 48, W) -> the mean over rows
+    and channels, a (W, 4) projection, then linear_8 to blank + characters + space, softmax. Returns the
+    output layer's weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    classes = len(characters) + 2
+    project = rng.normal(size=(1, 4)).astype(np.float32)
+    weights = rng.normal(size=(4, classes)).astype(np.float32)
+    bias = rng.normal(size=(classes,)).astype(np.float32)
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=0),  # (1, W)
+             helper.make_node("Unsqueeze", ["m", "last"], ["u"]),  # (1, W, 1)
+             helper.make_node("MatMul", ["u", "project"], ["h"]),  # (1, W, 4)
+             helper.make_node("MatMul", ["h", "linear_8.w_0"], ["z"]),
+             helper.make_node("Add", ["z", "linear_8.b_0"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["y"], axis=-1)]
+    initializers = [numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
+                    numpy_helper.from_array(np.array([2], np.int64), "last"),
+                    numpy_helper.from_array(project, "project"), numpy_helper.from_array(weights, "linear_8.w_0"),
+                    numpy_helper.from_array(bias, "linear_8.b_0")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 48, "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "W", classes])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    helper.set_model_props(model, {"character": "\n".join(characters)})
+    onnx.save(model, str(path))
+    return weights
+
+
+def test_cutting_the_output_layer_is_decoding_with_only_digits_and_marks(tmp_path):
+    """The cut model's probabilities are the full model's over the kept classes, renormalised: the same as
+    forbidding every other character; it keeps the blank, the ten digits and the marks, in that order."""
+    import onnxruntime as ort
+
+    characters = list("!#-.ABCDEFGHIJ") + list("0123456789") + list("=/,:*+_~()'\"$abc")
+    source, out = tmp_path / "full.onnx", tmp_path / "out"
+    tiny_recognizer(source, characters)
+    report = export.export(source, out)
+    assert report["classes"] == ["blank", *pretrained.DIGITS, *pretrained.MARKS]
+    keep = export.kept_classes(characters)
+    assert [(["<blank>"] + characters + [" "])[k] for k in keep[1:]] == list(pretrained.DIGITS + pretrained.MARKS)
+    x = np.random.default_rng(1).random((1, 3, 48, 40)).astype(np.float32)
+    full = ort.InferenceSession(str(source)).run(None, {"x": x})[0][0]
+    cut = ort.InferenceSession(str(out / "digits_rec.onnx")).run(None, {"x": x})[0][0]
+    expected = full[:, keep] / full[:, keep].sum(axis=1, keepdims=True)
+    assert cut.shape == (40, 1 + 10 + len(pretrained.MARKS)) and np.allclose(cut, expected, atol=1e-5)
+    assert json.loads((out / "digits_rec.json").read_text())["sha256"] == hashlib.sha256(
+        (out / "digits_rec.onnx").read_bytes()).hexdigest()
+
+
+def test_a_recognizer_without_a_digit_class_is_refused():
+    with pytest.raises(ValueError, match=r"no class for \['7'"):
+        export.kept_classes(list("012345689") + list(pretrained.MARKS))
+
+
+def test_the_shipped_model_comes_from_the_rapidocr_wheel_as_its_report_says(tmp_path):
+    source = export.default_source()
+    if source is None:
+        pytest.skip("rapidocr is not installed (make dev installs it)")
+    report = export.export(source, tmp_path)
+    shipped = json.loads((ROOT / "models" / "digits_rec.json").read_text())
+    assert report["source_sha256"] == shipped["source_sha256"] and report["classes"] == shipped["classes"]
+    assert hashlib.sha256(SHIPPED.read_bytes()).hexdigest() == shipped["sha256"] == report["sha256"]
+
+
+def test_columns_are_the_digits_then_a_blank_holding_the_marks():
+    model = pretrained.PretrainedModel(str(SHIPPED))
+    paper = np.ones((pretrained.ROWS, 200), np.float32)
+    columns = model.columns(paper)
+    assert columns.shape == (pretrained.MIN_WIDTH // pretrained.STRIDE, 11)
+    assert np.allclose(columns.sum(axis=1), 1, atol=1e-4)
+    assert (columns.argmax(axis=1) == line.BLANK).all()  # blank paper: nothing read
+    wide = model.columns(np.ones((pretrained.ROWS, 480), np.float32))
+    assert wide.shape == (480 // pretrained.STRIDE, 11)
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such model file"), (b"not a model", "not an ONNX model")])
+def test_a_missing_or_broken_file_is_a_model_error_naming_it(tmp_path, content, message):
+    path = tmp_path / "digits_rec.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        pretrained.PretrainedModel(str(path))
+
+
+def test_a_recognizer_with_other_classes_is_refused_at_start(tmp_path):
+    path = tmp_path / "full.onnx"
+    tiny_recognizer(path, list("0123456789AB"))
+    with pytest.raises(ModelError, match="14 classes"):
+        pretrained.PretrainedModel(str(path))
+
+
+def number_picture(text: str) -> bytes:
+    """A number written in a plain hand (OpenCV's Hershey script), dark on light paper."""
+    paper = np.full((120, 60 + 48 * len(text)), 235, np.uint8)
+    cv2.putText(paper, text, (20, 90), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 2.4, 30, 5, cv2.LINE_AA)
+    return cv2.imencode(".png", paper)[1].tobytes()
+
+
+def test_pictures_are_read_by_the_pretrained_recognizer_and_fall_back_without_it():
+    shipped, fallback = scratch_reader(), scratch_reader(PICTURE_MODEL_PATH="")
+    assert type(shipped.picture_numbers).__name__ == "PictureByPretrained"
+    assert type(fallback.picture_numbers).__name__ == "PictureByLine"
+    answer = shipped.number_in_picture(number_picture("40317"))
+    assert answer["number"] == "40317"
+    boxes = [d["box"] for d in answer["digits"]]
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)  # left to right, within the picture
+    assert all(b[0] >= 0 and b[0] + b[2] <= 60 + 48 * 5 + 1 for b in boxes)
+
+
+def test_the_api_answers_a_picture_with_the_pretrained_reading(client):
+    response = client.post("/api/read/image", data={"image": (io.BytesIO(number_picture("2956")), "n.png")})
+    body = response.get_json()
+    assert response.status_code == 200 and body["number"] == "2956" and len(body["digits"]) == 4
+
+
+def test_the_peer_reads_the_digits_of_its_text():
+    from bench import peers
+
+    peer = peers.peer(peers.RapidOcr.name)
+    if peer is None:
+        pytest.skip("rapidocr is not installed (make dev installs it)")
+    answer = peer.number_in_picture(number_picture("40317"))
+    assert answer["number"] == "40317" and set(answer["number"]) <= peers.DIGITS
+    with pytest.raises(Exception, match="not a picture"):
+        peer.number_in_picture(b"nope")
+
+
+class FixedColumns:
+    """A stand-in sequence model whose columns read a fixed number: `sure` of each digit at its column."""
+
+    rows, stride, path = 32, 4, "fixed.tflite"
+
+    def __init__(self, number: str, sure: float, width: int = 12) -> None:
+        self.table = np.full((width, 11), (1 - 0.98) / 10)
+        self.table[:, line.BLANK] = 0.98
+        for i, digit in enumerate(number):
+            self.table[2 + 3 * i] = (1 - sure) / 10
+            self.table[2 + 3 * i, int(digit)] = sure
+
+    def read_strip(self, strip: line.Strip) -> np.ndarray:
+        return self.table
+
+
+@pytest.mark.parametrize("first, second, read, doubtful", [
+    (("47", 0.9), ("47", 0.9), "47", False),  # agreeing: the first reader's digits, sure
+    (("41", 0.45), ("47", 0.99), "47", False),  # the first barely read its 1, the second is sure of a 7
+    (("41", 0.99), ("47", 0.45), "41", False),
+    (("41", 0.6), ("47", 0.6), "41", True),  # equally unsure: the first wins the tie, and it is doubtful
+])
+def test_two_readers_are_fused_by_their_ctc_scores(first, second, read, doubtful):
+    from app.reader.line_fusion import FusedLineReader
+
+    picture = np.full((60, 120), 230, np.uint8)
+    cv2.putText(picture, "47", (20, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 3)
+    readers = [line.LineReader(FixedColumns(*first), line.Calibration(0.3, 0.9)),
+               line.LineReader(FixedColumns(*second), line.Calibration(0.3, 0.9))]
+    digits, unsure = FusedLineReader(readers, [1.0, 1.0]).read(picture)
+    assert "".join(str(d.probabilities.argmax()) for d in digits) == read and unsure == doubtful
