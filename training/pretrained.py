@@ -27,6 +27,9 @@ from app.reader.pretrained import DIGITS, MARKS
 
 MODEL_NAME = "PP-OCRv6_rec_small.onnx"
 OUTPUT_LAYER = "linear_8"  # the recognizer's last MatMul + Add, before its softmax
+# Apache-2.0 asks a modified file to say so (the licence's text: models/digits_rec.LICENSE).
+NOTICE = ("PP-OCRv6 small text recognition (c) Baidu / the PaddleOCR authors, Apache-2.0, as distributed in "
+          "rapidocr 3.10; modified by Digit Canvas: output layer cut to the CTC blank, the digits and marks")
 
 
 def default_source() -> Path | None:
@@ -73,13 +76,13 @@ def export(source: Path, out: Path) -> dict:
     keep = kept_classes(characters)
     cut_output_layer(model, keep)
     del model.metadata_props[:]  # the 18,708-character list no longer matches the output
-    onnx.helper.set_model_props(model, {"classes": json.dumps(["blank", *DIGITS, *MARKS])})
+    onnx.helper.set_model_props(model, {"classes": json.dumps(["blank", *DIGITS, *MARKS]), "notice": NOTICE})
     onnx.checker.check_model(model)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "digits_rec.onnx"
     onnx.save(model, str(target))
     report = {"source": source.name, "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-              "licence": "Apache-2.0 (PaddleOCR PP-OCRv6 small recognition, as distributed in rapidocr 3.10)",
+              "licence": "Apache-2.0 (models/digits_rec.LICENSE)", "notice": NOTICE,
               "classes": ["blank", *DIGITS, *MARKS], "source_classes": len(characters) + 2,
               "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
     (out / "digits_rec.json").write_text(json.dumps(report, indent=1) + "\n")
