@@ -107,3 +107,13 @@ def test_command_line_predicts_image_files(tmp_path, mnist_small):
     lines = result.stdout.strip().splitlines()
     assert [line.split(": ")[1].split()[0] for line in lines] == [str(d) for d in mnist_small["y_test"][:3]]
     assert all("%" in line for line in lines)
+
+
+def test_an_empty_batch_is_answered_empty_and_the_next_batch_still_read(mnist_small):
+    """A picture with no candidate digit asks for no reading: LiteRT cannot size a batch of none."""
+    from app.reader.models import DigitModel
+
+    model = DigitModel(str(ROOT / "models" / "digit_cnn.tflite"))
+    assert model.predict(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
+    images = mnist_small["x_test"][:3].astype(np.float32) / 255
+    assert model.predict(images).argmax(axis=1).tolist() == mnist_small["y_test"][:3].tolist()

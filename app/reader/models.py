@@ -83,6 +83,8 @@ class DigitModel:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for a batch of inputs (28x28 images: white ink on black, 0..1)."""
         batch = np.ascontiguousarray(images, np.float32).reshape(-1, *self._shape)
+        if not len(batch):  # nothing to read (a picture with no candidate digit): LiteRT cannot size for it
+            return np.zeros((0, int(self._interpreter.get_output_details()[0]["shape"][-1])), np.float32)
         started = time.perf_counter()
         with self._lock:
             if len(batch) != self._batch:
