@@ -22,7 +22,8 @@ help:  ## this list (times are for a 2-core machine)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The locks pin every package with its hashes: requirements.txt what the server imports (about
-# 430 MB installed), requirements/dev.txt everything (training, tests, lint; about 2 GB).
+# 510 MB installed), requirements/dev.txt everything (training, tests, lint; about 2 GB), and
+# requirements/peers.txt the peer make eval measures (installed without its dependencies).
 $(SERVING): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
