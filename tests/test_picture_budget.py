@@ -154,7 +154,7 @@ def test_an_unsure_picture_is_decoded_once_for_both_looks(reader, monkeypatch):
 
     in_place = build_reader(reader.settings.replace(picture_process=False))
     decoded, looked = [], []
-    real_decode, real_numbers = pictures.decode_picture, in_place.picture_numbers
+    real_decode, real_numbers = pictures.decode_picture, in_place.second_look
     monkeypatch.setattr(pictures, "decode_picture", lambda *args: decoded.append(1) or real_decode(*args))
     monkeypatch.setattr(in_place.cnn, "predict", lambda images: np.full((len(images), 10), 0.1, np.float32))
 
@@ -163,7 +163,7 @@ def test_an_unsure_picture_is_decoded_once_for_both_looks(reader, monkeypatch):
             looked.append(picture)
             return real_numbers.read(picture)
 
-    in_place.picture_numbers = Counted()
+    in_place.second_look = Counted()
     grey = np.full((120, 200), 235, np.uint8)
     cv2.putText(grey, "7", (60, 100), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
     in_place.read_digit_picture(png_of(grey))

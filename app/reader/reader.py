@@ -70,6 +70,9 @@ class Reader:
     why: Why | None  # set by build_reader (it reads pictures through this reader)
     run: Callable = inline  # where costly reading runs, or is waited for (the server: its bounded thread pool)
     picture_process: PicturePool | None = None  # where pictures are decoded and read under a budget
+    # A picture of one digit the CNN is unsure of is read again by our line reader (its 0.97 bar was chosen
+    # on it: docs/accuracy.md), not by the number reader's fusion; None without the line model.
+    second_look: PictureNumberReader | None = None
 
     def digit(self, drawing: Drawing) -> DigitAnswer:
         """/api/predict: one drawn digit (taps and ticks alone are answered unsure, with too_little_ink)."""
@@ -96,9 +99,7 @@ class Reader:
     def read_digit_picture(self, data: bytes) -> PictureDigit:
         """digit_in_picture, read here: the picture decoded once for the CNN and the second look."""
         picture = self._decode(data)
-        # The second look is our line reader's (its 0.97 bar was chosen on it: docs/accuracy.md), not the
-        # number reader's fusion.
-        numbers = partial(self._numbers_in, reader=PictureByLine(self.numbers)) if self.has_line_model else None
+        numbers = partial(self._numbers_in, reader=self.second_look) if self.second_look else None
         return read_digit_picture(picture, self.cnn, numbers, self.settings.unsure_threshold,
                                   self.settings.second_look_sure)
 
@@ -150,11 +151,6 @@ class Reader:
         """/api/explain for a picture: /api/predict/image's answer and why (its steps each go to the pool)."""
         return self.why.picture(data)
 
-    @property
-    def has_line_model(self) -> bool:
-        """Whether the sequence (line) reader is loaded."""
-        return self.numbers.line is not None
-
     def describe(self) -> dict[str, str | None]:
         """Which model files answer: the CNN and the pen-path model (None when it is not served)."""
         path_model = self.fusion.path_model
@@ -190,7 +186,7 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
     processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
-                    picture_process=processes)
+                    picture_process=processes, second_look=PictureByLine(models) if line_reader else None)
     if explanations:
         explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
                                       logger or logging.getLogger("app.reader"))
