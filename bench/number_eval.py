@@ -284,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: not installed (make dev), left out", file=sys.stderr)
         del readers[name]
     summary: dict = {"fold": args.fold, "sources": {}}
-    for name, records in sources.items():
-        result = evaluate(readers, records, args.numbers, args.seed)
-        result["writers"] = sorted({r["writer"] for r in records})
+    for name, held in sources.items():
+        result = evaluate(readers, held, args.numbers, args.seed)
+        result["writers"] = sorted({r["writer"] for r in held})
         summary["sources"][name] = result
         print(f"\n{name} ({len(result['writers'])} writers)\n\n{table(result, name)}", flush=True)
     if args.every_fold:

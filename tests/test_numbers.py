@@ -366,6 +366,22 @@ def test_every_fold_is_read_by_its_own_models_and_join_prior(tmp_path, monkeypat
     assert number_eval.fold_table(pooled).count("\n") == 3
 
 
+def test_make_evals_every_fold_block_gets_every_writer_of_both_sources(tmp_path, monkeypatch):
+    """main --every-fold hands every_fold all the pen data (training and held-out writers of both sources),
+    not the last table's held-out writers (a loop variable once shadowed it: no training writer was left)."""
+    records = json.loads(PEN_FIXTURE.read_text())
+    unipen = unipen_like(tmp_path / "unipen.json", records)
+    given = []
+    monkeypatch.setattr(number_eval, "every_fold", lambda records, *a: given.append(records) or {})
+    monkeypatch.setattr(number_eval, "evaluate", lambda readers, held, *a: {"writers": []})
+    monkeypatch.setattr(number_eval, "table", lambda *a: "")
+    assert number_eval.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", str(unipen), "--numbers", "1",
+                             "--readers", "strokes: segmenter", "--every-fold", "2", "--out", str(tmp_path)]) == 0
+    [records_given] = given
+    assert len(records_given) == len(pen_data.load_pen(str(PEN_FIXTURE), unipen))
+    assert {r["source"] for r in records_given} == {"pendigits", "unipen"}
+
+
 def test_the_institution_check_reads_each_contributor_by_its_fold_and_by_the_whole_institution_model(tmp_path):
     """bench.institutions: a model folder whose report holds out apa and imp is compared with the fold that
     held each of them out; the same models both ways give the same accuracy (no drop)."""
