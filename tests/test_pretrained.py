@@ -122,10 +122,18 @@ def number_picture(text: str) -> bytes:
 
 
 def test_pictures_are_read_by_the_pretrained_recognizer_and_fall_back_without_it():
-    shipped, fallback = scratch_reader(), scratch_reader(PICTURE_MODEL_PATH="")
-    assert type(shipped.picture_numbers).__name__ == "PictureByPretrained"
-    assert type(fallback.picture_numbers).__name__ == "PictureByLine"
+    """Where pictures are read (the picture process, or in place without one) the pretrained recognizer and
+    the line reader read them fused; without its file, the line reader alone. A worker with a picture
+    process does not load it."""
+    in_place = scratch_reader(PICTURE_PROCESS=False)
+    fallback = scratch_reader(PICTURE_PROCESS=False, PICTURE_MODEL_PATH="")
+    assert type(in_place.picture_numbers).__name__ == "PictureByPretrained"
+    assert type(in_place.numbers.pretrained).__name__ == "FusedLineReader"
+    assert type(fallback.picture_numbers).__name__ == "PictureByLine" and fallback.numbers.pretrained is None
+    shipped = scratch_reader()  # reads in its picture process, which holds the recognizer
+    assert shipped.numbers.pretrained is None
     answer = shipped.number_in_picture(number_picture("40317"))
+    assert in_place.number_in_picture(number_picture("40317"))["number"] == "40317"
     assert answer["number"] == "40317"
     boxes = [d["box"] for d in answer["digits"]]
     assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)  # left to right, within the picture

@@ -178,7 +178,9 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     # The online reader only where drawn numbers are read by it (NUMBER_STROKE_READER=online).
     sequence = (online.OnlineModel(settings.online_model_path)
                 if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
-    recognizer = picture_recognizer(settings, line_reader)
+    # The pretrained recognizer only where pictures are read in this process: with a picture process, the
+    # child holds its own (the worker would carry ~50 MB it never uses).
+    recognizer = None if settings.picture_process else picture_recognizer(settings, line_reader)
     models = NumberModels(number_cnn, line_reader, settings,
                           DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence,
                           segmenter.join_prior(Path(settings.join_prior_path)),  # read once; refused if unfit
