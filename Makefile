@@ -90,7 +90,7 @@ evaluate: $(EVERYTHING)  ## the shipped CNN's MNIST test accuracy (~20 s)
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras
 
 EVAL_OUT ?= $(OUT)/eval
-eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~35 min)
+eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~1 h)
 	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.number_eval --every-fold 1000 --out $(EVAL_OUT)
 	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(EVAL_OUT)/peer-disagreements.png
