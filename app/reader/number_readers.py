@@ -259,5 +259,5 @@ def stroke_reader(models: NumberModels) -> StrokeNumberReader:
 def picture_reader(models: NumberModels) -> PictureNumberReader:
     """The picture reader: the pretrained recognizer when its model is shipped, else the line reader, else
     the segmenter."""
-    way = "pretrained" if models.pretrained else "line" if models.line else "segmenter"
+    way = "pretrained" if models.pretrained is not None else "line" if models.line is not None else "segmenter"
     return PICTURE_READERS[way](models)

@@ -22,8 +22,9 @@ DIGITS = "0123456789"
 MARKS = "-=#.,/:*+_~()'\"$ "
 ROWS = 48  # the recognizer's input height
 STRIDE = 8  # strip pixels per output column (its downsampling across)
-# Two threads: a picture is read in about half the time (12 ms instead of 21 on this machine's cores); under
-# full load the two workers' picture processes share the cores either way.
+# Two threads: a 6-digit picture is read in 22 ms instead of 26 with one (in process). Three bench runs
+# on this noisy 2-core machine did not show the second thread hurting drawings under a flood of pictures
+# (drawing p99 25.8 and 27.0 ms with two, 36.7 with one).
 THREADS = 2
 MIN_WIDTH = 320  # strip columns: narrower strips are padded (with zeros, as the recognizer trained)
 
