@@ -90,10 +90,12 @@ evaluate: $(EVERYTHING)  ## the shipped CNN's MNIST test accuracy (~20 s)
 	$(BIN)/python train.py --evaluate models/digit_cnn.keras
 
 EVAL_OUT ?= $(OUT)/eval
+# Pictures of what the evaluations found (make figures: docs/).
+SHEETS_OUT ?= $(EVAL_OUT)
 eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~1 h)
 	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.number_eval --every-fold 1000 --out $(EVAL_OUT)
-	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(EVAL_OUT)/peer-disagreements.png
+	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(SHEETS_OUT)/peer-disagreements.png
 	$(BIN)/python -m bench.explain_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.digit_photo_eval --out $(EVAL_OUT)
 
@@ -110,7 +112,7 @@ scale: $(EVERYTHING)  ## 1, 2 and 4 app hosts behind nginx, then the failure dri
 	$(BIN)/python -m bench.scale --out $(SCALE_OUT)
 
 figures:  ## make eval and make bench, writing the published figures (models/*_eval.json, bench/latency.json)
-	$(MAKE) eval EVAL_OUT=models
+	$(MAKE) eval EVAL_OUT=models SHEETS_OUT=docs
 	$(MAKE) bench BENCH_OUT=bench/latency.json
 
 lock: $(EVERYTHING)  ## re-pin requirements.txt and requirements/dev.txt from requirements/*.in (~2 min)
