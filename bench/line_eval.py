@@ -153,15 +153,9 @@ def disagreement_sheet(pictures: list[dict], examples: list[dict], path: str) ->
     tiles = []
     for example in examples:
         grey = cv2.imdecode(np.frombuffer(pictures[example["index"]]["png"], np.uint8), cv2.IMREAD_GRAYSCALE)
-        scale = 90 / grey.shape[0]
-        shown = cv2.resize(grey, (max(1, int(grey.shape[1] * scale)), 90), interpolation=cv2.INTER_AREA)
-        tile = np.full((122, max(shown.shape[1], 420)), 255, np.uint8)
-        tile[:90, :shown.shape[1]] = shown
-        cv2.putText(tile, f"true {example['truth']}  ours {example['ours'] or '-'}  peer {example['peer'] or '-'}",
-                    (6, 112), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 0, 1, cv2.LINE_AA)
-        tiles.append(tile)
-    width = max(t.shape[1] for t in tiles)
-    cv2.imwrite(path, np.vstack([np.pad(t, ((4, 4), (0, width - t.shape[1])), constant_values=255) for t in tiles]))
+        tiles.append(_tile(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), 90, f"true {example['truth']}  ours "
+                           f"{example['ours'] or '-'}  peer {example['peer'] or '-'}"))
+    _write_sheet(tiles, path)
 
 
 def example_sheet(reader, pictures: list[dict], path: str, count: int = 6) -> None:
@@ -174,15 +168,23 @@ def example_sheet(reader, pictures: list[dict], path: str, count: int = 6) -> No
         for digit in answer["digits"]:
             x, y, w, h = (int(round(v)) for v in digit["box"])
             cv2.rectangle(shown, (x, y), (x + w, y + h), (0, 0, 230) if digit["unsure"] else (200, 90, 0), 2)
-        scale = 120 / shown.shape[0]
-        shown = cv2.resize(shown, (max(1, int(shown.shape[1] * scale)), 120), interpolation=cv2.INTER_AREA)
-        label = np.full((36, max(shown.shape[1], 360), 3), 255, np.uint8)
-        cv2.putText(label, f"read {answer['number'] or '-'} (true {picture['truth']}, {picture['paper']})", (6, 25),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-        tile = np.full((156, label.shape[1], 3), 255, np.uint8)
-        tile[:120, :shown.shape[1]] = shown
-        tile[120:] = label
-        tiles.append(tile)
+        tiles.append(_tile(shown, 120, f"read {answer['number'] or '-'} (true {picture['truth']}, "
+                                       f"{picture['paper']})"))
+    _write_sheet(tiles, path)
+
+
+def _tile(shown: np.ndarray, height: int, caption: str) -> np.ndarray:
+    """A picture (BGR) scaled to `height` px with a caption under it."""
+    shown = cv2.resize(shown, (max(1, int(shown.shape[1] * height / shown.shape[0])), height),
+                       interpolation=cv2.INTER_AREA)
+    tile = np.full((height + 36, max(shown.shape[1], 360), 3), 255, np.uint8)
+    tile[:height, :shown.shape[1]] = shown
+    cv2.putText(tile, caption, (6, height + 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
+def _write_sheet(tiles: list[np.ndarray], path: str) -> None:
+    """The tiles one under another, padded to the widest, as a PNG."""
     width = max(t.shape[1] for t in tiles)
     cv2.imwrite(path, np.vstack([np.pad(t, ((4, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255)
                                  for t in tiles]))

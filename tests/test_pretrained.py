@@ -189,3 +189,24 @@ def test_two_readers_are_fused_by_their_ctc_scores(first, second, read, doubtful
                line.LineReader(FixedColumns(*second), line.Calibration(0.3, 0.9))]
     digits, unsure = FusedLineReader(readers, [1.0, 1.0]).read(picture)
     assert "".join(str(d.probabilities.argmax()) for d in digits) == read and unsure == doubtful
+
+
+def test_where_we_and_the_peer_disagree_is_counted_by_who_was_right_and_drawn(tmp_path):
+    from bench import line_eval
+
+    pictures = [{"png": number_picture(t), "truth": t, "paper": "plain"} for t in ("12", "34", "56", "78")]
+    ours = [{"number": n} for n in ("12", "34", "50", "99")]
+    peer = [{"number": n} for n in ("12", "31", "56", "77")]
+    found = line_eval.disagreement(pictures, ours, peer)
+    assert found["count"] == 3 and found["who_is_right"] == {"ours_right": 1, "peer_right": 1, "both_wrong": 1}
+    assert [e["index"] for e in found["examples"]] == [1, 2, 3]
+    sheet = tmp_path / "sheet.png"
+    line_eval.disagreement_sheet(pictures, found["examples"], str(sheet))
+    assert cv2.imread(str(sheet)).shape[0] == 3 * (90 + 36 + 8)  # one captioned tile per disagreement
+
+
+def test_every_compared_reader_can_be_named_on_the_command_line():
+    """--readers is comma-separated: a column name with a comma could never be chosen."""
+    from bench import line_eval, number_eval
+
+    assert not [name for name in [*line_eval.READERS, *number_eval.READERS] if "," in name]

@@ -31,18 +31,18 @@ from training.config import RECIPES
 def readings(model: line.ColumnModel, writers: list[lines.Writer], count: int, seed: int) -> tuple[np.ndarray, ...]:
     """For count synthesised pictures: whether the read was exact, its least sure digit, its best missed column."""
     rng = np.random.default_rng(seed)
+    reader = line.LineReader(model, line.Calibration())  # its thresholds are what is being fitted
     exact, least, missed = [], [], []
     for _ in range(count):
         grey, truth, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
         try:
-            columns = model.read_strip(line.line_strip(grey, model.rows))
+            look = reader.look(line.writing_band(grey))
         except InputError:  # refused as no number (too much ink): never a sure wrong answer
             exact.append(False), least.append(0.0), missed.append(1.0)
             continue
-        emitted = line.greedy_decode(columns)
-        exact.append("".join(str(e.probabilities.argmax()) for e in emitted) == truth)
-        least.append(min((e.peak_probability for e in emitted), default=0.0))
-        missed.append(line.missed_digit(columns))
+        exact.append(look.number == truth)
+        least.append(min((e.peak_probability for e in look.emitted), default=0.0))
+        missed.append(line.missed_digit(look.columns))
     return np.array(exact), np.array(least), np.array(missed)
 
 

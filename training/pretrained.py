@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -34,11 +35,10 @@ NOTICE = ("PP-OCRv6 small text recognition (c) Baidu / the PaddleOCR authors, Ap
 
 def default_source() -> Path | None:
     """The recognizer file inside an installed RapidOCR wheel (a dev dependency), if there is one."""
-    try:
-        import rapidocr
-    except ImportError:
+    spec = importlib.util.find_spec("rapidocr")  # found, not imported: the package loads its whole pipeline
+    if spec is None or spec.origin is None:
         return None
-    path = Path(rapidocr.__file__).parent / "models" / MODEL_NAME
+    path = Path(spec.origin).parent / "models" / MODEL_NAME
     return path if path.is_file() else None
 
 

@@ -65,7 +65,7 @@ class Band:
     """Where the writing is in a picture: the picture reduced for the work, its ink and writing (rules
     aside), and the band to cut out with its margin (in the reduced picture's pixels)."""
 
-    reduced: np.ndarray  # grey, at most LONGEST on its longer side
+    light: np.ndarray  # the picture reduced (at most LONGEST on its longer side), grey, ink darker than paper
     factor: float  # picture pixels per reduced pixel
     ink: np.ndarray  # 0..1
     writing: np.ndarray  # bool
@@ -91,7 +91,8 @@ def writing_band(grey: np.ndarray) -> Band:
     top, bottom = _band(writing.sum(axis=1))
     left, right = _band(writing.sum(axis=0), 0.002)
     pad = MARGIN * max(bottom - top, 4) + 2
-    return Band(reduced, grey.shape[1] / reduced.shape[1], ink, writing, max(0, int(left - pad)),
+    light = reduced if np.median(reduced) >= 110 else 255 - reduced  # as ink_strength tells ink from paper
+    return Band(light, grey.shape[1] / reduced.shape[1], ink, writing, max(0, int(left - pad)),
                 max(0, int(top - pad)), min(ink.shape[1], int(right + pad)), min(ink.shape[0], int(bottom + pad)))
 
 
@@ -109,8 +110,7 @@ def strip_of(band: Band, rows: int = HEIGHT) -> Strip:
     strip = np.clip(cv2.resize(crop, (width, rows), interpolation=cv2.INTER_AREA), 0, 1)
     padded = np.zeros((rows, _padded_width(width)), np.float32)
     padded[:, :width] = strip
-    light = band.reduced if np.median(band.reduced) >= 110 else 255 - band.reduced  # as ink_strength decides
-    paper = cv2.resize(light[y0:y1, x0:x1].astype(np.float32), (width, rows), interpolation=cv2.INTER_AREA) / 255
+    paper = cv2.resize(band.light[y0:y1, x0:x1].astype(np.float32), (width, rows), interpolation=cv2.INTER_AREA) / 255
     # The boxes look at the writing only: ruled lines, grids and box edges are not a digit's ink.
     written = np.zeros_like(padded, dtype=bool)
     written[:, :width] = cv2.resize(band.writing[y0:y1, x0:x1].astype(np.float32), (width, rows),

@@ -38,10 +38,11 @@ class FusedLineReader:
         band = writing_band(grey)
         looks = [reader.look(band) for reader in self.readers]
         numbers = list(dict.fromkeys(look.number for look in looks))  # in the readers' order
+        if len(numbers) == 1:
+            return self.readers[0].digits(looks[0])
         scores = {n: sum(w * ctc_log_likelihood(look.columns, n) for w, look in zip(self.weights, looks))
-                  for n in numbers} if len(numbers) > 1 else {numbers[0]: 0.0}
-        ranked = sorted(numbers, key=lambda n: -scores[n])
-        chosen = next(i for i, look in enumerate(looks) if look.number == ranked[0])
+                  for n in numbers}
+        best, second = sorted(numbers, key=lambda n: -scores[n])[:2]
+        chosen = next(i for i, look in enumerate(looks) if look.number == best)
         digits, missed = self.readers[chosen].digits(looks[chosen])
-        close = len(ranked) > 1 and scores[ranked[0]] - scores[ranked[1]] < CLOSE
-        return digits, missed or close
+        return digits, missed or scores[best] - scores[second] < CLOSE
