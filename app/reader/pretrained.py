@@ -51,13 +51,24 @@ class PretrainedModel:
 
     def columns(self, paper: np.ndarray) -> np.ndarray:
         """Per-column probabilities, the ten digits then the blank (marks added to it), for a (48, width)
-        grey strip, paper light, 0..1. Padded with mid-grey zeros to MIN_WIDTH as it was trained (PaddleOCR
-        pads every line to at least 320 columns so)."""
-        image = np.zeros((1, 3, ROWS, max(MIN_WIDTH, paper.shape[1])), np.float32)
-        image[0, :, :, :paper.shape[1]] = 2.0 * paper - 1.0
-        out = self._session.run(None, {self._input: image})[0][0]
-        digits, rest = out[:, 1:1 + len(DIGITS)], out[:, :1] + out[:, 1 + len(DIGITS):].sum(axis=1, keepdims=True)
-        return np.concatenate([digits, rest], axis=1)
+        grey strip, paper light, 0..1."""
+        return fold_marks(self._session.run(None, {self._input: network_input(paper)})[0][0])
+
+
+def network_input(paper: np.ndarray) -> np.ndarray:
+    """The recognizer's input for a (48, width) grey strip, paper light, 0..1: (1, 3, 48, width) in -1..1,
+    padded with zeros (mid-grey) to MIN_WIDTH, as PaddleOCR pads every line it trains on."""
+    image = np.zeros((1, 3, ROWS, max(MIN_WIDTH, paper.shape[1])), np.float32)
+    image[0, :, :, :paper.shape[1]] = 2.0 * paper - 1.0
+    return image
+
+
+def fold_marks(probabilities: np.ndarray) -> np.ndarray:
+    """The recognizer's (columns, blank + digits + marks) probabilities in the line model's layout: the ten
+    digits, then the blank with every mark added to it."""
+    digits = probabilities[:, 1:1 + len(DIGITS)]
+    rest = probabilities[:, :1] + probabilities[:, 1 + len(DIGITS):].sum(axis=1, keepdims=True)
+    return np.concatenate([digits, rest], axis=1)
 
 
 def _session(path: str):
