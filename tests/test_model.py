@@ -117,3 +117,29 @@ def test_an_empty_batch_is_answered_empty_and_the_next_batch_still_read(mnist_sm
     assert model.predict(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
     images = mnist_small["x_test"][:3].astype(np.float32) / 255
     assert model.predict(images).argmax(axis=1).tolist() == mnist_small["y_test"][:3].tolist()
+
+
+CAPPED_PREDICT = """
+import resource, sys
+import numpy as np
+from app.reader.models import DigitModel, MAX_BATCH
+model = DigitModel(sys.argv[1])
+with open("/proc/self/status") as status:
+    size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+cap = size + 200 * 1024 * 1024  # as the picture process caps itself: what it uses when ready, plus a budget
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+images = np.zeros((20_000, 28, 28), np.float32)
+images[::7, 10:18, 13:15] = 1.0  # every seventh a 1
+probabilities = model.predict(images)
+print(probabilities.shape[0], int((probabilities[::7].argmax(axis=1) == 1).sum()), MAX_BATCH)
+"""
+
+
+def test_thousands_of_candidates_are_read_under_a_memory_cap():
+    """A noisy picture can propose thousands of candidate digits; read in one batch they needed gigabytes and
+    LiteRT failed to allocate under the picture process's memory cap (a 500). They are read in chunks."""
+    result = subprocess.run([sys.executable, "-c", CAPPED_PREDICT, str(ROOT / "models" / "digit_cnn.tflite")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-500:]
+    read, ones, chunk = (int(v) for v in result.stdout.split())
+    assert read == 20_000 and chunk < 20_000 and ones >= 0.9 * len(range(0, 20_000, 7))

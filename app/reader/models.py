@@ -61,6 +61,13 @@ class SequenceModel:
             return self._interpreter.get_tensor(self._output)[0].copy()
 
 
+# The most inputs one interpreter call takes: a picture can propose thousands of candidate digits, and
+# one batch of them all needs its activations at once (gigabytes for 20,000), past the picture process's
+# memory cap, where LiteRT fails to allocate (a RuntimeError, not a MemoryError). In chunks of this
+# size a batch needs about 25 MB whatever its length, at no cost in time.
+MAX_BATCH = 256
+
+
 class DigitModel:
     """A TFLite classifier: a batch of inputs of its own shape ((28, 28) images in 0..1 for the CNN,
     (64, 5) pen paths for the trajectory model) to (N, 10) probabilities."""
@@ -87,16 +94,21 @@ class DigitModel:
             return np.zeros((0, int(self._interpreter.get_output_details()[0]["shape"][-1])), np.float32)
         started = time.perf_counter()
         with self._lock:
-            if len(batch) != self._batch:
-                self._interpreter.resize_tensor_input(self._input, batch.shape)
-                self._interpreter.allocate_tensors()
-                self._batch = len(batch)
-            self._interpreter.set_tensor(self._input, batch)
-            self._interpreter.invoke()
-            probabilities = self._interpreter.get_tensor(self._output).copy()
+            probabilities = np.concatenate([self._invoke(batch[first:first + MAX_BATCH])
+                                            for first in range(0, len(batch), MAX_BATCH)])
         if self.timed is not None:
             self.timed(time.perf_counter() - started)
         return probabilities
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
+        """One batch of at most MAX_BATCH through the interpreter (under the lock)."""
+        if len(batch) != self._batch:
+            self._interpreter.resize_tensor_input(self._input, batch.shape)
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self._interpreter.set_tensor(self._input, batch)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
 
 
 class DrawingFusion:
