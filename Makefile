@@ -79,9 +79,8 @@ online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into
 	$(BIN)/python train.py --recipe online --out models --overwrite
 	$(BIN)/python train.py --recipe online-more --out models --overwrite
 
-pretrained: $(EVERYTHING)  ## the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) cut to digits, its output layer refitted to handwritten numbers -> models/digits_rec.onnx (~15 min)
+pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits -> models/digits_rec.onnx (~10 s)
 	$(BIN)/python -m training.pretrained --out models
-	$(BIN)/python -m training.digits_head --model models/digits_rec.onnx
 	$(BIN)/python -m training.line_calibration --model models/digits_rec.onnx
 
 join-prior: $(EVERYTHING)  ## refit the segmenter's join prior into models/join_prior.json (both pen sources, fold 5's training writers; ~20 s)

@@ -13,6 +13,8 @@ held back to validate. No evaluation writer is ever used.
     python -m training.digits_head [--model models/digits_rec.onnx] [--pictures 30000]
 
 rewrites the model's output layer in place and adds a "head" section to its report (digits_rec.json).
+Not part of make pretrained: the shipped recognizer keeps PaddleOCR's layer, because the refit moved the
+independent photos by nothing beyond noise and read digits in pictures of noise (docs/training.md).
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ import numpy as np
 
 from app.reader.line import LineDigit, LineReader, ctc_log_likelihood, writing_band
 
-# First chosen on a development run over held-out writers' photos and composed pictures; checked again
-# after the recognizer's output layer was refitted, on writers neither model trained on (the MNIST
-# validation writers' pictures, docs/accuracy.md): 0.25-1.0 within 0.25 points of each other.
+# Chosen on held-out writers' photos and composed pictures (bench/number_eval.py, bench/line_eval.py):
+# the line model at half weight read best on both, 0.3 and 1.0 each lost on one.
 LINE_WEIGHT = 0.5
 # A second number within this (log-likelihood) of the best makes the answer unsure: flags about a third
 # of wrong numbers and 2-3% of right ones where the readers disagree.

@@ -64,7 +64,7 @@ class SequenceModel:
 # The most inputs one interpreter call takes: a picture can propose thousands of candidate digits, and
 # one batch of them all needs its activations at once (gigabytes for 20,000), past the picture process's
 # memory cap, where LiteRT fails to allocate (a RuntimeError, not a MemoryError). In chunks of this
-# size a batch needs about 25 MB whatever its length, at no cost in time.
+# size a batch needs about 25 MB whatever its length, and is no slower (2,000 digits: 188 ms against 206).
 MAX_BATCH = 256
 
 
