@@ -66,10 +66,7 @@ def split_writers(mnist: dict, mnist_writers: np.ndarray | None, pen: list[dict]
     training = [w for w in pen_writers if not any(w is v for v in validating)]
     if mnist and mnist_writers is not None:
         # The split line_calibration fits the unsure thresholds on is left out here as well.
-        _, train_idx = data.validation_split(len(mnist["x_train"]), recipe.validation, mnist_writers,
-                                             np.random.default_rng(recipe.seed))
-        training = lines.mnist_writers(mnist["x_train"][train_idx], mnist["y_train"][train_idx],
-                                       mnist_writers[train_idx]) + training
+        training = lines.line_recipe_mnist_writers(mnist, mnist_writers)[1] + training
     return training, validating
 
 
@@ -147,7 +144,7 @@ def exact(features: list[np.ndarray], labels: list[str], weights: np.ndarray, bi
         logits = f @ weights + bias
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         columns = pretrained.fold_marks(probabilities / probabilities.sum(axis=1, keepdims=True))
-        right += "".join(str(int(e.probabilities.argmax())) for e in line.greedy_decode(columns)) == label
+        right += line.number_of(line.greedy_decode(columns)) == label
     return right / max(len(labels), 1)
 
 

@@ -25,7 +25,6 @@ from app import ROOT
 from app.errors import InputError
 from app.reader import line, pretrained
 from training import data, lines
-from training.config import RECIPES
 
 
 def readings(model: line.ColumnModel, writers: list[lines.Writer], count: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -82,11 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mnist, _ = data.load_mnist(args.data)
     writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"]))
-    recipe = RECIPES["line"]
-    # The very split the line recipe validated on: these writers were never trained on.
-    val_idx, _ = data.validation_split(len(mnist["x_train"]), recipe.validation, writers,
-                                       np.random.default_rng(recipe.seed))
-    validating = lines.mnist_writers(mnist["x_train"][val_idx], mnist["y_train"][val_idx], writers[val_idx])
+    validating, _ = lines.line_recipe_mnist_writers(mnist, writers)  # never trained on
     exact, least, missed = readings(column_model(args.model), validating, args.pictures, args.seed)
     fitted = choose(exact, least, missed, args.right_flagged)
     fitted["fitted_on"] = {"pictures": args.pictures, "exact": round(float(exact.mean()), 4),

@@ -51,6 +51,20 @@ def mnist_writers(x: np.ndarray, y: np.ndarray, writers: np.ndarray) -> list[Wri
     return [groups[w] for w in sorted(groups) if len(groups[w]) >= 5]
 
 
+def line_recipe_mnist_writers(mnist: dict, writers: np.ndarray) -> tuple[list[Writer], list[Writer]]:
+    """(validating, training) MNIST training writers exactly as the line recipe splits them: the
+    validating ones no picture model trains on, so its unsure thresholds are fitted on them."""
+    from training.config import RECIPES
+    from training.data import validation_split
+
+    recipe = RECIPES["line"]
+    val_idx, train_idx = validation_split(len(mnist["x_train"]), recipe.validation, writers,
+                                          np.random.default_rng(recipe.seed))
+    def of(idx: np.ndarray) -> list[Writer]:
+        return mnist_writers(mnist["x_train"][idx], mnist["y_train"][idx], writers[idx])
+    return of(val_idx), of(train_idx)
+
+
 def pen_writers(records: list[dict]) -> list[Writer]:
     """Pen digits grouped by writer (pendigits and UNIPEN records)."""
     groups: dict[str, Writer] = defaultdict(lambda: Writer([], [], []))

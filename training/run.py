@@ -222,7 +222,7 @@ def _exact_numbers(model, validation) -> float:
     for k in range(len(validation)):
         images, targets = validation[k]
         for columns, target in zip(model.predict(images, verbose=0), targets):
-            read = "".join(str(e.probabilities.argmax()) for e in line.greedy_decode(columns))
+            read = line.number_of(line.greedy_decode(columns))
             right += read == "".join(str(int(d)) for d in target[1:1 + int(target[0])])
             total += 1
     return right / max(total, 1)

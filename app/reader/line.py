@@ -168,6 +168,11 @@ def greedy_decode(columns: np.ndarray) -> list[Emitted]:
     return out
 
 
+def number_of(emitted: list[Emitted]) -> str:
+    """The digits a decoding emitted, as a string."""
+    return "".join(str(int(e.probabilities.argmax())) for e in emitted)
+
+
 def ctc_log_likelihood(columns: np.ndarray, number: str) -> float:
     """log P(number | columns) under CTC: every path of columns that collapses to the number, summed (the
     forward algorithm over the number with blanks between and round its digits)."""
@@ -273,7 +278,7 @@ class Look:
     @property
     def number(self) -> str:
         """The digits greedy decoding reads."""
-        return "".join(str(int(e.probabilities.argmax())) for e in self.emitted)
+        return number_of(self.emitted)
 
 
 class LineReader:
