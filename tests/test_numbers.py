@@ -273,6 +273,23 @@ def test_a_four_in_two_strokes_with_a_gap_is_one_digit_read_from_both_views(clie
     assert answer["number"] == "40" and [d["strokes"] for d in answer["digits"]] == [[0, 1], [2]]
 
 
+@pytest.mark.parametrize(("cost", "number", "groups"), [(None, "44", [[0, 1], [2, 3]]), (0.0, "41", [[0, 1, 2], [3]])])
+def test_a_four_does_not_take_in_the_next_fours_first_stroke(client, monkeypatch, cost, number, groups):
+    """"44" in two-stroke 4s, the second reaching back over the first: its first stroke taken into the first 4
+    still reads 4 and leaves its stem a 1. The run that shares its last stroke with a same, sure digit pays
+    (SHARED_STROKE_COST); without the cost, the merge wins."""
+    from app.reader import segmenter
+
+    if cost is not None:
+        monkeypatch.setattr(segmenter, "SHARED_STROKE_COST", cost)
+
+    def four(x: float) -> list:
+        return [[[x + 30, 40], [x, 170], [x + 120, 170]], [[x + 90, 60], [x + 90, 290]]]
+
+    answer = client.post("/api/read", json={"strokes": four(20) + four(120), "width": 400, "height": 320}).get_json()
+    assert answer["number"] == number and [d["strokes"] for d in answer["digits"]] == groups
+
+
 def test_the_best_split_and_its_margin_are_those_of_trying_every_split():
     """_two_best_paths (dynamic programming keeping two ways per point) against enumerating every split."""
     from app.reader.segmenter import _two_best_paths
