@@ -4,7 +4,9 @@ From strokes: the digits are runs of consecutive strokes (people finish one digi
 Every plausible run (strokes that overlap horizontally, at most MAX_RUN of them) is drawn and
 classified in one batched model call, then the best split of the stroke sequence is found by
 dynamic programming: a split is good when the classifier is confident on each of its digits and
-its joins follow the geometry (a 4's bar crosses its stem; the next digit starts to the right).
+its joins follow the geometry (a 4's bar crosses its stem; the next digit starts to the right), and
+the readings of neighbouring runs settle two ambiguities the geometry cannot (SHARED_STROKE_COST,
+WHOLE_BONUS).
 From a picture: the same, with the pieces of the ink's traced centre line, left to right, as the
 units (see picture_candidates).
 """
