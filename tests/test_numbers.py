@@ -290,20 +290,20 @@ def test_a_four_does_not_take_in_the_next_fours_first_stroke(client, monkeypatch
     assert answer["number"] == number and [d["strokes"] for d in answer["digits"]] == groups
 
 
-@pytest.mark.parametrize(("first", "bonus", "number"), [
-    ([[60, 40], [30, 170], [90, 170]], None, "4"),  # an L and a stem: each a sure 1, together a sure 4
-    ([[60, 40], [30, 170], [90, 170]], 0.0, "11"),  # without the bonus the geometry splits them
-    ([[60, 40], [30, 170]], None, "11"),  # two lines: together they read 1, so no bonus: "11" stays
+@pytest.mark.parametrize(("strokes", "bonus", "number"), [
+    ([[[60, 40], [30, 170], [90, 170]], [[115, 40], [115, 290]]], None, "4"),  # an L and a stem: each a sure 1,
+    ([[[60, 40], [30, 170], [90, 170]], [[115, 40], [115, 290]]], 0.0, "11"),  # together a sure 4; no bonus: split
+    ([[[60, 40], [30, 170]], [[75, 40], [75, 290]]], 5.0, "11"),  # two close lines read 1 together: never given
 ])
-def test_two_strokes_that_read_as_neither_alone_are_one_digit(client, monkeypatch, first, bonus, number):
+def test_two_strokes_that_read_as_neither_alone_are_one_digit(client, monkeypatch, strokes, bonus, number):
     """A 4 written as two strokes far apart, each a sure 1 alone, is one 4 (WHOLE_BONUS); two strokes that
-    together read as one of them (1 and 1 read 1) keep the geometry's split."""
+    together read as one of them (1 and 1 read 1) keep the geometry's split, even where a bonus given
+    regardless of the reading would merge them into one 1."""
     from app.reader import segmenter
 
     if bonus is not None:
         monkeypatch.setattr(segmenter, "WHOLE_BONUS", bonus)
-    stem = [[115, 40], [115, 290]]
-    answer = client.post("/api/read", json={"strokes": [first, stem], "width": 400, "height": 320}).get_json()
+    answer = client.post("/api/read", json={"strokes": strokes, "width": 400, "height": 320}).get_json()
     assert answer["number"] == number
 
 

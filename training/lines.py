@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from training.config import RECIPES
+from training.data import validation_split
+
 GAPS = {  # the space before a digit, as a share of the digit height (negative: overlap, of its width)
     "overlapping": (-0.25, -0.02),
     "touching": (-0.02, 0.03),
@@ -54,15 +57,10 @@ def mnist_writers(x: np.ndarray, y: np.ndarray, writers: np.ndarray) -> list[Wri
 def line_recipe_mnist_writers(mnist: dict, writers: np.ndarray) -> tuple[list[Writer], list[Writer]]:
     """(validating, training) MNIST training writers exactly as the line recipe splits them: the
     validating ones no picture model trains on, so its unsure thresholds are fitted on them."""
-    from training.config import RECIPES
-    from training.data import validation_split
-
     recipe = RECIPES["line"]
-    val_idx, train_idx = validation_split(len(mnist["x_train"]), recipe.validation, writers,
-                                          np.random.default_rng(recipe.seed))
-    def of(idx: np.ndarray) -> list[Writer]:
-        return mnist_writers(mnist["x_train"][idx], mnist["y_train"][idx], writers[idx])
-    return of(val_idx), of(train_idx)
+    split = validation_split(len(mnist["x_train"]), recipe.validation, writers, np.random.default_rng(recipe.seed))
+    validating, training = (mnist_writers(mnist["x_train"][idx], mnist["y_train"][idx], writers[idx]) for idx in split)
+    return validating, training
 
 
 def pen_writers(records: list[dict]) -> list[Writer]:

@@ -331,7 +331,7 @@ def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np
     the next best. Each run scores its reading (probabilities); the join prior reads what the picture
     model saw of the strokes joined (seen), as it was fitted."""
     count, scale = len(boxes), _scale(boxes)
-    read, reading = dict(zip(runs, seen)), dict(zip(runs, probabilities))
+    read, scored = dict(zip(runs, seen)), dict(zip(runs, probabilities))
     scores = {}
     for (a, b), p in zip(runs, probabilities):
         score = math.log(float(p.max()) + _EPS)
@@ -340,8 +340,8 @@ def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np
         if b < count:  # the split after it
             joined = read.get((a, b + 1))
             score += math.log(1 - _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, merged=joined))
-        scores[(a, b)] = (score - SHARED_STROKE_COST * _shares_last_stroke(reading, a, b)
-                          + WHOLE_BONUS * _more_than_its_strokes(reading, a, b))
+        scores[(a, b)] = (score - SHARED_STROKE_COST * _shares_last_stroke(scored, a, b)
+                          + WHOLE_BONUS * _more_than_its_strokes(scored, a, b))
     return _two_best_paths(count, scores)
 
 
