@@ -456,3 +456,28 @@ def test_the_online_reader_reads_drawn_numbers_without_cutting_them_first(tmp_pa
     assert right >= 14  # 88-89% of held-out writers' numbers (docs/accuracy.md); the fixture's are few
     fallback = create_app({**config, "ONLINE_MODEL_PATH": ""})
     assert type(fallback.extensions["reader"].stroke_numbers).__name__ == "DrawnBySegmenter"
+
+
+def test_the_label_review_counts_each_misread_unipen_digit_by_its_reviewed_class(tmp_path):
+    """bench.label_review: every UNIPEN digit its held-out fold misreads is listed and counted under the class
+    the review gives it; one the review never saw is "not reviewed". Digits relabelled wrong here are misread."""
+    from bench import label_review
+
+    records = json.loads(PEN_FIXTURE.read_text())
+    relabelled = [i for i, r in enumerate(records) if r["writer"] in (5, 10)][:4]
+    for i in relabelled:
+        records[i] = {**records[i], "label": (records[i]["label"] + 5) % 10}
+    unipen = unipen_like(tmp_path / "unipen.json", records)
+    review = tmp_path / "review.json"
+    review.write_text(json.dumps({"unipen_sha256": "", "review": {str(relabelled[0]): "label",
+                                                                 str(relabelled[1]): "cut"}}))
+    assert label_review.main(["--unipen-data", unipen, "--review", str(review), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "label_review.json").read_text())
+    listed = {m["index"] for m in result["misread_digits"]}
+    assert set(relabelled) <= listed
+    assert all(m["read"] != m["label"] for m in result["misread_digits"])
+    counts = {name: row["count"] for name, row in result["by_class"].items()}
+    assert counts["label"] == 1 and counts["cut"] == 1 and counts["model"] == 0
+    assert counts["not reviewed"] == len(listed) - 2 and result["misread"] == len(listed)
+    assert result["by_class"]["label"]["points"] == round(100 / result["digits"], 3)
+    assert (tmp_path / "unipen_misread.png").stat().st_size > 0
