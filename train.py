@@ -6,6 +6,7 @@
     python train.py --recipe line --out models                      # the line reader for pictures of numbers
     python train.py --evaluate models/digit_cnn.keras               # a saved CNN's MNIST test accuracy
     python train.py --export models/trajectory.keras                # its TFLite file again
+    python train.py --recipe line --out models --overwrite --resume  # a run cut off: on from its last epoch
 
 A recipe (training/config.py) sets every training option; flags given here override it. `--fold K` holds
 out the K-th fold of pendigits writers and UNIPEN contributors (make cv trains one model per fold; make
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder for the model, its export, report and plots (default: out/models, ignored by git)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a model already in --out (make train passes it to refresh the shipped models/)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run cut off in --out from its last finished epoch (the same flags; "
+                             "its <model>.resume/ folder holds the weights, optimizer state and history)")
     parser.add_argument("--evaluate", metavar="MODEL", help="print a saved model's test report instead of training")
     parser.add_argument("--export", metavar="MODEL",
                         help="write a saved .keras model's TFLite file beside it (per --quantize) instead of training")
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(args)
     if not args.export and not args.evaluate:  # refused at once, not after loading TensorFlow and the data
         existing = Path(args.out) / config.FILES[cfg.model][0]
-        if existing.exists() and not args.overwrite:
+        if existing.exists() and not (args.overwrite or args.resume):
             return fail(f"{existing} exists; pass --overwrite to replace it, or --out another folder")
     training.import_tensorflow()
     if args.export:
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     out = Path(args.out)
     try:
-        fitted = run.train(cfg, loaded, out)
+        fitted = run.train(cfg, loaded, out, resume=args.resume)
     except ValueError as error:  # a setting that does not fit the data (checked before any fitting)
         return fail(str(error))
     run.save(fitted, cfg, loaded, out, vars(args))

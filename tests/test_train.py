@@ -370,3 +370,39 @@ def test_a_missing_data_set_is_warned_about(recipe, warned):
     args = train.parse_args(["--recipe", recipe, "--pen-data", "", "--unipen-data", "", "--mnist-writers", ""])
     warnings = train.missing_sources(train.make_config(args), args)
     assert len(warnings) == len(warned) and all(w.split()[1].startswith(n[:5]) for w, n in zip(warnings, warned))
+
+
+def test_a_run_cut_off_resumes_from_its_last_epoch_with_the_optimizers_state(tmp_path, monkeypatch, capsys):
+    """--resume: a run cut off after its first of two epochs continues from the backup beside the model (the
+    weights with the optimizer's state, the epoch, the history) and ends with both epochs in its report; other
+    flags, or nothing to resume, are refused in one line."""
+    import h5py
+    import keras
+
+    args = ["--data", str(MNIST_FIXTURE), "--pen-data", str(PEN_FIXTURE), "--limit", "256", "--epochs", "2",
+            "--validation", "88", "--letters", "0", "--scans", "0", "--out", str(tmp_path)]
+    assert train.main([*args, "--resume"]) == 2
+    assert "no interrupted run to resume" in capsys.readouterr().err
+    original = keras.callbacks.BackupAndRestore
+
+    class CutOff(original):  # the machine goes away once the first epoch's backup is written
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks, "BackupAndRestore", CutOff)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(args)
+    backup = tmp_path / "digit_cnn.resume"
+    with h5py.File(backup / "latest.weights.h5") as saved:  # the optimizer's moments, not only the weights
+        assert "optimizer" in saved
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    monkeypatch.setattr(keras.callbacks, "BackupAndRestore", original)
+    assert train.main([*args, "--resume", "--lr", "0.01"]) == 2
+    assert "had other settings (lr)" in capsys.readouterr().err
+    assert train.main([*args, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "Epoch 2/2" in printed and "Epoch 1/2" not in printed  # only the epoch that was left
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["history"]["loss"]) == 2 and len(report["history"]["val_accuracy"]) == 2
+    assert report["best_epoch"] in (1, 2) and not backup.exists()

@@ -1,12 +1,19 @@
 """Fitting and exporting, the same for every model: Adam with warm-up and cosine decay, the best
-epoch checkpointed, then a TFLite file (int8 weights by default) for the server's LiteRT runtime."""
+epoch checkpointed, then a TFLite file (int8 weights by default) for the server's LiteRT runtime.
+
+Every epoch also leaves what `train.py --resume` needs in `<model>.resume/` beside the model (Keras's
+BackupAndRestore: the weights with the optimizer's state and the epoch; here: the history and config):
+a run cut off (a session's end, a lost machine) continues from its last finished epoch.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from training import quiet_native_output
@@ -49,10 +56,48 @@ def ctc_loss(keras):
     return loss
 
 
-def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConfig, monitor: str = "val_accuracy"):
+def resume_dir(checkpoint: Path) -> Path:
+    """Where a run keeps what --resume needs: beside its model, the model's name with .resume."""
+    return checkpoint.with_suffix(".resume")
+
+
+def resumed_history(backup: Path, cfg: TrainConfig) -> tuple[dict[str, list[float]], float]:
+    """The history and fitting seconds of the interrupted run whose backup this is, cut to its last saved
+    epoch; ValueError when there is none to resume or it ran with another config."""
+    try:
+        saved = json.loads((backup / "history.json").read_text())
+        epoch = json.loads((backup / "training_metadata.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        raise ValueError(f"--resume: no interrupted run to resume in {backup.parent} (no finished epoch in "
+                         f"{backup.name}/)") from None
+    if saved["config"] != asdict(cfg):
+        changed = sorted(k for k in saved["config"] if saved["config"][k] != asdict(cfg).get(k))
+        raise ValueError(f"--resume: the interrupted run in {backup.parent} had other settings ({', '.join(changed)});"
+                         " give the same flags, or start afresh without --resume")
+    # The history is written before the weights: a cut between the two leaves one epoch too many here.
+    return {key: values[:epoch] for key, values in saved["history"].items()}, float(saved["seconds"])
+
+
+def _history_log(keras, backup: Path, cfg: TrainConfig, past: dict, past_seconds: float, started: float):
+    """A callback that writes the history so far (and the config) into the backup after every epoch."""
+
+    class HistoryLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                past.setdefault(key, []).append(float(value))
+            backup.mkdir(parents=True, exist_ok=True)
+            (backup / "history.json").write_text(json.dumps(
+                {"config": asdict(cfg), "history": past, "seconds": past_seconds + time.perf_counter() - started}))
+
+    return HistoryLog()
+
+
+def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConfig, monitor: str = "val_accuracy",
+             resume: bool = False):
     """Compile (Adam, warm-up then cosine decay), fit, and return the checkpointed best model,
     its history and the fit's wall time in seconds. validation: (inputs, labels) for the classifiers,
-    a dataset of batches for the line model (trained with CTC)."""
+    a dataset of batches for the line model (trained with CTC). resume: continue the interrupted run
+    whose backup lies beside the checkpoint (ValueError when there is none)."""
     steps = cfg.epochs * len(batches)
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.lr / 10, decay_steps=max(1, steps - steps // 10), alpha=0.01,
@@ -64,16 +109,26 @@ def fit_best(keras, model, batches, validation, checkpoint: Path, cfg: TrainConf
                       metrics=[digit_accuracy_metric(keras)])
         validation = (validation[0], keras.utils.to_categorical(validation[1], 10))
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    backup = resume_dir(checkpoint)
+    history, past_seconds = resumed_history(backup, cfg) if resume else ({}, 0.0)
+    if not resume:
+        shutil.rmtree(backup, ignore_errors=True)  # a fresh run never continues an old one by accident
+    for _ in range(len(history.get(monitor, []))):
+        batches.on_epoch_end()  # the stream's shuffle where the uninterrupted run would have it
+    best_so_far = (min if "loss" in monitor else max)(history[monitor]) if history.get(monitor) else None
     started = time.perf_counter()
-    fitted = model.fit(batches, epochs=cfg.epochs, verbose=1 if sys.stdout.isatty() and not os.environ.get("CI") else 2,
-                       validation_data=validation,
-                       callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
-                                                                  mode="min" if "loss" in monitor else "max",
-                                                                  save_best_only=True)])
-    wall_seconds = time.perf_counter() - started
+    # The history log before BackupAndRestore: the weights saved after it never get ahead of the history.
+    model.fit(batches, epochs=cfg.epochs, verbose=1 if sys.stdout.isatty() and not os.environ.get("CI") else 2,
+              validation_data=validation,
+              callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor=monitor,
+                                                         mode="min" if "loss" in monitor else "max",
+                                                         save_best_only=True, initial_value_threshold=best_so_far),
+                         _history_log(keras, backup, cfg, history, past_seconds, started),
+                         keras.callbacks.BackupAndRestore(str(backup))])
+    wall_seconds = past_seconds + time.perf_counter() - started
     best = keras.saving.load_model(checkpoint, compile=False)
     best.save(checkpoint)  # again without the optimizer's state: a third of the size to ship
-    return best, {key: [float(v) for v in values] for key, values in fitted.history.items()}, wall_seconds
+    return best, history, wall_seconds
 
 
 def export_tflite(model, path: Path, quantize: str = "dynamic") -> None:

@@ -79,8 +79,9 @@ def split_pen(pen: list[dict], cfg: TrainConfig, rng: np.random.Generator) -> tu
     return data.held_out_names(held_out), [pen_train[i] for i in order[cut:]], [pen_train[i] for i in order[:cut]]
 
 
-def train(cfg: TrainConfig, loaded: Data, out: Path) -> Run:
-    """Split, build (or start from cfg.init), fit keeping the best epoch, and evaluate."""
+def train(cfg: TrainConfig, loaded: Data, out: Path, resume: bool = False) -> Run:
+    """Split, build (or start from cfg.init), fit keeping the best epoch (resume: from the interrupted run's
+    last finished epoch in out), and evaluate."""
     import keras
 
     keras.utils.set_random_seed(cfg.seed)
@@ -97,7 +98,7 @@ def train(cfg: TrainConfig, loaded: Data, out: Path) -> Run:
     # pen paths of known writers reach 100% within a few epochs, and the first epoch there is not the best.
     monitor = "val_accuracy" if cfg.model == "cnn" else "val_loss"
     model, history, wall_seconds = fit.fit_best(keras, model, stream, validation, out / FILES[cfg.model][0], cfg,
-                                                monitor=monitor)
+                                                monitor=monitor, resume=resume)
     pick = np.argmax(history["val_accuracy"]) if cfg.model == "cnn" else np.argmin(history["val_loss"])
     run = Run(model, history, wall_seconds, int(pick) + 1, {**held_out, "training_letters": len(letter_bank)})
     if cfg.model in ("line", "online"):
