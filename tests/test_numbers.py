@@ -307,6 +307,27 @@ def test_two_strokes_that_read_as_neither_alone_are_one_digit(client, monkeypatc
     assert answer["number"] == number
 
 
+@pytest.mark.parametrize(("first", "second", "whole", "merged"), [
+    ((2, 0.6), (1, 0.95), (4, 0.95), True),    # a 4's open bar, a doubtful 2, and its stem: one 4
+    ((1, 0.95), (1, 0.95), (4, 0.95), True),   # two sure 1s far apart that make a sure 4
+    ((2, 0.4), (1, 0.95), (4, 0.95), False),   # a stroke read as nothing much is not half of a digit
+    ((2, 0.6), (1, 0.95), (4, 0.8), False),    # the two together must read surely
+    ((2, 0.6), (1, 0.95), (1, 0.95), False),   # ... and as neither of them
+])
+def test_a_two_stroke_run_is_a_whole_digit_when_its_strokes_read_fairly_and_it_surely(first, second, whole, merged):
+    """_more_than_its_strokes (WHOLE_BONUS): each stroke read at least FAIR as a digit, together at least SURE
+    as another."""
+    from app.reader.segmenter import _more_than_its_strokes
+
+    def reading(digit, p):
+        probabilities = np.full(10, (1 - p) / 9)
+        probabilities[digit] = p
+        return probabilities
+
+    runs = {(0, 1): reading(*first), (1, 2): reading(*second), (0, 2): reading(*whole)}
+    assert _more_than_its_strokes(runs, 0, 2) is merged
+
+
 def test_the_best_split_and_its_margin_are_those_of_trying_every_split():
     """_two_best_paths (dynamic programming keeping two ways per point) against enumerating every split."""
     from app.reader.segmenter import _two_best_paths
