@@ -56,8 +56,10 @@ class Settings:
     # "fused" (both; see app/reader/number_readers.py). Chosen on held-out writers (make eval).
     number_stroke_reader: StrokeWay = "segmenter"
     # A drawn number whose best split of the strokes into digits is less than this far (log score) ahead of
-    # the next best is unsure: a close second is how a digit split in two shows (bench/number_eval.py).
-    number_split_margin: float = 0.25
+    # the next best is unsure: a close second is how a digit split in two shows. With the digit bar below,
+    # chosen by nested folds: each fold's pair picked on the other folds' held-out numbers (docs/accuracy.md).
+    number_split_margin: float = 0.5
+    number_digit_unsure: float = 0.7  # a drawn number's digit under this top probability is unsure
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
     # Below this top probability an answer is "unsure": chosen on the validation split so that about 1%

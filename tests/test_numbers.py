@@ -359,6 +359,18 @@ def test_a_number_whose_second_best_split_comes_close_is_unsure(tmp_path, margin
     assert not any(d["unsure"] for d in answer["digits"])  # the doubt is the split's, not a digit's
 
 
+@pytest.mark.parametrize(("bar", "unsure"), [(0.0, False), (1.0, True)])
+def test_a_drawn_numbers_digit_under_the_number_bar_is_unsure(tmp_path, bar, unsure):
+    """NUMBER_DIGIT_UNSURE: the top probability under which a digit of a drawn number is unsure (its own bar,
+    not the single digit's UNSURE_THRESHOLD); the number is unsure with it."""
+    one, seven = [[60, 40], [60, 200]], [[140, 40], [220, 40], [170, 200]]
+    client = create_app({"TESTING": True, "NUMBER_DIGIT_UNSURE": bar, "UNSURE_THRESHOLD": 1 - bar,
+                         "NUMBER_SPLIT_MARGIN": 0.0, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}).test_client()
+    answer = client.post("/api/read", json={"strokes": [one, seven], "width": 300, "height": 240}).get_json()
+    assert answer["number"] == "17"
+    assert [d["unsure"] for d in answer["digits"]] == [unsure, unsure] and answer["unsure"] is unsure
+
+
 def unipen_like(path, records):
     """A UNIPEN-format file made of the fixture's pen digits: writers named contributor/name, fold 5's
     contributors (apa, imp) and a training one (syn), coordinates in a device's larger units."""

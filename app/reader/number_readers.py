@@ -84,12 +84,12 @@ class DrawnBySegmenter:
         groups = split.groups
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
-        threshold = self.models.settings.unsure_threshold
-        # Unsure: a doubtful digit, a tick, or the picture model alone and both views together naming
-        # different digits; the whole number when another split of its strokes came close.
+        threshold = self.models.settings.number_digit_unsure
+        # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close.
+        # (The picture model alone naming another digit than both views together flagged 1-2% more right
+        # numbers and few more wrong ones: docs/accuracy.md.)
         return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
                                   _unsure(g.probabilities, threshold)
-                                  or int(g.probabilities.argmax()) != int(g.seen.argmax())
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
                         for g in groups], split.margin < self.models.settings.number_split_margin)
 
