@@ -85,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"share of pen digits redrawn in a style the data lacks ({recipe})")
     parser.add_argument("--letters", type=float, help=f"share of each epoch that is traced letters ({recipe})")
     parser.add_argument("--pen-repeat", type=int, help=f"times each pen digit is drawn per epoch ({recipe})")
+    parser.add_argument("--balance-sources", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"an equal share of the pen digits for each source, pendigits and UNIPEN ({recipe})")
     parser.add_argument("--traced", type=float, help=f"share of MNIST digits traced into strokes ({recipe})")
     parser.add_argument("--scans", type=float,
                         help=f"share of digits read back from a small scan through the picture path ({recipe})")

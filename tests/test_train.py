@@ -406,3 +406,20 @@ def test_a_run_cut_off_resumes_from_its_last_epoch_with_the_optimizers_state(tmp
     report = json.loads((tmp_path / "report.json").read_text())
     assert len(report["history"]["loss"]) == 2 and len(report["history"]["val_accuracy"]) == 2
     assert report["best_epoch"] in (1, 2) and not backup.exists()
+
+
+def test_balanced_sources_give_each_pen_source_an_equal_share_of_the_same_pen_items():
+    """--balance-sources: as many pen items an epoch as pen_repeat gives, split equally between pendigits and
+    UNIPEN (the smaller source's digits drawn more often); corrections keep their own weight."""
+    pen = ([{"source": "pendigits"}] * 3 + [{"source": "unipen"}] * 6
+           + [{"source": "pendigits", "correction": True}])
+    plain = batches.pen_items(pen, RECIPES["fine-tune"])
+    balanced = batches.pen_items(pen, RECIPES["fine-tune"].with_overrides(balance_sources=True))
+
+    def share(items, source):
+        return sum(1 for _, i in items if pen[i]["source"] == source and not pen[i].get("correction"))
+
+    assert (share(plain, "pendigits"), share(plain, "unipen")) == (6, 12)
+    assert (share(balanced, "pendigits"), share(balanced, "unipen")) == (9, 9)
+    assert sum(1 for _, i in balanced if i == 9) == RECIPES["fine-tune"].corrections_weight
+    assert {i for _, i in balanced} == set(range(len(pen)))  # every digit still drawn

@@ -58,9 +58,21 @@ def epoch_stream(keras, items: list[tuple[str, int]], example, cfg):
 
 
 def pen_items(pen: list[dict], cfg) -> list[tuple[str, int]]:
-    """Each pen digit pen_repeat times an epoch (a correction corrections_weight times)."""
-    return [("pen", i) for i in range(len(pen))
-            for _ in range(cfg.corrections_weight if pen[i].get("correction") else cfg.pen_repeat)]
+    """Each pen digit pen_repeat times an epoch (a correction corrections_weight times); with balance_sources,
+    as many pen items as that in all, but an equal share for each source (pendigits, UNIPEN), so the larger
+    source does not outweigh the other."""
+    repeats = [cfg.corrections_weight if r.get("correction") else cfg.pen_repeat for r in pen]
+    if cfg.balance_sources:
+        sources: dict[str, list[int]] = {}
+        for i, record in enumerate(pen):
+            if not record.get("correction"):
+                sources.setdefault(record.get("source", "pendigits"), []).append(i)
+        share = cfg.pen_repeat * sum(len(members) for members in sources.values()) / max(len(sources), 1)
+        for members in sources.values():
+            whole, extra = divmod(round(share), len(members))
+            for rank, i in enumerate(members):
+                repeats[i] = whole + (rank < extra)
+    return [("pen", i) for i in range(len(pen)) for _ in range(repeats[i])]
 
 
 def styled_pen(record: dict, rng: np.random.Generator, cfg) -> list[np.ndarray]:

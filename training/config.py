@@ -36,6 +36,7 @@ class TrainConfig:
     styles: float = 0.3
     letters: float = 0.03
     pen_repeat: int = 2
+    balance_sources: bool = False  # each pen source an equal share of the pen digits an epoch (measured: training.md)
     traced: float = 0.2
     scans: float = 0.15
     scribbles: float = 0.05
