@@ -5,7 +5,7 @@
 Every UNIPEN-train digit is read as /api/predict reads a drawing (the picture and the pen path fused) by the
 cross-validation fold that never saw its contributor, exactly as make eval's leave-contributors-out block reads
 it. Each misread digit is then looked up in `bench/unipen_review.json`: one person's judgement, made by eye on
-the sheet this script draws (the ink, its first point dotted, its index in unipen_train.json), in four classes
+the sheet this script draws (the ink, its first point dotted, its index among the file's digits), in four classes
 after Vuurpijl et al.'s review of the UNIPEN devset (IWFHR 2004):
 - "label": the ink is plainly another digit than its label;
 - "cut": not a whole digit (cut after a stroke, a fragment, two marks);
@@ -37,9 +37,9 @@ REVIEW = Path(__file__).with_name("unipen_review.json")
 CLASSES = ("label", "cut", "ambiguous", "model")
 
 
-def misread(unipen_path: str, cv_dir: Path) -> list[dict]:
-    """Every UNIPEN digit its held-out fold misreads: index in the file, contributor, writer, label, reading."""
-    records = data.load_unipen(unipen_path)
+def misread(records: list[dict], cv_dir: Path) -> list[dict]:
+    """Every UNIPEN digit (data.load_unipen's records) its held-out fold misreads: index, contributor, writer,
+    label, reading."""
     out = []
     for contributor, folder in sorted(fold_models(cv_dir).items()):
         reader = scratch_reader(MODEL_PATH=str(folder / "digit_cnn.tflite"),
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: the review was made on another unipen_train.json; its indices may not match", file=sys.stderr)
     review = review_file["review"]
     records = data.load_unipen(args.unipen_data)
-    wrong = misread(args.unipen_data, Path(args.cv_dir))
+    wrong = misread(records, Path(args.cv_dir))
     result = tally(wrong, review, len(records))
     print(f"| class | misread digits | points of {len(records)} |\n|---|---:|---:|")
     for name, row in result["by_class"].items():

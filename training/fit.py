@@ -78,16 +78,16 @@ def resumed_history(backup: Path, cfg: TrainConfig) -> tuple[dict[str, list[floa
     return {key: values[:epoch] for key, values in saved["history"].items()}, float(saved["seconds"])
 
 
-def _history_log(keras, backup: Path, cfg: TrainConfig, past: dict, past_seconds: float, started: float):
-    """A callback that writes the history so far (and the config) into the backup after every epoch."""
+def _history_log(keras, backup: Path, cfg: TrainConfig, history: dict, past_seconds: float, started: float):
+    """A callback that adds each epoch's logs to `history` and writes it (and the config) into the backup."""
 
     class HistoryLog(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             for key, value in (logs or {}).items():
-                past.setdefault(key, []).append(float(value))
+                history.setdefault(key, []).append(float(value))
             backup.mkdir(parents=True, exist_ok=True)
             (backup / "history.json").write_text(json.dumps(
-                {"config": asdict(cfg), "history": past, "seconds": past_seconds + time.perf_counter() - started}))
+                {"config": asdict(cfg), "history": history, "seconds": past_seconds + time.perf_counter() - started}))
 
     return HistoryLog()
 

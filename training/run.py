@@ -131,7 +131,9 @@ def _cnn_inputs(keras, cfg: TrainConfig, loaded: Data, rng: np.random.Generator,
     pen_train += [{**r, "correction": True} for r in loaded.corrections]
     stream = batches.make_batches(keras, x_train[..., 0], y_train, pen_train, letter_bank, cfg)
     held_out["validation_by_writer"] = loaded.mnist_writers is not None
-    describe = f"{len(x_train):,} MNIST + {len(pen_train):,} pen digits x{cfg.pen_repeat}; validation {len(x_val):,}"
+    balanced = " (an equal share per source)" if cfg.balance_sources else ""
+    describe = (f"{len(x_train):,} MNIST + {len(pen_train):,} pen digits x{cfg.pen_repeat}{balanced}; "
+                f"validation {len(x_val):,}")
     return held_out, stream, (x_val, y_val), {"train": (x_train, y_train), "describe": describe}
 
 

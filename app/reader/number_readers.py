@@ -86,8 +86,8 @@ class DrawnBySegmenter:
             raise NoInk()
         threshold = self.models.settings.number_digit_unsure
         # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close.
-        # (The picture model alone naming another digit than both views together flagged 1-2% more right
-        # numbers and few more wrong ones: docs/accuracy.md.)
+        # (The picture model alone naming another digit than both views together was dropped: chosen by
+        # nested folds, it flagged about 1% more of the right numbers for few more wrong ones: docs/accuracy.md.)
         return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
                                   _unsure(g.probabilities, threshold)
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
