@@ -98,6 +98,7 @@ eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw ->
 	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(SHEETS_OUT)/peer-disagreements.png
 	$(BIN)/python -m bench.explain_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.digit_photo_eval --out $(EVAL_OUT)
+	$(BIN)/python -m bench.label_review --out $(EVAL_OUT)
 
 BENCH_OUT ?= $(OUT)/bench/latency.json
 bench: $(EVERYTHING)  ## latency, throughput, cold start and memory, against a plain Keras server -> out/bench/ (~3 min)

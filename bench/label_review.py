@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| class | misread digits | points of {len(records)} |\n|---|---:|---:|")
     for name, row in result["by_class"].items():
         print(f"| {name} | {row['count']} | {row['points']:.2f} |")
+    points = {name: row["points"] for name, row in result["by_class"].items()}
+    print(f"UNIPEN's doubtful labels are at least {points['label'] + points['cut']:.2f} points of the folds' "
+          f"{100 * len(wrong) / len(records):.2f}% error ({points['label'] + points['cut'] + points['ambiguous']:.2f} "
+          "with the ambiguous digits); both estimates pay them alike")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "label_review.json").write_text(json.dumps({**result, "misread_digits": wrong}, indent=1) + "\n")
