@@ -40,19 +40,20 @@ CLASSES = ("label", "cut", "ambiguous", "model")
 def misread(records: list[dict], cv_dir: Path) -> list[dict]:
     """Every UNIPEN digit (data.load_unipen's records) its held-out fold misreads: index, contributor, writer,
     label, reading."""
+    folds = fold_models(cv_dir)
+    readers = {folder: scratch_reader(MODEL_PATH=str(folder / "digit_cnn.tflite"),
+                                      TRAJECTORY_MODEL_PATH=str(folder / "trajectory.tflite"))
+               for folder in set(folds.values())}
     out = []
-    for contributor, folder in sorted(fold_models(cv_dir).items()):
-        reader = scratch_reader(MODEL_PATH=str(folder / "digit_cnn.tflite"),
-                                TRAJECTORY_MODEL_PATH=str(folder / "trajectory.tflite"))
-        for index, record in enumerate(records):
-            if record["contributor"] != contributor:
-                continue
-            answer = read_strokes(reader, natural(record["strokes"]))
+    for index, record in enumerate(records):
+        contributor = record["contributor"]
+        if contributor in folds:
+            answer = read_strokes(readers[folds[contributor]], natural(record["strokes"]))
             if answer["digit"] != record["label"]:
                 out.append({"index": index, "contributor": contributor, "writer": record["writer"],
                             "label": record["label"], "read": answer["digit"],
                             "confidence": round(float(answer["confidence"]), 3)})
-    return sorted(out, key=lambda m: m["index"])
+    return out
 
 
 def tally(wrong: list[dict], review: dict[str, str], total: int) -> dict:

@@ -66,7 +66,7 @@ def pen_items(pen: list[dict], cfg) -> list[tuple[str, int]]:
         sources: dict[str, list[int]] = {}
         for i, record in enumerate(pen):
             if not record.get("correction"):
-                sources.setdefault(record.get("source", "pendigits"), []).append(i)
+                sources.setdefault(record["source"], []).append(i)
         share = cfg.pen_repeat * sum(len(members) for members in sources.values()) / max(len(sources), 1)
         for members in sources.values():
             whole, extra = divmod(round(share), len(members))

@@ -70,8 +70,9 @@ def resumed_history(backup: Path, cfg: TrainConfig) -> tuple[dict[str, list[floa
     except (OSError, ValueError, KeyError):
         raise ValueError(f"--resume: no interrupted run to resume in {backup.parent} (no finished epoch in "
                          f"{backup.name}/)") from None
-    if saved["config"] != asdict(cfg):
-        changed = sorted(k for k in saved["config"] if saved["config"][k] != asdict(cfg).get(k))
+    current = asdict(cfg)
+    if saved["config"] != current:
+        changed = sorted(k for k in saved["config"] if saved["config"][k] != current.get(k))
         raise ValueError(f"--resume: the interrupted run in {backup.parent} had other settings ({', '.join(changed)});"
                          " give the same flags, or start afresh without --resume")
     # The history is written before the weights: a cut between the two leaves one epoch too many here.

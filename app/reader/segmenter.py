@@ -70,18 +70,13 @@ _EPS = 1e-6
 
 @dataclass
 class Group:
-    """One digit of a number: which units (strokes or ink pieces) it is made of, its box, its image, the
-    probabilities the split was chosen on and the picture model's own (the same unless a reading was fused in)."""
+    """One digit of a number: which units (strokes or ink pieces) it is made of, its box, its image and the
+    probabilities the split was chosen on."""
 
     units: list[int]
     box: Box
     image: np.ndarray
     probabilities: np.ndarray
-    seen: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.seen is None:
-            self.seen = self.probabilities
 
 
 @dataclass
@@ -109,7 +104,7 @@ def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
     probabilities = model.predict(images)  # every candidate in one call
     scored = probabilities if fuse is None else fuse([strokes[a:b] for a, b in runs], probabilities)
     path, margin = _best_split(prior, runs, scored, boxes, seen=probabilities)
-    groups = _groups(path, runs, images, scored, boxes, seen=probabilities)
+    groups = _groups(path, runs, images, scored, boxes)
     for group in groups:
         group.units = [order[u] for u in group.units]
     return Split(groups, margin)
@@ -228,11 +223,11 @@ def _deslant(mask: np.ndarray):
 
 
 def _groups(path: list[tuple[int, int]], runs: list[tuple[int, int]], images: np.ndarray,
-            probabilities: np.ndarray, boxes: Sequence[tuple], seen: np.ndarray) -> list[Group]:
+            probabilities: np.ndarray, boxes: Sequence[tuple]) -> list[Group]:
     """A split's runs as digits, dots dropped, left to right."""
     index = {run: i for i, run in enumerate(runs)}
-    groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]],
-                    seen[index[(a, b)]]) for a, b in path]
+    groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]])
+              for a, b in path]
     return _left_to_right(_without_dots(groups))
 
 
