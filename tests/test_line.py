@@ -127,3 +127,24 @@ def test_the_ctc_likelihood_sums_every_path_that_reads_the_number(number):
              for path in paths]
     expected = probability[np.array(reads) == number].sum()
     assert line.ctc_log_likelihood(columns, number) == pytest.approx(np.log(expected), rel=1e-9)
+
+
+@pytest.mark.parametrize("gap, closest", [("overlapping", (-1.0, 0.35)), ("touching", (-0.03, 0.04)),
+                                          ("normal", (0.05, 0.34)), ("wide", (0.26, 0.89))])
+def test_gaps_are_measured_between_the_inks(monkeypatch, gap, closest):
+    """Touching digits' strokes meet and overlapping ones reach over each other, whatever the slant and the
+    pen (the old gaps were between canvases: "touching" digits stood a third of a height apart)."""
+    placed = []
+    monkeypatch.setattr(lines, "_paste", lambda pieces: placed.append(pieces) or np.zeros((1, 1), np.float32))
+    writers = lines.pen_writers(data.load_pendigits(PEN_FIXTURE))
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        lines.compose(writers[int(rng.integers(len(writers)))], rng, 2, gap, separators=False)
+    for (a, xa, ta), (b, xb, tb) in (pieces for pieces in placed):
+        first = {r: xb + f for r, f, _ in zip(*lines._ink_edges(b, tb))}
+        last = {r: xa + lt for r, _, lt in zip(*lines._ink_edges(a, ta))}
+        rows = set(first) & set(last)
+        nearest = min(first[r] - last[r] for r in rows) / lines.DIGIT  # gaps are of the height: DIGIT ±10%
+        assert closest[0] <= nearest <= closest[1]
+        if gap == "overlapping":  # the next digit starts back over the last one's inked columns
+            assert min(first.values()) < max(last.values())

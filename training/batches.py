@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.errors import NoInk
+from app.errors import NoInk, TooMuchInk
 from app.reader import line, online, preprocessing, trajectory
 from training import augment, lines, scans, styles
 from training.compose import GAPS, compose, delayed
@@ -142,15 +142,19 @@ def line_example(writers: list, rng: np.random.Generator) -> tuple[np.ndarray, s
         grey, label, _ = lines.picture(writers[int(rng.integers(len(writers)))], rng)
         try:
             strip = line.line_strip(grey).image
-        except NoInk:
+        except (NoInk, TooMuchInk):  # a picture the server would refuse: drawn again
             continue
         if strip.shape[1] // line.STRIDE >= 2 * len(label) + 1:
             return strip, label
 
 
-def line_batch(pairs: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Strips padded to the batch's widest (empty paper), and targets [length, digits..., 0-padded]."""
-    width = max(strip.shape[1] for strip, _ in pairs)
+def line_batch(pairs: list[tuple[np.ndarray, str]], first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Strips padded to the batch's widest (empty paper), and targets [length, digits..., 0-padded].
+
+    Keras takes the input's shape from a stream's first batches and fixes every dimension that does not
+    vary among them; the `first` batch is one column step wider than any strip can be (strips come in
+    steps of 32 columns), so the width stays free whatever the pictures."""
+    width = max(strip.shape[1] for strip, _ in pairs) + (line.STRIDE if first else 0)
     images = np.zeros((len(pairs), line.HEIGHT, width, 1), np.float32)
     targets = np.zeros((len(pairs), 1 + lines.MAX_DIGITS), np.float32)
     for k, (strip, label) in enumerate(pairs):
@@ -163,7 +167,7 @@ def line_batch(pairs: list[tuple[np.ndarray, str]]) -> tuple[np.ndarray, np.ndar
 def make_line_batches(keras, writers: list, cfg):
     """An epoch of cfg.pictures freshly synthesised number pictures, in batches."""
     return fresh_batches(keras, cfg, lambda rng, index: line_batch(
-        [line_example(writers, rng) for _ in range(cfg.batch_size)]))
+        [line_example(writers, rng) for _ in range(cfg.batch_size)], first=index == 0))
 
 
 def fresh_batches(keras, cfg, batch: Callable[[np.random.Generator, int], tuple]):
@@ -191,7 +195,7 @@ def fixed_line_batches(writers: list, count: int, batch_size: int, seed: int) ->
     """A fixed set of synthesised batches (validation): the same pictures every epoch."""
     rng = np.random.default_rng(seed)
     pairs = [line_example(writers, rng) for _ in range(count)]
-    return [line_batch(pairs[i:i + batch_size]) for i in range(0, count, batch_size)]
+    return [line_batch(pairs[i:i + batch_size], first=i == 0) for i in range(0, count, batch_size)]
 
 
 ONLINE_MAX_DIGITS = 8  # targets' width for the online reader (numbers are composed with 2 to 5 digits)

@@ -20,7 +20,9 @@ import numpy as np
 from training.config import RECIPES
 from training.data import validation_split
 
-GAPS = {  # the space before a digit, as a share of the digit height (negative: overlap, of its width)
+# The paper between one digit's ink and the next one's, as a share of the digit height, at their closest
+# in any row (touching: the strokes meet); an overlap is a share of the digit's inked width.
+GAPS = {
     "overlapping": (-0.25, -0.02),
     "touching": (-0.02, 0.03),
     "normal": (0.06, 0.3),
@@ -30,6 +32,7 @@ GAP_CHANCES = (0.15, 0.15, 0.5, 0.2)
 PAPERS = ("plain", "ruled", "grid", "underlined", "boxed", "patterned", "separators")
 MAX_DIGITS = 8
 DIGIT = 40  # digit height while composing, px (the picture is rescaled afterwards)
+INKED = 0.3  # an ink level that counts as ink when gaps are measured
 MARKS = ("$", "#", "-", "+", "=", "*", "~", "EUR", "No")
 
 
@@ -136,26 +139,63 @@ def compose(writer: Writer, rng: np.random.Generator, length: int, gap: str, sep
     picks = rng.integers(0, len(writer), length)
     pen = rng.uniform(0.05, 0.14)
     slant, height = rng.uniform(-0.35, 0.35), DIGIT * rng.uniform(0.9, 1.1)
-    pieces, boxes, x = [], [], 0.0
+    pieces, boxes, edge = [], [], {}
     group_marks = separators and length >= 4 and rng.random() < 0.7
     decimal_at = int(rng.integers(1, length)) if separators and length >= 2 and rng.random() < 0.5 else -1
     for n, i in enumerate(picks):
         if n and (n == decimal_at or (group_marks and (length - n) % 3 == 0 and n != decimal_at)):
             mark, top = _separator(str(rng.choice(["dot", "comma", "apostrophe"])), height, pen)
-            x += rng.uniform(0.02, 0.15) * height
+            x = _after(edge, mark, top, rng.uniform(0.02, 0.15) * height, by_rows=False)
             pieces.append((mark, x, top))
-            x += mark.shape[1] + rng.uniform(0.02, 0.15) * height
+            _extend(edge, mark, x, top)
         ink = _shear(_ink_of(writer, int(i), height * rng.uniform(0.88, 1.12), pen, rng),
                      slant + rng.normal(0, 0.06), rng.normal(0, 3))
-        low, high = GAPS[gap]
-        fraction = rng.uniform(low, high)
-        if n:
-            x += fraction * (height if fraction >= 0 else ink.shape[1])
         top = rng.uniform(-0.06, 0.06) * height + (height - ink.shape[0]) / 2
-        pieces.append((ink, max(x, 0.0), top))
-        boxes.append((int(max(x, 0.0)), int(top), ink.shape[1], ink.shape[0]))
-        x = max(x, 0.0) + ink.shape[1]
+        x = 0.0
+        if n:
+            fraction = rng.uniform(*GAPS[gap])
+            overlap = gap == "overlapping"
+            x = _after(edge, ink, top, fraction * (_ink_width(ink) if overlap else height), by_rows=not overlap)
+        pieces.append((ink, x, top))
+        boxes.append((x, top, ink.shape[1], ink.shape[0]))
+        _extend(edge, ink, x, top)
+    left = min(x for _, x, _ in pieces)  # an overlap may start a piece's canvas left of the first one's
+    pieces = [(ink, x - left, top) for ink, x, top in pieces]
+    boxes = [(int(x - left), int(top), w, h) for x, top, w, h in boxes]
     return _paste(pieces), "".join(str(writer.labels[i]) for i in picks), boxes
+
+
+def _ink_edges(ink: np.ndarray, top: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(picture rows, first inked column, last inked column) of the rows of `ink` that hold ink."""
+    mask = ink > INKED
+    rows = np.nonzero(mask.any(axis=1))[0]
+    first = mask[rows].argmax(axis=1)
+    last = ink.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    return rows + int(round(top)), first, last
+
+
+def _ink_width(ink: np.ndarray) -> int:
+    """Columns from the first inked one to the last (the canvas is wider: pen margin and slant)."""
+    cols = np.nonzero((ink > INKED).any(axis=0))[0]
+    return int(cols[-1] - cols[0] + 1) if len(cols) else ink.shape[1]
+
+
+def _extend(edge: dict[int, float], ink: np.ndarray, x: float, top: float) -> None:
+    """Record a placed piece in `edge`: the rightmost ink so far in each picture row."""
+    for row, last in zip(*_ink_edges(ink, top)[::2]):
+        edge[int(row)] = max(edge.get(int(row), -np.inf), x + float(last))
+
+
+def _after(edge: dict[int, float], ink: np.ndarray, top: float, gap: float, by_rows: bool) -> float:
+    """Where a piece goes so that `gap` px of paper lie between its ink and the ink before it: the
+    closest approach in any one row (`by_rows`: a touching gap makes the strokes touch), or between the
+    ink's column extents (an overlap: the next digit starts back over the last one's width)."""
+    rows, first, _ = _ink_edges(ink, top)
+    if by_rows:
+        reach = [edge[int(r)] - f for r, f in zip(rows, first) if int(r) in edge]
+        if reach:
+            return gap + max(reach)
+    return gap + max(edge.values()) - float(first.min() if len(first) else 0)
 
 
 def _paste(pieces: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
