@@ -70,9 +70,10 @@ cv: $(EVERYTHING) $(BASE)  ## retrain the five cross-validation pairs into model
 	  $(BIN)/python train.py --recipe fine-tune --fold $$fold --out models/cv/fold$$fold --overwrite && \
 	  $(BIN)/python train.py --recipe trajectory --fold $$fold --out models/cv/fold$$fold --overwrite || exit 1; done
 
-line: $(EVERYTHING)  ## retrain the line reader for pictures of numbers into models/ (~1 h 15 min)
+line: $(EVERYTHING)  ## retrain the line reader for pictures of numbers into models/ (~40 min)
 	$(BIN)/python train.py --recipe line --out models --overwrite
 	$(BIN)/python train.py --recipe line-more --out models --overwrite
+	$(BIN)/python train.py --recipe line-fine --out models --overwrite
 	$(BIN)/python -m training.line_calibration --model models/line.tflite
 
 online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into models/ (~25 min)

@@ -97,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help=f"train on this many MNIST images and at most this many pen digits "
                                                   f"(a smoke run); 0: all ({recipe})")
     parser.add_argument("--pictures", type=int, help=f"the line model: number pictures synthesised an epoch ({recipe})")
+    parser.add_argument("--stream", type=int, help=f"the line and online models: which stream of fresh pictures, "
+                        f"so that a later stage never repeats an earlier one's ({recipe})")
     parser.add_argument("--quantize", choices=("dynamic", "none"),
                         help=f"TFLite weights: dynamic: int8 (a quarter of the size, about 5x faster on a CPU); "
                              f"none: float32 ({recipe})")

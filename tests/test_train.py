@@ -423,3 +423,22 @@ def test_balanced_sources_give_each_pen_source_an_equal_share_of_the_same_pen_it
     assert (share(balanced, "pendigits"), share(balanced, "unipen")) == (9, 9)
     assert sum(1 for _, i in balanced if i == 9) == RECIPES["fine-tune"].corrections_weight
     assert {i for _, i in balanced} == set(range(len(pen)))  # every digit still drawn
+
+
+class _Keras:
+    """What fresh_batches takes from Keras: a PyDataset base."""
+
+    class utils:  # noqa: N801 - keras.utils, as the code names it
+        class PyDataset:
+            def __init__(self, **kwargs):
+                pass
+
+
+def test_a_later_stage_on_another_stream_never_repeats_the_pictures_of_the_first():
+    def first_batch(stream: int) -> float:
+        cfg = RECIPES["line-more"].with_overrides(pictures=4, batch_size=2, stream=stream)
+        return batches.fresh_batches(_Keras, cfg, lambda rng, index: rng.random())[0]
+
+    assert first_batch(0) == first_batch(0) != first_batch(3) != first_batch(4)
+    cfg = RECIPES["line-more"]  # stream 0: the pictures every earlier run saw
+    assert first_batch(0) == np.random.default_rng([cfg.seed, 0, 0]).random()

@@ -186,7 +186,8 @@ def fresh_batches(keras, cfg, batch: Callable[[np.random.Generator, int], tuple]
             self.epoch += 1
 
         def __getitem__(self, index):
-            return batch(np.random.default_rng([cfg.seed, self.epoch, index]), index)
+            stream = [cfg.stream] if cfg.stream else []  # stream 0 keeps the pictures earlier runs saw
+            return batch(np.random.default_rng([cfg.seed, self.epoch, index, *stream]), index)
 
     return Stream()
 
