@@ -191,11 +191,13 @@ def _after(edge: dict[int, float], ink: np.ndarray, top: float, gap: float, by_r
     closest approach in any one row (`by_rows`: a touching gap makes the strokes touch), or between the
     ink's column extents (an overlap: the next digit starts back over the last one's width)."""
     rows, first, _ = _ink_edges(ink, top)
+    if not edge or not len(rows):  # nothing inked before it, or in it: a plain step
+        return gap + max(edge.values(), default=0.0)
     if by_rows:
         reach = [edge[int(r)] - f for r, f in zip(rows, first) if int(r) in edge]
         if reach:
             return gap + max(reach)
-    return gap + max(edge.values()) - float(first.min() if len(first) else 0)
+    return gap + max(edge.values()) - float(first.min())
 
 
 def _paste(pieces: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
