@@ -148,13 +148,10 @@ def line_example(writers: list, rng: np.random.Generator) -> tuple[np.ndarray, s
             return strip, label
 
 
-def line_batch(pairs: list[tuple[np.ndarray, str]], first: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Strips padded to the batch's widest (empty paper), and targets [length, digits..., 0-padded].
-
-    Keras takes the input's shape from a stream's first batches and fixes every dimension that does not
-    vary among them; the `first` batch is one column step wider than any strip can be (strips come in
-    steps of 32 columns), so the width stays free whatever the pictures."""
-    width = max(strip.shape[1] for strip, _ in pairs) + (line.STRIDE if first else 0)
+def line_batch(pairs: list[tuple[np.ndarray, str]], extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Strips padded to the batch's widest (empty paper) plus `extra` columns, and targets [length, digits...,
+    0-padded]."""
+    width = max(strip.shape[1] for strip, _ in pairs) + extra
     images = np.zeros((len(pairs), line.HEIGHT, width, 1), np.float32)
     targets = np.zeros((len(pairs), 1 + lines.MAX_DIGITS), np.float32)
     for k, (strip, label) in enumerate(pairs):
@@ -167,7 +164,7 @@ def line_batch(pairs: list[tuple[np.ndarray, str]], first: bool = False) -> tupl
 def make_line_batches(keras, writers: list, cfg):
     """An epoch of cfg.pictures freshly synthesised number pictures, in batches."""
     return fresh_batches(keras, cfg, lambda rng, index: line_batch(
-        [line_example(writers, rng) for _ in range(cfg.batch_size)], first=index == 0))
+        [line_example(writers, rng) for _ in range(cfg.batch_size)], _first(index, line.STRIDE)))
 
 
 def fresh_batches(keras, cfg, batch: Callable[[np.random.Generator, int], tuple]):
@@ -196,7 +193,7 @@ def fixed_line_batches(writers: list, count: int, batch_size: int, seed: int) ->
     """A fixed set of synthesised batches (validation): the same pictures every epoch."""
     rng = np.random.default_rng(seed)
     pairs = [line_example(writers, rng) for _ in range(count)]
-    return [line_batch(pairs[i:i + batch_size], first=i == 0) for i in range(0, count, batch_size)]
+    return [line_batch(pairs[i:i + batch_size], _first(i, line.STRIDE)) for i in range(0, count, batch_size)]
 
 
 ONLINE_MAX_DIGITS = 8  # targets' width for the online reader (numbers are composed with 2 to 5 digits)
@@ -233,17 +230,18 @@ def online_batch(pairs: list[tuple[np.ndarray, str]], extra: int = 0) -> tuple[n
 def make_online_batches(keras, writers: dict, cfg):
     """An epoch of cfg.pictures freshly composed numbers, in batches."""
     return fresh_batches(keras, cfg, lambda rng, index: online_batch(
-        [online_example(writers, rng) for _ in range(cfg.batch_size)], _first(index)))
+        [online_example(writers, rng) for _ in range(cfg.batch_size)], _first(index, online.STRIDE)))
 
 
 def fixed_online_batches(writers: dict, count: int, batch_size: int, seed: int) -> list:
     """A fixed set of composed batches (validation): the same numbers every epoch."""
     rng = np.random.default_rng(seed)
     pairs = [online_example(writers, rng) for _ in range(count)]
-    return [online_batch(pairs[i:i + batch_size], _first(i)) for i in range(0, count, batch_size)]
+    return [online_batch(pairs[i:i + batch_size], _first(i, online.STRIDE)) for i in range(0, count, batch_size)]
 
 
-def _first(index: int) -> int:
-    """Extra padding for a stream's first batch: Keras takes the input's shape from the first two batches,
-    and would fix the length for good if they were alike (every other length is a multiple of 64)."""
-    return online.STRIDE if index == 0 else 0
+def _first(index: int, step: int) -> int:
+    """Extra padding for a stream's first batch, one model step: Keras takes the input's shape from the first
+    two batches and would fix the length for good if they were alike (every other online path is a multiple
+    of 64 points, every line strip of 32 columns)."""
+    return step if index == 0 else 0

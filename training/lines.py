@@ -145,20 +145,21 @@ def compose(writer: Writer, rng: np.random.Generator, length: int, gap: str, sep
     for n, i in enumerate(picks):
         if n and (n == decimal_at or (group_marks and (length - n) % 3 == 0 and n != decimal_at)):
             mark, top = _separator(str(rng.choice(["dot", "comma", "apostrophe"])), height, pen)
-            x = _after(edge, mark, top, rng.uniform(0.02, 0.15) * height, by_rows=False)
+            edges = _ink_edges(mark, top)
+            x = _after(edge, edges, rng.uniform(0.02, 0.15) * height, by_rows=False)
             pieces.append((mark, x, top))
-            _extend(edge, mark, x, top)
+            _extend(edge, edges, x)
         ink = _shear(_ink_of(writer, int(i), height * rng.uniform(0.88, 1.12), pen, rng),
                      slant + rng.normal(0, 0.06), rng.normal(0, 3))
         top = rng.uniform(-0.06, 0.06) * height + (height - ink.shape[0]) / 2
-        x = 0.0
+        edges, x = _ink_edges(ink, top), 0.0
         if n:
             fraction = rng.uniform(*GAPS[gap])
             overlap = gap == "overlapping"
-            x = _after(edge, ink, top, fraction * (_ink_width(ink) if overlap else height), by_rows=not overlap)
+            x = _after(edge, edges, fraction * (_inked_width(edges) if overlap else height), by_rows=not overlap)
         pieces.append((ink, x, top))
         boxes.append((x, top, ink.shape[1], ink.shape[0]))
-        _extend(edge, ink, x, top)
+        _extend(edge, edges, x)
     left = min(x for _, x, _ in pieces)  # an overlap may start a piece's canvas left of the first one's
     pieces = [(ink, x - left, top) for ink, x, top in pieces]
     boxes = [(int(x - left), int(top), w, h) for x, top, w, h in boxes]
@@ -174,25 +175,28 @@ def _ink_edges(ink: np.ndarray, top: float) -> tuple[np.ndarray, np.ndarray, np.
     return rows + int(round(top)), first, last
 
 
-def _ink_width(ink: np.ndarray) -> int:
+def _inked_width(edges: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
     """Columns from the first inked one to the last (the canvas is wider: pen margin and slant)."""
-    cols = np.nonzero((ink > INKED).any(axis=0))[0]
-    return int(cols[-1] - cols[0] + 1) if len(cols) else ink.shape[1]
+    rows, first, last = edges
+    return int(last.max() - first.min() + 1) if len(rows) else 0
 
 
-def _extend(edge: dict[int, float], ink: np.ndarray, x: float, top: float) -> None:
-    """Record a placed piece in `edge`: the rightmost ink so far in each picture row."""
-    for row, last in zip(*_ink_edges(ink, top)[::2]):
-        edge[int(row)] = max(edge.get(int(row), -np.inf), x + float(last))
+def _extend(edge: dict[int, float], edges: tuple[np.ndarray, np.ndarray, np.ndarray], x: float) -> None:
+    """Record a piece placed at x (its _ink_edges) in `edge`: the rightmost ink so far in each picture row."""
+    rows, _, last = edges
+    for row, right in zip(rows, last):
+        edge[int(row)] = max(edge.get(int(row), -np.inf), x + float(right))
 
 
-def _after(edge: dict[int, float], ink: np.ndarray, top: float, gap: float, by_rows: bool) -> float:
-    """Where a piece goes so that `gap` px of paper lie between its ink and the ink before it: the
-    closest approach in any one row (`by_rows`: a touching gap makes the strokes touch), or between the
-    ink's column extents (an overlap: the next digit starts back over the last one's width)."""
-    rows, first, _ = _ink_edges(ink, top)
-    if not edge or not len(rows):  # nothing inked before it, or in it: a plain step
-        return gap + max(edge.values(), default=0.0)
+def _after(edge: dict[int, float], edges: tuple[np.ndarray, np.ndarray, np.ndarray], gap: float,
+           by_rows: bool) -> float:
+    """Where a piece (its _ink_edges) goes so that `gap` px of paper lie between its ink and the ink before
+    it (`edge`, never empty: the first digit is placed at 0): the closest approach in any one row (`by_rows`:
+    a touching gap makes the strokes touch), or between the column extents (an overlap: the next digit
+    starts back over the last one's width)."""
+    rows, first, _ = edges
+    if not len(rows):  # a piece with no ink: a plain step
+        return gap + max(edge.values())
     if by_rows:
         reach = [edge[int(r)] - f for r, f in zip(rows, first) if int(r) in edge]
         if reach:
