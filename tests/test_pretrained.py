@@ -13,6 +13,7 @@ import pytest
 
 from app import ROOT
 from app.reader import line, pretrained
+from app.reader.answers import Box
 from app.reader.models import ModelError
 from bench import scratch_reader
 from training import pretrained as export
@@ -189,6 +190,61 @@ def test_two_readers_are_fused_by_their_ctc_scores(first, second, read, doubtful
                line.LineReader(FixedColumns(*second), line.Calibration(0.3, 0.9))]
     digits, unsure = FusedLineReader(readers, [1.0, 1.0]).read(picture)
     assert "".join(str(d.probabilities.argmax()) for d in digits) == read and unsure == doubtful
+
+
+class CallingReferee:
+    """A stand-in referee that calls a fixed number (each digit sure, boxes 30 px apart) and notes each ask."""
+
+    def __init__(self, number: str) -> None:
+        self.number, self.asked = number, []
+
+    def __call__(self, band: line.Band, digits: int) -> list[line.LineDigit]:
+        self.asked.append(digits)
+        return [line.LineDigit(np.eye(10)[int(d)], Box(30.0 * i, 5.0, 20.0, 40.0), False)
+                for i, d in enumerate(self.number)]
+
+
+@pytest.mark.parametrize("first, second, call, read, doubtful", [
+    (("47", 0.9), ("47", 0.9), "11", "47", False),  # agreeing readers: the referee is never asked
+    (("41", 0.6), ("47", 0.6), "", "41", True),  # no sure call: the CTC scores alone, a tie is doubtful
+    (("41", 0.6), ("47", 0.6), "47", "47", False),  # a sure call settles the tie
+    (("41", 0.3), ("47", 0.3), "17", "17", False),  # a number neither read, when both barely read theirs
+    (("41", 0.999), ("47", 0.3), "47", "41", False),  # a reader far surer than the call is not overruled
+])
+def test_a_referee_settles_what_the_readers_dispute(first, second, call, read, doubtful):
+    from app.reader.line_fusion import FusedLineReader
+
+    picture = np.full((60, 120), 230, np.uint8)
+    cv2.putText(picture, "47", (20, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 3)
+    readers = [line.LineReader(FixedColumns(*first), line.Calibration(0.2, 0.9)),
+               line.LineReader(FixedColumns(*second), line.Calibration(0.2, 0.9))]
+    referee = CallingReferee(call)
+    digits, unsure = FusedLineReader(readers, [1.0, 1.0], referee).read(picture)
+    assert "".join(str(d.probabilities.argmax()) for d in digits) == read and unsure == doubtful
+    assert referee.asked == ([] if first[0] == second[0] else [2])  # told the most digits either read
+    if read not in (first[0], second[0]):  # a number only the referee read comes with its own boxes
+        assert [d.box for d in digits] == [d.box for d in referee(None, 2)]
+
+
+def test_the_segmenter_referees_only_a_plain_sure_reading():
+    """The segmenter calls a clearly written number with boxes on its digits in the picture's pixels, and
+    makes no call on ink that falls into far more pieces than the readers' digits."""
+    from app.reader.number_readers import SegmenterReferee
+
+    reader = scratch_reader(PICTURE_PROCESS=False)
+    referee = SegmenterReferee(reader.numbers.cnn, reader.settings.unsure_threshold)
+    paper = np.full((240, 600), 235, np.uint8)
+    for i, digit in enumerate("307"):
+        cv2.putText(paper, digit, (60 + 150 * i, 190), cv2.FONT_HERSHEY_SIMPLEX, 5, 25, 14, cv2.LINE_AA)
+    called = referee(line.writing_band(paper), 3)
+    assert "".join(str(d.probabilities.argmax()) for d in called) == "307"
+    for i, digit in enumerate(called):
+        x, y, w, h = digit.box
+        assert 60 + 150 * i - 10 <= x and x + w <= 60 + 150 * i + 130 and y >= 40 and y + h <= 215
+    hatched = paper.copy()
+    for x in range(0, 600, 9):
+        cv2.line(hatched, (x, 30), (x + 40, 210), 25, 2)
+    assert referee(line.writing_band(hatched), 3) == []
 
 
 def test_where_we_and_the_peer_disagree_is_counted_by_who_was_right_and_drawn(tmp_path):

@@ -40,6 +40,7 @@ from app.reader.number_readers import (
     NumberModels,
     PictureByLine,
     PictureNumberReader,
+    SegmenterReferee,
     StrokeNumberReader,
     picture_reader,
     stroke_reader,
@@ -180,7 +181,7 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
                 if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
     # The pretrained recognizer only where pictures are read in this process: with a picture process, the
     # child holds its own (the worker would carry ~50 MB it never uses).
-    recognizer = None if settings.picture_process else picture_recognizer(settings, line_reader)
+    recognizer = None if settings.picture_process else picture_recognizer(settings, line_reader, number_cnn)
     models = NumberModels(number_cnn, line_reader, settings,
                           DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence,
                           segmenter.join_prior(Path(settings.join_prior_path)),  # read once; refused if unfit
@@ -197,15 +198,16 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     return reader
 
 
-def picture_recognizer(settings: Settings, line_reader: line.LineReader | None):
-    """The pretrained recognizer of pictures of numbers, fused with the line reader when both are shipped;
-    None without its model."""
+def picture_recognizer(settings: Settings, line_reader: line.LineReader | None, cnn: DigitModel):
+    """The pretrained recognizer of pictures of numbers, fused with the line reader when both are shipped
+    (the segmenter, with the CNN, refereeing where they differ); None without its model."""
     if not _present(settings.picture_model_path):
         return None
     recognizer = line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
     if line_reader is None:
         return recognizer
-    return line_fusion.FusedLineReader([recognizer, line_reader], [1.0, line_fusion.LINE_WEIGHT])
+    return line_fusion.FusedLineReader([recognizer, line_reader], [1.0, line_fusion.LINE_WEIGHT],
+                                       SegmenterReferee(cnn, settings.unsure_threshold))
 
 
 def _present(path: str) -> bool:

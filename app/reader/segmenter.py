@@ -156,13 +156,14 @@ class PictureCandidates:
     unslant: object  # segments -> their box in the picture's (unsheared) pixels
 
 
-def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
+def picture_candidates(mask: np.ndarray, max_segments: int = MAX_SEGMENTS) -> PictureCandidates | None:
     """Everything a picture's reading needs before the model: the CPU-heavy part, safe off the event loop.
 
     The writing is sheared upright, thinned to its centre line and traced into pieces that end at
     every junction, so digits that touch come apart where they touch. The pieces, ordered by their
     centres left to right, are the units; runs of units up to a wide digit's width are the
-    candidates, drawn like strokes. None for a blank mask; TooMuchInk for noise.
+    candidates, drawn like strokes. None for a blank mask; TooMuchInk for noise (or over max_segments
+    pieces of centre line: a caller expecting few digits stops before the costly part).
     """
     if not mask.any():
         return None
@@ -176,7 +177,7 @@ def picture_candidates(mask: np.ndarray) -> PictureCandidates | None:
     if skeleton_pixels > MAX_CENTRE_LINE * max(upright.shape):
         raise TooMuchInk(f"{skeleton_pixels} pixels of centre line")
     segments = [s for s in preprocessing.skeleton_strokes(upright) if len(s)]
-    if len(segments) > MAX_SEGMENTS:
+    if len(segments) > max_segments:
         raise TooMuchInk(f"{len(segments)} pieces of centre line")
     segments.sort(key=lambda s: float(s[:, 0].mean()))  # centres: overlapping digits interleave least
     boxes = [box_of(s) for s in segments]
