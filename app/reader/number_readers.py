@@ -235,8 +235,10 @@ def segment_picture(picture: Picture, cnn: DigitModel, unsure_threshold: float,
 # writers: 83.2% exact either way) at a quarter of the cost (thinning grows with the pixels).
 REFEREE_ROWS = 128
 # Pieces of centre line per digit read beyond which the referee makes no call: its calls there were right
-# 28-59% of the time (grids, patterned paper) and cost up to 0.3 s; under it, 65-95%.
+# 28-59% of the time (grids, patterned paper) and cost up to 0.3 s; under it, 65-95%. Never more than
+# REFEREE_MOST pieces in all (a 10-digit number), so a long reading cannot make it costly.
 REFEREE_PIECES = 6
+REFEREE_MOST = 60
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,7 @@ class SegmenterReferee:
             crop = cv2.resize(crop, (max(1, round(crop.shape[1] * shrink)), REFEREE_ROWS), interpolation=cv2.INTER_AREA)
         try:
             reading = segment_picture(Picture(crop, (crop.shape[1], crop.shape[0])), self.cnn, self.unsure_threshold,
-                                      REFEREE_PIECES * max(digits, 1))
+                                      min(REFEREE_PIECES * max(digits, 1), REFEREE_MOST))
         except InputError:  # no digit, or noise: no call (the sequence readers have read it)
             return []
         if any(span.unsure for span in reading.spans):
