@@ -226,6 +226,48 @@ def test_a_referee_settles_what_the_readers_dispute(first, second, call, read, d
         assert [d.box for d in digits] == [d.box for d in referee(None, 2)]
 
 
+class CountedColumns(FixedColumns):
+    """FixedColumns that counts how often it is read."""
+
+    def __init__(self, number: str, sure: float) -> None:
+        super().__init__(number, sure)
+        self.reads = 0
+
+    def read_strip(self, strip: line.Strip) -> np.ndarray:
+        self.reads += 1
+        return super().read_strip(strip)
+
+
+@pytest.mark.parametrize("first, second, look, read", [
+    (("47", 0.9), ("47", 0.9), ("41", 0.99), "47"),  # agreeing readers: no second look is taken
+    (("41", 0.6), ("47", 0.6), ("47", 0.9), "47"),  # a tie, settled by the second look
+    (("41", 0.6), ("47", 0.6), ("17", 0.99), "17"),  # a number only the second look read, read surely
+])
+def test_a_second_look_is_taken_only_where_the_readers_differ(first, second, look, read):
+    from app.reader.line_fusion import FusedLineReader
+
+    picture = np.full((60, 120), 230, np.uint8)
+    cv2.putText(picture, "47", (20, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 3)
+    readers = [line.LineReader(FixedColumns(*first), line.Calibration(0.2, 0.9)),
+               line.LineReader(FixedColumns(*second), line.Calibration(0.2, 0.9))]
+    second_look = CountedColumns(*look)
+    wider = line.LineReader(second_look, line.Calibration(0.2, 0.9))
+    fused = FusedLineReader(readers, [1.0, 1.0], None, [(wider, 2.0)])
+    digits, _ = fused.read(picture)
+    assert "".join(str(d.probabilities.argmax()) for d in digits) == read
+    assert second_look.reads == (first[0] != second[0])
+
+
+def test_a_stretched_strip_is_wider_and_maps_back_to_the_same_picture():
+    paper = np.full((80, 200), 235, np.uint8)
+    cv2.putText(paper, "2956", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 25, 4)
+    band = line.writing_band(paper)
+    plain, wide = line.strip_of(band, 32), line.strip_of(band, 32, 1.25)
+    assert wide.paper.shape[1] == round(plain.paper.shape[1] * 1.25)
+    assert wide.x_scale * wide.paper.shape[1] == pytest.approx(plain.x_scale * plain.paper.shape[1])
+    assert (wide.left, wide.top, wide.y_scale) == (plain.left, plain.top, plain.y_scale)
+
+
 def test_the_segmenter_referees_only_a_plain_sure_reading():
     """The segmenter calls a clearly written number with boxes on its digits in the picture's pixels, and
     makes no call on ink that falls into far more pieces than the readers' digits."""

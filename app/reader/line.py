@@ -101,12 +101,12 @@ def line_strip(grey: np.ndarray, rows: int = HEIGHT) -> Strip:
     return strip_of(writing_band(grey), rows)
 
 
-def strip_of(band: Band, rows: int = HEIGHT) -> Strip:
-    """The writing's band cut out, scaled to `rows` rows (aspect kept, within MIN_WIDTH..MAX_WIDTH columns
-    at HEIGHT rows, as many times wider as `rows` is taller)."""
+def strip_of(band: Band, rows: int = HEIGHT, stretch: float = 1.0) -> Strip:
+    """The writing's band cut out, scaled to `rows` rows (aspect kept, or stretched across by `stretch`;
+    within MIN_WIDTH..MAX_WIDTH columns at HEIGHT rows, as many times wider as `rows` is taller)."""
     y0, y1, x0, x1 = band.y0, band.y1, band.x0, band.x1
     crop = band.ink[y0:y1, x0:x1]
-    width = int(np.clip(round(crop.shape[1] * rows / crop.shape[0]), 1, MAX_WIDTH * rows // HEIGHT))
+    width = int(np.clip(round(crop.shape[1] * rows / crop.shape[0] * stretch), 1, MAX_WIDTH * rows // HEIGHT))
     strip = np.clip(cv2.resize(crop, (width, rows), interpolation=cv2.INTER_AREA), 0, 1)
     padded = np.zeros((rows, _padded_width(width)), np.float32)
     padded[:, :width] = strip
@@ -284,8 +284,8 @@ class Look:
 class LineReader:
     """A grey picture of a number -> its digits, left to right (all CPU work: run it off the event loop)."""
 
-    def __init__(self, model: ColumnModel, calibration: Calibration | None = None) -> None:
-        self.model = model
+    def __init__(self, model: ColumnModel, calibration: Calibration | None = None, stretch: float = 1.0) -> None:
+        self.model, self.stretch = model, stretch  # stretch: the strip made that much wider than its aspect
         self.calibration = calibration or Calibration.beside(model.path)
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
@@ -294,7 +294,7 @@ class LineReader:
 
     def look(self, band: Band) -> Look:
         """The model's reading of the writing's band."""
-        strip = strip_of(band, self.model.rows)
+        strip = strip_of(band, self.model.rows, self.stretch)
         columns = self.model.read_strip(strip)
         return Look(strip, columns, greedy_decode(columns))
 

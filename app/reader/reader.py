@@ -200,14 +200,19 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
 
 def picture_recognizer(settings: Settings, line_reader: line.LineReader | None, cnn: DigitModel):
     """The pretrained recognizer of pictures of numbers, fused with the line reader when both are shipped
-    (the segmenter, with the CNN, refereeing where they differ); None without its model."""
+    (where they differ, the line model's second look and the segmenter, with the CNN, as referee); None
+    without its model."""
     if not _present(settings.picture_model_path):
         return None
     recognizer = line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
     if line_reader is None:
         return recognizer
+    # The second look has an interpreter of its own: its wider strips would resize the first's every time.
+    wider = line.LineReader(line.LineModel(settings.line_model_path), line_reader.calibration,
+                            line_fusion.SECOND_STRETCH)
     return line_fusion.FusedLineReader([recognizer, line_reader], [1.0, line_fusion.LINE_WEIGHT],
-                                       SegmenterReferee(cnn, settings.unsure_threshold))
+                                       SegmenterReferee(cnn, settings.unsure_threshold),
+                                       [(wider, line_fusion.SECOND_WEIGHT)])
 
 
 def _present(path: str) -> bool:
