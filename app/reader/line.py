@@ -11,6 +11,7 @@ neighbours' and the ink inside them. Pure numpy and OpenCV; the model runs with 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -168,8 +169,8 @@ def greedy_decode(columns: np.ndarray) -> list[Emitted]:
     return out
 
 
-def number_of(emitted: list[Emitted]) -> str:
-    """The digits a decoding emitted, as a string."""
+def number_of(emitted: Sequence[Emitted | LineDigit]) -> str:
+    """The digits a decoding emitted (or a reader read), as a string."""
     return "".join(str(int(e.probabilities.argmax())) for e in emitted)
 
 

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.reader.line import Band, LineDigit, LineReader, ctc_log_likelihood, writing_band
+from app.reader.line import Band, LineDigit, LineReader, ctc_log_likelihood, number_of, writing_band
 
 # Chosen on held-out writers' photos and composed pictures (bench/number_eval.py, bench/line_eval.py):
 # the line model at half weight read best on both, 0.3 and 1.0 each lost on one. Writers no evaluation
@@ -42,8 +42,8 @@ CLOSE = 1.5
 REFEREE_BONUS = 5.0
 # The second look: our line model on the band this much wider, at this weight. Chosen on the same writers:
 # alone it reads worse (83.5% -> 81.8% of photos), but where the readers differ it is right more often
-# than the line model's first look (216 of 454 against 136); served, photos 91.04% -> 91.50% and composed
-# pictures 88.75% -> 89.95%. Offline, weights 0.25 and 0.75 came within a few numbers of 0.5 on both sets;
+# than the line model's first look (216 of 454 against 136); served, photos 91.04% -> 91.75% and composed
+# pictures 88.75% -> 90.00%. Offline, weights 0.25 and 0.75 came within a few numbers of 0.5 on both sets;
 # a look 0.8 wide as well gained less.
 SECOND_STRETCH, SECOND_WEIGHT = 1.25, 0.5
 
@@ -62,7 +62,9 @@ class FusedLineReader:
     def __init__(self, readers: Sequence[LineReader], weights: Sequence[float], referee: Referee | None = None,
                  second_looks: Sequence[tuple[LineReader, float]] = ()) -> None:
         self.readers, self.weights, self.referee = list(readers), list(weights), referee
-        self.second_looks = list(second_looks)  # (reader, weight), asked only where the readers differ
+        self.second_looks = [reader for reader, _ in second_looks]  # asked only where the readers differ
+        # Every reader and weight where they differ: the first readers', then the second looks'.
+        self._disputed = (self.readers + self.second_looks, self.weights + [weight for _, weight in second_looks])
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
         """The digits of the best-scoring number, and whether the reading is doubtful (a digit may be
@@ -72,12 +74,11 @@ class FusedLineReader:
         numbers = list(dict.fromkeys(look.number for look in looks))  # in the readers' order
         if len(numbers) == 1:
             return self.readers[0].digits(looks[0])
-        readers = self.readers + [reader for reader, _ in self.second_looks]
-        weights = self.weights + [weight for _, weight in self.second_looks]
-        looks += [reader.look(band) for reader, _ in self.second_looks]
+        readers, weights = self._disputed
+        looks += [reader.look(band) for reader in self.second_looks]
         numbers = list(dict.fromkeys(look.number for look in looks))
         called = self.referee(band, max(map(len, numbers))) if self.referee else []
-        call = "".join(str(int(d.probabilities.argmax())) for d in called)
+        call = number_of(called)
         candidates = numbers + [call] if call and call not in numbers else numbers
         scores = {n: sum(w * ctc_log_likelihood(look.columns, n) for w, look in zip(weights, looks))
                   + (REFEREE_BONUS if n == call else 0.0) for n in candidates}
