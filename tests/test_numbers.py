@@ -328,6 +328,53 @@ def test_a_two_stroke_run_is_a_whole_digit_when_its_strokes_read_fairly_and_it_s
     assert _more_than_its_strokes(runs, 0, 2) is merged
 
 
+def _reading(digit: int, p: float) -> np.ndarray:
+    probabilities = np.full(10, (1 - p) / 9)
+    probabilities[digit] = p
+    return probabilities
+
+
+@pytest.mark.parametrize(("mine", "theirs", "strokes", "shares"), [
+    ((4, 0.93), (4, 1.0), 2, True),    # a 1 and a 4's bar make a fair 4; the bar and its stem a perfect one
+    ((4, 0.99), (4, 1.0), 2, False),   # as sure either way (within PAIR_GAIN): the geometry decides
+    ((4, 0.93), (1, 1.0), 2, False),   # the pair reads another digit
+    ((4, 0.50), (4, 0.85), 2, False),  # the pair is surer, but not sure
+    ((4, 0.99), (4, 0.95), 3, True),   # a run of three strokes pays without being less sure
+])
+def test_a_run_shares_its_last_stroke_with_a_surer_same_digit(mine, theirs, strokes, shares):
+    """_shares_last_stroke (SHARED_STROKE_COST): a two-stroke run only when the pair its last stroke makes with
+    the next reads clearly surer than the run; a longer run whenever the pair is sure."""
+    from app.reader.segmenter import _shares_last_stroke
+
+    reading = {(0, strokes): _reading(*mine), (strokes - 1, strokes + 1): _reading(*theirs)}
+    assert _shares_last_stroke(reading, 0, strokes) is shares
+
+
+@pytest.mark.parametrize(("gain", "number"), [(None, "144"), (1.0, "414")])
+def test_a_one_does_not_take_in_the_next_fours_bar(monkeypatch, gain, number):
+    """"144" in two-stroke 4s, close together: the 1 with the first 4's bar reads a fair 4 (0.93), the bar
+    with its stem a perfect one, and the prior (read here from a table) favours the chain 1+bar, stem,
+    bar+stem ("414"); the two-stroke run that shares its last stroke with a surer same digit pays. With a
+    gain no pair can reach, the chain wins again."""
+    from app.reader import segmenter
+
+    if gain is not None:
+        monkeypatch.setattr(segmenter, "PAIR_GAIN", gain)
+    boxes = [segmenter.Box(float(10 * i), 0.0, 5.0, 100.0) for i in range(5)]  # 1, bar, stem, bar, stem
+    joins = {(1, 0): 0.48, (2, 0): 0.36, (2, 1): 0.85, (3, 1): 0.61, (3, 2): 0.19, (4, 2): 0.6, (4, 3): 0.85,
+             (3, 0): 0.22, (4, 1): 0.31}  # (unit, the run's first unit): the prior that the unit joins the run
+    monkeypatch.setattr(segmenter, "_join_probability",
+                        lambda prior, unit, run, scale, floor=None, merged=None: joins[(int(unit[0]) // 10,
+                                                                                        int(run[0]) // 10)])
+    readings = {(0, 1): (1, 1.0), (0, 2): (4, 0.93), (0, 3): (4, 0.18), (1, 2): (2, 0.76), (1, 3): (4, 1.0),
+                (1, 4): (4, 0.18), (2, 3): (1, 1.0), (2, 4): (4, 0.94), (2, 5): (4, 0.79), (3, 4): (2, 0.69),
+                (3, 5): (4, 1.0), (4, 5): (1, 1.0)}
+    runs = list(readings)
+    probabilities = np.stack([_reading(*readings[run]) for run in runs])
+    path, _ = segmenter._best_split(None, runs, probabilities, boxes, seen=probabilities)
+    assert "".join(str(readings[run][0]) for run in path) == number
+
+
 def test_the_best_split_and_its_margin_are_those_of_trying_every_split():
     """_two_best_paths (dynamic programming keeping two ways per point) against enumerating every split."""
     from app.reader.segmenter import _two_best_paths

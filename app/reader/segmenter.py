@@ -55,6 +55,15 @@ LATE_MARGIN = 0.3
 # (log score): in "44" the second 4's first stroke, taken into the first 4, leaves it a 4 and its stem
 # a 1 ("41"), the most common merge on every pen source. Chosen on the training writers (number_eval --fold 0).
 SHARED_STROKE_COST = 2.5
+# ... a run of two strokes pays it too when that pair reads surer than the run by PAIR_GAIN: in "14" the 1
+# and the 4's bar make a fair 4 and the bar with its stem a perfect one, and "41" won ("3144" -> "3414").
+# Where both read alike, the geometry decides (two-stroke 4s and 7s beside a 1 are common). Chosen by
+# nested folds on every fold's held-out numbers and checked on the training writers (docs/accuracy.md).
+PAIR_GAIN = 0.02
+# How much a run's reading weighs against the join prior's log terms: the prior is fitted on geometry alone
+# and is sure of joins that a confident reading contradicts (a wide gap inside a 4, a close neighbour).
+# At 1 the prior outvoted readings; 2-3 read best on both pen sources (nested folds and training writers).
+READING_WEIGHT = 3.0
 # A two-stroke run read surely as a digit that neither of its strokes reads as alone gets this back: a 4
 # written as two strokes far apart, each a fair 1 or 2 or 6, is a 4, not "11", "21" or "61". Chosen on
 # the training writers.
@@ -335,7 +344,7 @@ def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np
     read, scored = dict(zip(runs, seen)), dict(zip(runs, probabilities))
     scores = {}
     for (a, b), p in zip(runs, probabilities):
-        score = math.log(float(p.max()) + _EPS)
+        score = READING_WEIGHT * math.log(float(p.max()) + _EPS)
         for j in range(a + 1, b):  # each join inside the run
             score += math.log(_join_probability(prior, boxes[j], _union(boxes[a:j]), scale, merged=read[(a, j + 1)]))
         if b < count:  # the split after it
@@ -347,12 +356,15 @@ def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np
 
 
 def _shares_last_stroke(reading: dict[tuple[int, int], np.ndarray], a: int, b: int) -> bool:
-    """Whether run a..b (of three or more strokes; reading: each candidate run's probabilities) reads as the
-    digit its last stroke makes, surely, with the stroke after it: that stroke likely begins the next, same
-    digit. Two-stroke runs are left alone: on the training writers that merged more pendigits numbers."""
-    if b - a < 3 or (b - 1, b + 1) not in reading:
+    """Whether run a..b (reading: each candidate run's probabilities) reads as the digit its last stroke makes,
+    surely, with the stroke after it: that stroke likely begins the next, same digit. A two-stroke run only
+    when that pair reads surer than the run (PAIR_GAIN): on the training writers, charging every two-stroke
+    run merged more pendigits numbers."""
+    if b - a < 2 or (b - 1, b + 1) not in reading:
         return False
     mine, theirs = reading[(a, b)], reading[(b - 1, b + 1)]
+    if b - a == 2 and float(theirs.max()) < float(mine.max()) + PAIR_GAIN:
+        return False
     return int(mine.argmax()) == int(theirs.argmax()) and float(theirs.max()) >= SURE
 
 
