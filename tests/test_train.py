@@ -425,6 +425,31 @@ def test_balanced_sources_give_each_pen_source_an_equal_share_of_the_same_pen_it
     assert {i for _, i in balanced} == set(range(len(pen)))  # every digit still drawn
 
 
+def test_varied_pen_digits_keep_their_strokes_and_move_them_a_little_each_on_its_own():
+    """--vary (augment.vary): every stroke kept, point for point, moved by a few percent of the digit's size,
+    the strokes of a digit of several not all by the same amount; with --vary 0 no random number is drawn,
+    so the recipes' batches stay as they were."""
+    from training import augment
+
+    four = [np.array([[30.0, 0], [0, 60], [50, 60]]), np.array([[40.0, 10], [40, 100]])]
+    rng = np.random.default_rng(3)
+    varied = augment.vary(four, rng)
+    assert [v.shape for v in varied] == [s.shape for s in four]
+    moves = [v - s for v, s in zip(varied, four)]
+    assert all(0 < np.abs(m).max() < 0.2 * 100 for m in moves)  # a few percent of a 100-high digit
+    assert not np.allclose(moves[0].mean(axis=0), moves[1].mean(axis=0), atol=0.5)
+
+    record = {"strokes": four, "label": 4}
+    plain = RECIPES["fine-tune"].with_overrides(styles=0.0)
+    varied_cfg = plain.with_overrides(vary=1.0)
+    rng_plain, rng_same = np.random.default_rng(5), np.random.default_rng(5)
+    assert batches.styled_pen(record, rng_plain, plain) is four
+    rng_same.random()  # the one draw that decides on a style
+    assert rng_plain.random() == rng_same.random()  # and nothing more was drawn
+    varied = batches.styled_pen(record, np.random.default_rng(5), varied_cfg)
+    assert not all(np.allclose(a, b) for a, b in zip(varied, four))
+
+
 class _Keras:
     """What fresh_batches takes from Keras: a PyDataset base."""
 

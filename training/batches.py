@@ -76,10 +76,13 @@ def pen_items(pen: list[dict], cfg) -> list[tuple[str, int]]:
 
 
 def styled_pen(record: dict, rng: np.random.Generator, cfg) -> list[np.ndarray]:
-    """A pen digit's strokes, redrawn in a style the data lacks with probability --styles."""
+    """A pen digit's strokes, redrawn in a style the data lacks with probability --styles, then varied
+    (augment.vary) with probability --vary."""
+    strokes = record["strokes"]
     if rng.random() < cfg.styles:
-        return styles.random_style(record["strokes"], record["label"], rng)
-    return record["strokes"]
+        strokes = styles.random_style(strokes, record["label"], rng)
+    # No draw at all with --vary 0: the recipes' batches stay exactly what they were before it.
+    return augment.vary(strokes, rng) if cfg.vary and rng.random() < cfg.vary else strokes
 
 
 def one_hot(label: int) -> np.ndarray:

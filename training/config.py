@@ -34,6 +34,7 @@ class TrainConfig:
     init: str | None = None
     pen: bool = True
     styles: float = 0.3
+    vary: float = 0.0  # share of pen digits warped and their strokes moved apart (augment.vary)
     letters: float = 0.03
     pen_repeat: int = 2
     balance_sources: bool = False  # each pen source an equal share of the pen digits an epoch (measured: training.md)
