@@ -264,6 +264,35 @@ def test_a_five_flagged_first_and_finished_after_the_next_digit_goes_back_to_its
     assert digit_order([one, body, flag, six]) == [0, 1, 2, 3]  # written in order: left alone
 
 
+@pytest.mark.parametrize(("gain", "number", "groups"), [(None, "41", [[0, 2], [1]]), (math.inf, "211", [[0], [2], [1]])])
+def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(client, monkeypatch, gain, number, groups):
+    """A 4's bar, then a 1, then the 4's stem a little apart from its bar: digit_order's rule (the late stroke
+    must overlap its digit) leaves the stem where it was drawn, and it would be a digit of its own. Tried
+    after the earlier strokes it nearly reaches, the order whose split reads best wins (LATE_GAIN); with the
+    search off (an unreachable gain), the bar and stem stay apart."""
+    from app.reader import segmenter
+
+    if gain is not None:
+        monkeypatch.setattr(segmenter, "LATE_GAIN", gain)
+    bar, one, stem = [[30, 40], [20, 110], [70, 110]], [[130, 40], [130, 160]], [[74, 40], [74, 160]]
+    assert segmenter.digit_order([segmenter.box_of(np.array(s, float)) for s in (bar, one, stem)]) == [0, 1, 2]
+    answer = client.post("/api/read", json={"strokes": [bar, one, stem], "width": 320, "height": 200}).get_json()
+    assert answer["number"] == number and [d["strokes"] for d in answer["digits"]] == groups
+
+
+def test_a_stroke_drawn_back_is_tried_after_each_stroke_it_nearly_reaches():
+    """_drawn_back: strokes whose centre is left of the one drawn before them; _placements: the order with
+    that stroke after each earlier stroke within LATE_REACH (a gap under the narrower one's width) and
+    where it was drawn, never the order it is already in."""
+    from app.reader.segmenter import Box, _drawn_back, _placements
+
+    boxes = [Box(0, 0, 50, 100), Box(200, 0, 50, 100), Box(100, 0, 50, 100), Box(60, 0, 20, 100)]
+    assert _drawn_back(boxes) == [2, 3]
+    # stroke 3 (60..80) nearly reaches stroke 0 (a gap of 10, half its width) and none of the others
+    assert _placements([0, 1, 2, 3], 3, boxes) == [[0, 3, 1, 2]]
+    assert _placements([0, 3, 1, 2], 3, boxes) == [[0, 1, 2, 3]]
+
+
 def test_a_four_in_two_strokes_with_a_gap_is_one_digit_read_from_both_views(client):
     """The first stroke of such a 4 alone is a confident 6 or 2 to the picture model, not to the pen path:
     with every candidate read from both views, the split into two digits no longer wins."""
