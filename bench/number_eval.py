@@ -130,8 +130,11 @@ def alone_right(reader, points: list[np.ndarray], truth: str, sizes: list[int]) 
 def gap_tally(tally: dict, answer: dict, truth: str, owners: np.ndarray, alone: list[bool]) -> None:
     """Each true digit of a number, read alone and inside it: right inside means one answer digit made of
     exactly its strokes, with its label; split, its strokes in several answer digits; merged, an answer
-    digit holding strokes of several true digits."""
+    digit holding strokes of several true digits. Strokes the reader set aside (taps and ticks under
+    TINY_DRAWING, marks) are in no answer digit and are not asked for: a pen's touch-down beside a digit
+    read right does not make it wrong."""
     groups = [set(d.get("strokes", [])) for d in answer.get("digits", [])]
+    kept = set().union(*groups)
     for k, label in enumerate(truth):
         own = set(np.flatnonzero(owners == k).tolist())
         holders = [i for i, g in enumerate(groups) if g & own]
@@ -139,7 +142,7 @@ def gap_tally(tally: dict, answer: dict, truth: str, owners: np.ndarray, alone: 
         tally["alone"] += alone[k]
         tally["split"] += len(holders) > 1
         tally["merged"] += any(len({int(owners[s]) for s in groups[i]}) > 1 for i in holders)
-        tally["inside"] += (len(holders) == 1 and groups[holders[0]] == own
+        tally["inside"] += (len(holders) == 1 and groups[holders[0]] == own & kept
                             and str(answer["digits"][holders[0]]["digit"]) == label)
 
 

@@ -264,7 +264,8 @@ def test_a_five_flagged_first_and_finished_after_the_next_digit_goes_back_to_its
     assert digit_order([one, body, flag, six]) == [0, 1, 2, 3]  # written in order: left alone
 
 
-@pytest.mark.parametrize(("gain", "number", "groups"), [(None, "41", [[0, 2], [1]]), (math.inf, "211", [[0], [2], [1]])])
+@pytest.mark.parametrize(("gain", "number", "groups"),
+                         [(None, "41", [[0, 2], [1]]), (math.inf, "211", [[0], [2], [1]])])
 def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(client, monkeypatch, gain, number, groups):
     """A 4's bar, then a 1, then the 4's stem a little apart from its bar: digit_order's rule (the late stroke
     must overlap its digit) leaves the stem where it was drawn, and it would be a digit of its own. Tried
@@ -590,3 +591,20 @@ def test_the_label_review_counts_each_misread_unipen_digit_by_its_reviewed_class
     assert counts["not reviewed"] == len(listed) - 2 and result["misread"] == len(listed)
     assert result["by_class"]["label"]["points"] == round(100 / result["digits"], 3)
     assert (tmp_path / "unipen_misread.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("groups", "read", "inside", "split", "merged"), [
+    ([[0, 1], [2]], "41", 2, 0, 0),        # each digit exactly its strokes, named right
+    ([[0], [2]], "41", 2, 0, 0),           # the 4's tick (stroke 1) set aside as a tap: still read right
+    ([[0], [1], [2]], "461", 1, 1, 0),     # the 4 split in two
+    ([[0, 1, 2]], "4", 0, 0, 2),           # both merged into one
+    ([[0, 1], [2]], "71", 1, 0, 0),        # the 4 misread
+])
+def test_a_digit_is_read_inside_its_number_when_one_answer_digit_holds_its_kept_strokes(groups, read, inside, split,
+                                                                                        merged):
+    """number_eval.gap_tally: the per-digit split/merge/inside counts the digit gap is made of; strokes the
+    reader set aside (in no answer digit) are not asked for."""
+    tally = {"digits": 0, "alone": 0, "inside": 0, "split": 0, "merged": 0}
+    answer = {"digits": [{"digit": int(d), "strokes": g} for d, g in zip(read, groups)]}
+    number_eval.gap_tally(tally, answer, "41", np.array([0, 0, 1]), [True, True])
+    assert (tally["inside"], tally["split"], tally["merged"], tally["alone"]) == (inside, split, merged, 2)
