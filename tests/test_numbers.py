@@ -608,3 +608,19 @@ def test_a_digit_is_read_inside_its_number_when_one_answer_digit_holds_its_kept_
     answer = {"digits": [{"digit": int(d), "strokes": g} for d, g in zip(read, groups)]}
     number_eval.gap_tally(tally, answer, "41", np.array([0, 0, 1]), [True, True])
     assert (tally["inside"], tally["split"], tally["merged"], tally["alone"]) == (inside, split, merged, 2)
+
+
+@pytest.mark.parametrize(("joins", "runs"), [
+    (0.5, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]),  # likely joins: every run up to the last stroke
+    (0.05, [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]),          # a doubtful pair is read, never grown
+    (0.01, [(0, 1), (1, 2), (1, 3), (2, 3)]),                   # under PAIR_JOIN: no pair from stroke 0
+])
+def test_candidate_runs_read_doubtful_pairs_but_grow_only_likely_runs(monkeypatch, joins, runs):
+    """_candidate_runs: a stroke joins the stroke before it as a candidate down to PAIR_JOIN (a 4's bar and
+    stem far apart), and a run grows past two strokes only on joins of at least CANDIDATE_JOIN."""
+    from app.reader import segmenter
+
+    monkeypatch.setattr(segmenter, "_join_probability", lambda prior, unit, run, scale, floor=None, merged=None:
+                        joins if run[0] == 0.0 else 0.5)  # the runs that start at stroke 0 join doubtfully
+    boxes = [segmenter.Box(float(10 * i), 0.0, 5.0, 100.0) for i in range(3)]
+    assert segmenter._candidate_runs(None, boxes) == runs

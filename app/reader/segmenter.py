@@ -43,11 +43,15 @@ MAX_CENTRE_LINE = 12  # pixels of centre line per pixel of the picture's longer 
 JOIN_PRIOR_PATH = Path(__file__).resolve().parents[2] / "models" / "join_prior.json"
 # Tried and dropped against split 4s (a 4's first stroke often reads as a confident 6): a cost per
 # digit (0.5 changed nothing on the training writers, 1.0 merged real digits) and a bias on the prior.
-# Joins less likely than this are never tried. At 0.1 (until stop 44), a 4 whose bar and stem stand apart
-# or a 9 whose stem leaves its loop was never read whole: with readings weighed 3x the prior (READING_WEIGHT)
-# 0.03 reads 7 more of every fold's held-out UNIPEN numbers and 2 more training ones, none fewer, for about
-# 22% more candidates (13.8 for a 4-digit number instead of 11.3).
-CANDIDATE_JOIN = 0.03
+# Joins less likely than this are never tried: 8 candidates to read for a 4-digit number instead of 12 at
+# 0.05, with the same accuracy on the training writers of both pen sources.
+CANDIDATE_JOIN = 0.1
+# ... but a pair of strokes is read down to this (and, under CANDIDATE_JOIN, never grown into a longer run):
+# a 4 whose bar and stem stand apart or a 9 whose stem leaves its loop was never read whole at 0.1. With
+# readings weighed 3x the prior (READING_WEIGHT), 0.03 reads 7 more of every fold's held-out UNIPEN numbers
+# and 2 more training ones, none fewer, for 11% more candidates; 0.03 for runs of every length read no more
+# at 35% more (/api/read's p50 went from 4.3 to 6.0 ms), 0.05 for pairs one held-out and 2 training numbers less.
+PAIR_JOIN = 0.03
 # A delayed stroke goes back to its digit only past strokes that overlap it this little (a share of the
 # narrower one's width: the next digit may reach back over a 7's bar by up to half), and clearly less
 # than it overlaps its own digit.
@@ -406,9 +410,12 @@ def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple]) -> list[tuple[int,
     for a in range(len(boxes)):
         runs.append((a, a + 1))
         for b in range(a + 1, min(a + MAX_RUN, len(boxes))):
-            if _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0) < CANDIDATE_JOIN:
+            joins = _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0)
+            if joins < (PAIR_JOIN if b == a + 1 else CANDIDATE_JOIN):
                 break
             runs.append((a, b + 1))
+            if joins < CANDIDATE_JOIN:  # a doubtful pair is read, never grown
+                break
     return runs
 
 
