@@ -401,7 +401,8 @@ def test_a_one_does_not_take_in_the_next_fours_bar(monkeypatch, gain, number):
                 (3, 5): (4, 1.0), (4, 5): (1, 1.0)}
     runs = list(readings)
     probabilities = np.stack([_reading(*readings[run]) for run in runs])
-    path, _ = segmenter._best_split(None, runs, probabilities, boxes, seen=probabilities)
+    path, _ = segmenter._two_best_paths(len(boxes), segmenter._run_scores(None, runs, probabilities, boxes,
+                                                                          seen=probabilities))
     assert "".join(str(readings[run][0]) for run in path) == number
 
 
@@ -624,3 +625,20 @@ def test_candidate_runs_read_doubtful_pairs_but_grow_only_likely_runs(monkeypatc
                         joins if run[0] == 0.0 else 0.5)  # the runs that start at stroke 0 join doubtfully
     boxes = [segmenter.Box(float(10 * i), 0.0, 5.0, 100.0) for i in range(3)]
     assert segmenter._candidate_runs(None, boxes) == runs
+
+
+def test_a_drawing_whose_every_stroke_goes_back_left_reads_few_other_orders(monkeypatch):
+    """LATE_TRIES: hatching drawn right to left, every stroke back left of the one before it and near all the
+    others, reads at most LATE_TRIES orders besides digit_order's, however many strokes it has."""
+    from app.reader import segmenter
+
+    calls = []
+    original = segmenter._split_in_order
+    monkeypatch.setattr(segmenter, "_split_in_order", lambda *args: calls.append(1) or original(*args))
+    strokes = [np.array([[300.0 - 4 * i, 20], [296.0 - 4 * i, 200]]) for i in range(40)]
+    from bench import scratch_reader
+
+    reader = scratch_reader()
+    segmenter.read_strokes(reader.cnn, strokes, reader.fusion.fuse_many)
+    assert len(segmenter._drawn_back([segmenter.box_of(s) for s in strokes])) == 38
+    assert len(calls) == 1 + segmenter.LATE_TRIES

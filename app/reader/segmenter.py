@@ -6,7 +6,8 @@ classified in one batched model call, then the best split of the stroke sequence
 dynamic programming: a split is good when the classifier is confident on each of its digits and
 its joins follow the geometry (a 4's bar crosses its stem; the next digit starts to the right), and
 the readings of neighbouring runs settle two ambiguities the geometry cannot (SHARED_STROKE_COST,
-WHOLE_BONUS).
+WHOLE_BONUS). A stroke finished late (after the next digit) is put back beside its digit by a rule
+(digit_order), and where the rule may have missed one, by trying the other places it could go (LATE_GAIN).
 From a picture: the same, with the pieces of the ink's traced centre line, left to right, as the
 units (see picture_candidates).
 """
@@ -64,6 +65,10 @@ LATE_MARGIN = 0.3
 # late and checked on the training writers (docs/accuracy.md).
 LATE_REACH = 1.0
 LATE_GAIN = 1.0
+# At most this many other orders are read for one drawing: held-out numbers of 2 to 5 digits needed up to 15
+# (2 on average where a stroke was finished late), and a drawing of many strokes that all go back left
+# (hatching) must not cost one reading of the whole drawing per pair of strokes.
+LATE_TRIES = 24
 # A run whose last stroke, with the stroke after it, reads surely as the same digit as the run pays this
 # (log score): in "44" the second 4's first stroke, taken into the first 4, leaves it a 4 and its stem
 # a 1 ("41"), the most common merge on every pen source. Chosen on the training writers (number_eval --fold 0).
@@ -120,13 +125,18 @@ def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
 
     The strokes are read in digit_order's order; then each stroke drawn back left of the one before it
     (a 7 crossed, a 4 finished, a 5 flagged after the next digit) is tried after every earlier stroke near
-    it and where it was drawn, and an order whose best split scores LATE_GAIN more is kept."""
+    it and where it was drawn, and an order whose best split scores LATE_GAIN more is kept (at most
+    LATE_TRIES other orders)."""
     prior = prior or join_prior()
     boxes = [box_of(stroke) for stroke in strokes]
     readings = _Readings(model, strokes, fuse)
     best = _split_in_order(prior, readings, boxes, digit_order(boxes))
+    tries = 0
     for late in _drawn_back(boxes):
         for order in _placements(best.order, late, boxes):
+            if tries == LATE_TRIES:
+                return best.split()
+            tries += 1
             trial = _split_in_order(prior, readings, boxes, order)
             if trial.total > best.total + LATE_GAIN:
                 best = trial
@@ -417,13 +427,6 @@ def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple]) -> list[tuple[int,
             if joins < CANDIDATE_JOIN:  # a doubtful pair is read, never grown
                 break
     return runs
-
-
-def _best_split(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
-                seen: np.ndarray) -> tuple[list[tuple[int, int]], float]:
-    """The split of the strokes into candidate runs with the highest total log score, and its margin over
-    the next best (see _run_scores)."""
-    return _two_best_paths(len(boxes), _run_scores(prior, runs, probabilities, boxes, seen))
 
 
 def _run_scores(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
