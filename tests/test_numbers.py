@@ -627,18 +627,28 @@ def test_candidate_runs_read_doubtful_pairs_but_grow_only_likely_runs(monkeypatc
     assert segmenter._candidate_runs(None, boxes) == runs
 
 
-def test_a_drawing_whose_every_stroke_goes_back_left_reads_few_other_orders(monkeypatch):
-    """LATE_TRIES: hatching drawn right to left, every stroke back left of the one before it and near all the
-    others, reads at most LATE_TRIES orders besides digit_order's, however many strokes it has."""
+@pytest.mark.parametrize("points", [2, 166])
+def test_a_drawing_whose_every_stroke_goes_back_left_reads_few_other_orders(monkeypatch, points):
+    """LATE_TRIES and LATE_READS: hatching drawn right to left, every stroke back left of the one before it and
+    near all the others, tries at most LATE_TRIES orders besides digit_order's and reads at most about
+    LATE_READS candidates more than that order did, however many strokes it has and however long they are."""
     from app.reader import segmenter
-
-    calls = []
-    original = segmenter._split_in_order
-    monkeypatch.setattr(segmenter, "_split_in_order", lambda *args: calls.append(1) or original(*args))
-    strokes = [np.array([[300.0 - 4 * i, 20], [296.0 - 4 * i, 200]]) for i in range(40)]
     from bench import scratch_reader
 
+    orders, known = [], []
+    split_in_order = segmenter._split_in_order
+
+    def counted(prior, readings, boxes, order):
+        result = split_in_order(prior, readings, boxes, order)
+        orders.append(order)
+        known.append(len(readings.known))
+        return result
+
+    monkeypatch.setattr(segmenter, "_split_in_order", counted)
+    t = np.linspace(0, 1, points)[:, None]
+    strokes = [np.hstack([300.0 - 4 * i - 4 * t, 20 + 180 * t]) for i in range(40)]
     reader = scratch_reader()
     segmenter.read_strokes(reader.cnn, strokes, reader.fusion.fuse_many)
     assert len(segmenter._drawn_back([segmenter.box_of(s) for s in strokes])) == 38
-    assert len(calls) == 1 + segmenter.LATE_TRIES
+    assert 1 < len(orders) <= 1 + segmenter.LATE_TRIES
+    assert known[-1] <= known[0] + segmenter.LATE_READS + segmenter.MAX_RUN ** 2  # one order past the bound

@@ -65,10 +65,12 @@ LATE_MARGIN = 0.3
 # late and checked on the training writers (docs/accuracy.md).
 LATE_REACH = 1.0
 LATE_GAIN = 1.0
-# At most this many other orders are read for one drawing: held-out numbers of 2 to 5 digits needed up to 15
-# (2 on average where a stroke was finished late), and a drawing of many strokes that all go back left
-# (hatching) must not cost one reading of the whole drawing per pair of strokes.
+# At most this many other orders are tried for one drawing, reading at most LATE_READS candidates more than
+# the first order did: held-out numbers of 2 to 5 digits needed up to 15 orders (2 on average where a stroke
+# was finished late), and neither bound changed an answer there; a drawing of many long strokes that all
+# go back left (hatching, the costliest /api/read body) must not cost a reading per pair of strokes.
 LATE_TRIES = 24
+LATE_READS = 40
 # A run whose last stroke, with the stroke after it, reads surely as the same digit as the run pays this
 # (log score): in "44" the second 4's first stroke, taken into the first 4, leaves it a 4 and its stem
 # a 1 ("41"), the most common merge on every pen source. Chosen on the training writers (number_eval --fold 0).
@@ -131,10 +133,10 @@ def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
     boxes = [box_of(stroke) for stroke in strokes]
     readings = _Readings(model, strokes, fuse)
     best = _split_in_order(prior, readings, boxes, digit_order(boxes))
-    tries = 0
+    budget, tries = len(readings.known) + LATE_READS, 0
     for late in _drawn_back(boxes):
         for order in _placements(best.order, late, boxes):
-            if tries == LATE_TRIES:
+            if tries == LATE_TRIES or len(readings.known) >= budget:
                 return best.split()
             tries += 1
             trial = _split_in_order(prior, readings, boxes, order)
@@ -145,14 +147,17 @@ def read_strokes(model, strokes: Sequence[np.ndarray], fuse: Fuse | None = None,
 
 class _Readings:
     """Each candidate digit (a tuple of stroke indices, in order) drawn and read once, however many writing
-    orders propose it: every new candidate of an order in one batched model call."""
+    orders propose it: every new candidate of an order in one batched model call. `worked_out` keeps what
+    _split_in_order works out once per drawing (joins and run scores, by their strokes)."""
 
     def __init__(self, model, strokes: Sequence[np.ndarray], fuse: Fuse | None) -> None:
         self.model, self.strokes, self.fuse = model, strokes, fuse
         self.known: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.worked_out: dict[tuple, float] = {}
 
-    def __call__(self, candidates: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The candidates' images, the picture model's probabilities and the scored (fused) ones."""
+    def __call__(self, candidates: list[tuple[int, ...]]) -> tuple[list[np.ndarray], ...]:
+        """The candidates' images, the picture model's probabilities and the scored (fused) ones (lists: an
+        order tried and dropped costs no copies)."""
         new = [c for c in dict.fromkeys(candidates) if c not in self.known]
         if new:
             drawings = [[self.strokes[i] for i in c] for c in new]
@@ -161,7 +166,7 @@ class _Readings:
             scored = seen if self.fuse is None else self.fuse(drawings, seen)
             self.known.update(zip(new, zip(images, seen, scored)))
         images, seen, scored = zip(*(self.known[c] for c in candidates))
-        return np.stack(images), np.stack(seen), np.stack(scored)
+        return list(images), list(seen), list(scored)
 
 
 @dataclass
@@ -171,8 +176,8 @@ class _Ordered:
     order: list[int]
     boxes: list[Box]
     runs: list[tuple[int, int]]
-    images: np.ndarray
-    scored: np.ndarray
+    images: list[np.ndarray]
+    scored: list[np.ndarray]
     path: list[tuple[int, int]]
     margin: float
     total: float
@@ -186,11 +191,26 @@ class _Ordered:
 
 
 def _split_in_order(prior: JoinPrior, readings: _Readings, boxes: Sequence[Box], order: list[int]) -> _Ordered:
-    """The strokes in this order cut into runs of consecutive strokes, every candidate run read, the best split."""
-    ordered = [boxes[i] for i in order]
-    runs = _candidate_runs(prior, ordered)
+    """The strokes in this order cut into runs of consecutive strokes, every candidate run read, the best split.
+    A run's joins and score depend only on its strokes and the stroke after it, so each is worked out once
+    for every order tried (readings.worked_out): moving one stroke costs only the runs around it."""
+    ordered, scale = [boxes[i] for i in order], _scale(boxes)
+
+    def key(kind: str, a: int, b: int) -> tuple:
+        return kind, tuple(order[a:b]), order[b] if b < len(order) else None
+
+    def join(a: int, b: int) -> float:
+        known = key("join", a, b)
+        if known not in readings.worked_out:
+            readings.worked_out[known] = _join_probability(prior, ordered[b], _union(ordered[a:b]), scale, floor=0.0)
+        return readings.worked_out[known]
+
+    runs = _candidate_runs(prior, ordered, join)
     images, seen, scored = readings([tuple(order[a:b]) for a, b in runs])
-    scores = _run_scores(prior, runs, scored, ordered, seen)
+    new = [run for run in runs if key("score", *run) not in readings.worked_out]
+    for run, score in _run_scores(prior, runs, scored, ordered, seen, only=new).items():
+        readings.worked_out[key("score", *run)] = score
+    scores = {run: readings.worked_out[key("score", *run)] for run in runs}
     path, margin = _two_best_paths(len(ordered), scores)
     return _Ordered(order, ordered, runs, images, scored, path, margin, sum(scores[run] for run in path))
 
@@ -323,8 +343,8 @@ def _deslant(mask: np.ndarray):
     return upright, unslant
 
 
-def _groups(path: list[tuple[int, int]], runs: list[tuple[int, int]], images: np.ndarray,
-            probabilities: np.ndarray, boxes: Sequence[tuple]) -> list[Group]:
+def _groups(path: list[tuple[int, int]], runs: list[tuple[int, int]], images: Sequence[np.ndarray],
+            probabilities: Sequence[np.ndarray], boxes: Sequence[tuple]) -> list[Group]:
     """A split's runs as digits, dots dropped, left to right."""
     index = {run: i for i, run in enumerate(runs)}
     groups = [Group(list(range(a, b)), _union(boxes[a:b]), images[index[(a, b)]], probabilities[index[(a, b)]])
@@ -413,14 +433,17 @@ def _scale(boxes: Sequence[tuple]) -> float:
     return max(max(b[3] for b in boxes), max(b[2] for b in boxes) * 0.5, _EPS)
 
 
-def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple]) -> list[tuple[int, int]]:
-    """Runs [a, b) of consecutive units that could form one digit: each unit near the run before it."""
+def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple],
+                    join: Callable[[int, int], float] | None = None) -> list[tuple[int, int]]:
+    """Runs [a, b) of consecutive units that could form one digit: each unit near the run before it.
+    `join(a, b)`: the prior that unit b joins the run a..b (by default computed here)."""
     scale = _scale(boxes)
+    join = join or (lambda a, b: _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0))
     runs = []
     for a in range(len(boxes)):
         runs.append((a, a + 1))
         for b in range(a + 1, min(a + MAX_RUN, len(boxes))):
-            joins = _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0)
+            joins = join(a, b)
             if joins < (PAIR_JOIN if b == a + 1 else CANDIDATE_JOIN):
                 break
             runs.append((a, b + 1))
@@ -429,14 +452,17 @@ def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple]) -> list[tuple[int,
     return runs
 
 
-def _run_scores(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: np.ndarray, boxes: Sequence[tuple],
-                seen: np.ndarray) -> dict[tuple[int, int], float]:
-    """Each candidate run's log score: its reading (probabilities), the joins inside it and the split after it
-    by the join prior, which reads what the picture model saw of the strokes joined (seen), as it was fitted."""
+def _run_scores(prior: JoinPrior, runs: list[tuple[int, int]], probabilities: Sequence[np.ndarray],
+                boxes: Sequence[tuple], seen: Sequence[np.ndarray],
+                only: Sequence[tuple[int, int]] | None = None) -> dict[tuple[int, int], float]:
+    """Each candidate run's log score (or only those of `only`): its reading (probabilities), the joins inside
+    it and the split after it by the join prior, which reads what the picture model saw of the strokes
+    joined (seen), as it was fitted."""
     count, scale = len(boxes), _scale(boxes)
     read, scored = dict(zip(runs, seen)), dict(zip(runs, probabilities))
     scores = {}
-    for (a, b), p in zip(runs, probabilities):
+    for a, b in runs if only is None else only:
+        p = scored[(a, b)]
         score = READING_WEIGHT * math.log(float(p.max()) + _EPS)
         for j in range(a + 1, b):  # each join inside the run
             score += math.log(_join_probability(prior, boxes[j], _union(boxes[a:j]), scale, merged=read[(a, j + 1)]))
