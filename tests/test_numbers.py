@@ -282,13 +282,15 @@ def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(client
 
 
 def test_a_stroke_drawn_back_is_tried_after_each_stroke_it_nearly_reaches():
-    """_drawn_back: strokes whose centre is left of the one drawn before them; _placements: the order with
+    """_drawn_back: strokes whose centre is left of the one drawn before them (LATE_WIDTH: none wider than a
+    digit); _placements: the order with
     that stroke after each earlier stroke within LATE_REACH (a gap under the narrower one's width) and
     where it was drawn, never the order it is already in."""
     from app.reader.segmenter import Box, _drawn_back, _placements
 
     boxes = [Box(0, 0, 50, 100), Box(200, 0, 50, 100), Box(100, 0, 50, 100), Box(60, 0, 20, 100)]
     assert _drawn_back(boxes) == [2, 3]
+    assert _drawn_back(boxes + [Box(-400, 0, 400, 100)]) == [2, 3]  # back left, but wider than any digit
     # stroke 3 (60..80) nearly reaches stroke 0 (a gap of 10, half its width) and none of the others
     assert _placements([0, 1, 2, 3], 3, boxes) == [[0, 3, 1, 2]]
     assert _placements([0, 3, 1, 2], 3, boxes) == [[0, 1, 2, 3]]
