@@ -291,7 +291,7 @@ def test_the_segmenter_referees_only_a_plain_sure_reading():
 
 def test_the_referee_cuts_no_more_pieces_than_the_digits_read_need(monkeypatch):
     """Its cost is bounded by what the readers read (6 pieces a digit), and by 60 pieces however long."""
-    from app.reader import number_readers, segmenter
+    from app.reader import number_readers, picture_segmenter
     from app.reader.number_readers import SegmenterReferee
 
     reader = scratch_reader(PICTURE_PROCESS=False)
@@ -300,13 +300,14 @@ def test_the_referee_cuts_no_more_pieces_than_the_digits_read_need(monkeypatch):
     cv2.putText(paper, "4071", (30, 95), cv2.FONT_HERSHEY_SIMPLEX, 3, 25, 9, cv2.LINE_AA)
     band = line.writing_band(paper)
     caps = []
-    cut = segmenter.picture_candidates
-    monkeypatch.setattr(segmenter, "picture_candidates", lambda mask, most: caps.append(most) or cut(mask, most))
+    cut = picture_segmenter.picture_candidates
+    monkeypatch.setattr(picture_segmenter, "picture_candidates",
+                        lambda mask, most: caps.append(most) or cut(mask, most))
     assert len(referee(band, 4)) == 4 and referee(band, 40) and caps == [24, 60]
     assert referee(band, 1) == []  # "4071" is more than 6 pieces of centre line: no call on it as one digit
     monkeypatch.setattr(number_readers, "REFEREE_PIECES", 60)
     assert len(referee(band, 1)) == 4  # the cap, not the reading, withheld that call
-    assert number_readers.REFEREE_MOST <= segmenter.MAX_SEGMENTS
+    assert number_readers.REFEREE_MOST <= picture_segmenter.MAX_SEGMENTS
 
 
 def test_where_we_and_the_peer_disagree_is_counted_by_who_was_right_and_drawn(tmp_path):

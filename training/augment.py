@@ -12,6 +12,11 @@ from app.reader import preprocessing
 
 Stroke = np.ndarray  # (n, 2) float64 x, y; y grows downward
 
+# vary(): three bumps of a smooth warp, each a third of the digit wide, pushing by 5% of its size; each
+# stroke of several moved by 4% and turned by up to 8 degrees.
+WARP_BUMPS, WARP_WIDTH, WARP_PUSH = 3, 0.3, 0.05
+STROKE_SHIFT, STROKE_TURN = 0.04, 8.0
+
 
 def augment(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
     """Vary a pen digit as people vary: slant, rotation, aspect, wobble and sampling rate."""
@@ -55,12 +60,6 @@ def vary(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
             moved = (moved - centre) @ turn.T + centre + rng.normal(0, STROKE_SHIFT * extent, 2)
         out.append(moved)
     return out
-
-
-# vary(): three bumps of a smooth warp, each a third of the digit wide, pushing by 5% of its size; each
-# stroke of several moved by 4% and turned by up to 8 degrees.
-WARP_BUMPS, WARP_WIDTH, WARP_PUSH = 3, 0.3, 0.05
-STROKE_SHIFT, STROKE_TURN = 0.04, 8.0
 
 
 def smooth_resample(stroke: Stroke, factor: int) -> Stroke:

@@ -21,7 +21,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import InputError, NoInk
-from app.reader import ink, line, line_fusion, online, pictures, preprocessing, segmenter
+from app.reader import ink, line, line_fusion, online, picture_segmenter, pictures, preprocessing, segmenter
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
 from app.reader.models import DigitModel, DrawingFusion
@@ -215,16 +215,16 @@ class PictureBySegmenter:
 
 
 def segment_picture(picture: Picture, cnn: DigitModel, unsure_threshold: float,
-                    max_segments: int = segmenter.MAX_SEGMENTS) -> Reading:
+                    max_segments: int = picture_segmenter.MAX_SEGMENTS) -> Reading:
     """A picture's number cut and classified: its digits, boxes in the picture's pixels (the pen's width and
     the shear can reach past the picture's edge by a pixel: clipped); NoInk if none, TooMuchInk for noise
     (or more than max_segments pieces of centre line)."""
     mask, scale = pictures.picture_mask(picture)
     size = picture.size
-    candidates = segmenter.picture_candidates(mask, max_segments)
+    candidates = picture_segmenter.picture_candidates(mask, max_segments)
     if candidates is None:
         raise NoInk()
-    groups = segmenter.choose_picture_digits(candidates, cnn.predict(candidates.images))
+    groups = picture_segmenter.choose_picture_digits(candidates, cnn.predict(candidates.images))
     if not groups:
         raise NoInk()
     return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded(scale)).within(size), None,
