@@ -112,6 +112,10 @@ def run_axe(page) -> list:
     """axe-core's violations on the page as it is now: (rule, the first few elements) each."""
     from axe_playwright_python.sync_playwright import Axe
 
+    # Contrast is judged on the colours painted now: a panel still fading in reads as faint text.
+    page.evaluate("""() => Promise.all(document.getAnimations()
+        .filter(a => a.effect && a.effect.getTiming().iterations !== Infinity)
+        .map(a => a.finished.catch(() => null)))""")
     results = Axe().run(page)
     return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in results.response["violations"]]
 
