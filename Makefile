@@ -96,6 +96,7 @@ SHEETS_OUT ?= $(EVAL_OUT)
 eval: $(EVERYTHING)  ## every accuracy table, on writers the models never saw -> out/eval/ (~1 h)
 	$(BIN)/python -m bench.drawn_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.number_eval --every-fold 1000 --out $(EVAL_OUT)
+	$(BIN)/python -m bench.number_placements --out $(EVAL_OUT)
 	$(BIN)/python -m bench.line_eval --out $(EVAL_OUT) --disagreements $(SHEETS_OUT)/peer-disagreements.png
 	$(BIN)/python -m bench.explain_eval --out $(EVAL_OUT)
 	$(BIN)/python -m bench.digit_photo_eval --out $(EVAL_OUT)

@@ -194,21 +194,27 @@ def every_fold(records: list[dict], numbers: int, seed: int, prior_numbers: int 
     """The shipped reader (the segmenter) on every fold's held-out writers and contributors, each fold read by
     its own models and a join prior fitted on its own training writers: per source, each fold's exact rate
     and the pooled figures."""
+    pooled: dict[str, dict] = {}
+    for fold, reader, held_out in fold_readers(records, prior_numbers):
+        for name, held in by_source(held_out).items():
+            result = evaluate({"segmenter": ("strokes", reader)}, held, numbers, seed + fold)
+            pooled.setdefault(name, {"folds": {}})["folds"][fold] = _fold_figures(result, "segmenter", held)
+    return {name: result | _pooled(list(result["folds"].values())) for name, result in pooled.items()}
+
+
+def fold_readers(records: list[dict], prior_numbers: int = 8000):
+    """For every fold: (fold, the shipped reader with that fold's models and a join prior fitted on its own
+    training writers, its held-out records)."""
     from training.join_prior import fitted_prior
 
-    pooled: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for fold in range(1, data.FOLDS + 1):
             models = ROOT / "models" / "cv" / f"fold{fold}"
             prior = Path(scratch, f"join_prior_fold{fold}.json")
             train, held_out = data.split_fold(records, fold)
             prior.write_text(json.dumps(fitted_prior(train, str(models / "digit_cnn.tflite"), prior_numbers, 0)))
-            reader = scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"), JOIN_PRIOR_PATH=str(prior),
-                                    TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"))
-            for name, held in by_source(held_out).items():
-                result = evaluate({"segmenter": ("strokes", reader)}, held, numbers, seed + fold)
-                pooled.setdefault(name, {"folds": {}})["folds"][fold] = _fold_figures(result, "segmenter", held)
-    return {name: result | _pooled(list(result["folds"].values())) for name, result in pooled.items()}
+            yield fold, scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"), JOIN_PRIOR_PATH=str(prior),
+                                       TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite")), held_out
 
 
 def _fold_figures(result: dict, reader: str, held: list[dict]) -> dict:

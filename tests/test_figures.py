@@ -110,3 +110,13 @@ def test_the_number_readers_tables_in_the_accuracy_doc_are_their_json():
     rows += fold_table(number["every_fold"]).splitlines()
     assert len(sources) == 2 and any(row.startswith("| read alone") for row in rows)
     assert [row for row in rows if row not in doc] == []
+
+
+def test_the_placement_table_in_the_accuracy_doc_is_its_json():
+    """docs/accuracy.md's table of drawn numbers in other placements is models/number_placements.json's."""
+    from bench.number_placements import PLACEMENTS, table
+
+    doc = (ROOT / "docs" / "accuracy.md").read_text()
+    result = load("models/number_placements.json")
+    assert [list(rows) for rows in result.values()] == [list(PLACEMENTS)] * 2
+    assert [row for row in table(result).splitlines() if row not in doc] == []

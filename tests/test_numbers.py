@@ -12,6 +12,7 @@ import pytest
 from support import BAD_STROKES, PEN_FIXTURE
 
 from app import ROOT, create_app
+from app.reader import Drawing
 from bench import number_eval
 from training import data as pen_data
 
@@ -100,6 +101,31 @@ def test_taps_among_digits_are_left_out_and_the_stroke_indices_stay_right(client
     assert body["number"] == truth
     used = sorted(i for d in body["digits"] for i in d["strokes"])
     assert used == list(range(1, len(points) + 1))  # every real stroke, by its index in the request; no tap
+
+
+@pytest.mark.parametrize("strokes, width, tap", [
+    ([[[0, 0], [0, 30]], [[5, 5], [8, 5]]], 400, 1.5),     # small writing on a big canvas: 5% of its 30 px stroke
+    ([[[0, 0], [0, 300]], [[5, 5], [8, 5]]], 400, 12.0),   # writing that fills the canvas: 3% of the canvas
+    ([[[0, 0], [0, 6]], [[5, 5], [8, 5]]], 400, 12.0),     # nothing but taps and ticks: they stay taps
+])
+def test_the_tap_size_follows_the_writing_where_it_is_small(strokes, width, tap):
+    drawing = Drawing([np.array(s, float) for s in strokes], width, 400.0)
+    assert drawing.tap_size(0.03) == pytest.approx(tap)
+    assert drawing.written(0.03) == [i for i, s in enumerate(strokes) if np.ptp(np.array(s), axis=0).max() >= tap]
+
+
+def test_a_number_written_small_on_a_big_canvas_keeps_every_stroke(client, writers):
+    rng, checked = np.random.default_rng(5), 0
+    while checked < 3:
+        points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
+        small = [p * 0.4 + (60, 150) for p in points]
+        if min(np.ptp(p, axis=0).max() for p in small) >= 12:  # 3% of 400 px: a stroke that used to be a tap
+            continue
+        natural = client.post("/api/read", json=payload(points, width, height)).get_json()
+        body = client.post("/api/read", json=payload(small, 800, 400)).get_json()
+        assert body["number"] == natural["number"]
+        assert sorted(i for d in body["digits"] for i in d["strokes"]) == list(range(len(points)))
+        checked += 1
 
 
 @pytest.mark.parametrize("body, status, message", BAD_STROKES)
@@ -654,3 +680,37 @@ def test_a_drawing_whose_every_stroke_goes_back_left_reads_few_other_orders(monk
     assert len(segmenter._drawn_back([segmenter.box_of(s) for s in strokes])) == 38
     assert 1 < len(orders) <= 1 + segmenter.LATE_TRIES
     assert known[-1] <= known[0] + segmenter.LATE_READS + segmenter.MAX_RUN ** 2  # one order past the bound
+
+
+def test_every_placement_keeps_the_number_on_its_canvas_and_its_strokes_ends(writers):
+    from bench import number_placements
+
+    rng = np.random.default_rng(2)
+    points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
+    for name, place in number_placements.PLACEMENTS.items():
+        moved, w, h = place(points, width, height, rng)
+        inside = np.concatenate(moved)
+        assert len(moved) == len(points) and (inside >= 0).all() and (inside <= (w, h)).all(), name
+    small, w, h = number_placements.PLACEMENTS["small on a big canvas (digits 32 px on 800x400)"](
+        points, width, height, rng)
+    assert (w, h) == (800, 400) and np.ptp(np.concatenate(small)[:, 1]) == pytest.approx(
+        0.4 * np.ptp(np.concatenate(points)[:, 1]))
+    sparse = number_placements._every(points[0], 6.0)
+    assert np.allclose(sparse[[0, -1]], points[0][[0, -1]])
+    assert (np.linalg.norm(np.diff(sparse[:-1], axis=0), axis=1) <= 6.0 + 1e-9).all()
+
+
+def test_the_placement_block_reads_every_fold_in_every_placement(tmp_path):
+    from bench import number_placements
+
+    records = json.loads(PEN_FIXTURE.read_text())
+    unipen = unipen_like(tmp_path / "unipen.json", records)
+    assert number_placements.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", unipen, "--numbers", "3",
+                                   "--prior-numbers", "30", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "number_placements.json").read_text())
+    # pendigits writers 5 and 10 (fold 5) and 2 (fold 2); UNIPEN's syn (fold 1) and apa, imp (fold 5)
+    assert list(result) == ["pendigits writers", "UNIPEN contributors"]
+    for rows in result.values():
+        assert list(rows) == list(number_placements.PLACEMENTS)
+        assert {row["numbers"] for row in rows.values()} == {6} and all(0 <= r["exact"] <= 1 for r in rows.values())
+    assert number_placements.table(result).count("\n") == len(number_placements.PLACEMENTS) + 1

@@ -135,7 +135,7 @@ class Reader:
         taps = [s for i, s in enumerate(drawing.strokes) if i not in writing]
         kept, pulled = marks.pull_marks([drawing.strokes[i] for i in written])  # a dash must not be read as a 1
         digit_strokes = [written[i] for i in kept]
-        ink = Ink([drawing.strokes[i] for i in digit_strokes], drawing.tiny(self.settings.tiny_drawing))
+        ink = Ink([drawing.strokes[i] for i in digit_strokes], drawing.tap_size(self.settings.tiny_drawing))
         reading = self.run(self.stroke_numbers.read, ink)
         answer = number_answer(reading, self.settings.unsure_threshold)
         for digit in answer["digits"]:  # indices into the request's strokes, taps and marks counted
