@@ -714,3 +714,65 @@ def test_the_placement_block_reads_every_fold_in_every_placement(tmp_path):
         assert list(rows) == list(number_placements.PLACEMENTS)
         assert {row["numbers"] for row in rows.values()} == {6} and all(0 <= r["exact"] <= 1 for r in rows.values())
     assert number_placements.table(result).count("\n") == len(number_placements.PLACEMENTS) + 1
+
+
+def turned(points, degrees):
+    """The number's strokes turned about their middle (positive: uphill, as y grows downwards)."""
+    angle = math.radians(degrees)
+    turn = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+    middle = np.concatenate(points).mean(axis=0)
+    moved = [(p - middle) @ turn.T for p in points]
+    low = np.concatenate(moved).min(axis=0) - 20
+    return [p - low for p in moved]
+
+
+@pytest.mark.parametrize("degrees", [-14, -10, 10, 14])
+def test_a_line_written_uphill_or_downhill_is_measured_and_levelled(writers, degrees):
+    from app.reader import level
+
+    rng = np.random.default_rng(8)
+    points = []
+    while len(points) < 8:  # a long number: its band is the line's, not a digit's
+        points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
+    sloped = turned(points, degrees)
+    rise = level.slope(sloped)
+    # within the composed number's own drift (about 2 degrees here)
+    assert rise == pytest.approx(-math.tan(math.radians(degrees)), abs=0.06)
+    assert level.slope(level.levelled(sloped, rise)) == 0.0  # nothing left to take out
+
+
+def test_level_writing_a_single_digit_and_a_short_number_are_left_as_they_are(writers):
+    from app.reader import level
+
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        points, truth, width, height = number_eval.compose(writers[10], rng, "normal")
+        assert level.slope(points) == 0.0, truth  # a composed number: a wobbling, drifting baseline only
+    one = [np.array([[0.0, 0.0], [10.0, 80.0]])]  # a leaning 1: its band is lowest tipped over, yet no line
+    assert level.slope(one) == 0.0 and level.levelled(one, 0.0) is one
+
+
+def test_a_number_written_uphill_is_read_level_and_boxed_where_it_was_drawn(app, client, writers, monkeypatch):
+    from app.reader import level
+
+    reader = app.extensions["reader"]
+    read, seen = reader.stroke_numbers.read, []
+    spy = type("Spy", (), {"read": lambda self, ink: seen.append(ink) or read(ink)})
+    monkeypatch.setattr(reader, "stroke_numbers", spy())
+    rng, checked = np.random.default_rng(11), 0
+    while checked < 3:
+        points, truth, width, height = number_eval.compose(writers[5], rng, "wide")
+        if len(truth) < 4:
+            continue
+        sloped = turned(points, 9)
+        right, bottom = np.concatenate(sloped).max(axis=0) + 20
+        body = client.post("/api/read", json=payload(sloped, float(right), float(bottom))).get_json()
+        flat = client.post("/api/read", json=payload(points, width, height)).get_json()
+        assert level.slope(seen[-2].strokes) == 0.0 < abs(level.slope(sloped))  # the segmenter read it level
+        assert body["number"] == flat["number"]
+        for digit in body["digits"]:  # each box holds its own strokes as drawn, not as levelled
+            x, y, w, h = digit["box"]
+            inside = np.concatenate([np.round(sloped[i], 1) for i in digit["strokes"]])
+            assert (inside >= (x - 0.11, y - 0.11)).all() and (inside <= (x + w + 0.11, y + h + 0.11)).all()
+            assert inside[:, 1].min() == pytest.approx(y, abs=0.11)
+        checked += 1

@@ -128,12 +128,12 @@ class DrawnByOnline:
         if not read:
             raise NoInk()
         threshold = line.Calibration().digit_unsure
-        return Reading([DigitSpan(e.probabilities, _strokes_box([ink.strokes[i] for i in owned]), owned,
+        return Reading([DigitSpan(e.probabilities, strokes_box([ink.strokes[i] for i in owned]), owned,
                                   e.peak_probability < threshold or not owned)
                         for e, owned in read])
 
 
-def _strokes_box(strokes: list[np.ndarray]) -> Box:
+def strokes_box(strokes: list[np.ndarray]) -> Box:
     """The box round some strokes, as answers give it (no stroke: an empty box)."""
     return Box(*segmenter.box_of(np.concatenate(strokes)).rounded()) if strokes else Box(0.0, 0.0, 0.0, 0.0)
 

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
 from app.reader import (
     explain,
+    level,
     line,
     line_fusion,
     marks,
@@ -44,6 +45,7 @@ from app.reader.number_readers import (
     StrokeNumberReader,
     picture_reader,
     stroke_reader,
+    strokes_box,
 )
 from app.reader.picture_process import PicturePool
 from app.reader.pictures import Picture
@@ -135,12 +137,16 @@ class Reader:
         taps = [s for i, s in enumerate(drawing.strokes) if i not in writing]
         kept, pulled = marks.pull_marks([drawing.strokes[i] for i in written])  # a dash must not be read as a 1
         digit_strokes = [written[i] for i in kept]
-        ink = Ink([drawing.strokes[i] for i in digit_strokes], drawing.tap_size(self.settings.tiny_drawing))
+        strokes = [drawing.strokes[i] for i in digit_strokes]
+        rise = level.slope(strokes)  # a line written uphill is read level; its boxes stay where it was drawn
+        ink = Ink(level.levelled(strokes, rise), drawing.tap_size(self.settings.tiny_drawing))
         reading = self.run(self.stroke_numbers.read, ink)
         answer = number_answer(reading, self.settings.unsure_threshold)
         for digit in answer["digits"]:  # indices into the request's strokes, taps and marks counted
+            if rise and "strokes" in digit:
+                digit["box"] = list(strokes_box([strokes[i] for i in digit["strokes"]]))
             digit["strokes"] = [digit_strokes[i] for i in digit["strokes"]]
-        answer.update(marks.layout(answer["digits"], ink.strokes, taps + pulled))
+        answer.update(marks.layout(answer["digits"], strokes, taps + pulled))
         answer["unsure"] = answer["unsure"] or answer["lines"] > 1  # two lines are not one number
         return answer
 
