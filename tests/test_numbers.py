@@ -486,12 +486,16 @@ def unipen_like(path, records):
     return str(path)
 
 
+def pen_sources(tmp_path) -> list[str]:
+    """The command line naming the fixture's pendigits and a UNIPEN-like copy of it."""
+    unipen = unipen_like(tmp_path / "unipen.json", json.loads(PEN_FIXTURE.read_text()))
+    return ["--pen-data", str(PEN_FIXTURE), "--unipen-data", unipen]
+
+
 def test_the_number_evaluation_reads_each_pen_sources_held_out_writers_apart(tmp_path):
     """make eval's number block: one table per pen source, each from the fold's held-out writers only."""
-    records = json.loads(PEN_FIXTURE.read_text())
-    unipen = unipen_like(tmp_path / "unipen.json", records)
-    assert number_eval.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", unipen, "--numbers", "10",
-                             "--readers", "strokes: segmenter", "--out", str(tmp_path)]) == 0
+    assert number_eval.main([*pen_sources(tmp_path), "--numbers", "10", "--readers", "strokes: segmenter",
+                             "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "number_eval.json").read_text())
     sources = summary["sources"]
     assert summary["fold"] == 5 and list(sources) == ["pendigits writers", "UNIPEN contributors"]
@@ -506,11 +510,8 @@ def test_the_number_evaluation_reads_each_pen_sources_held_out_writers_apart(tmp
 def test_the_join_prior_is_fitted_on_both_pen_sources_training_writers_only(tmp_path):
     from training import join_prior
 
-    records = json.loads(PEN_FIXTURE.read_text())
-    unipen = unipen_like(tmp_path / "unipen.json", records)
     out = tmp_path / "prior.json"
-    assert join_prior.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", unipen, "--numbers", "60",
-                            "--out", str(out)]) == 0
+    assert join_prior.main([*pen_sources(tmp_path), "--numbers", "60", "--out", str(out)]) == 0
     prior = json.loads(out.read_text())
     fitted = prior["fitted_on"]
     assert fitted["writers"] == 2 and fitted["unipen_data_sha256"]  # pendigits writer 2 and syn/w2
@@ -703,10 +704,8 @@ def test_every_placement_keeps_the_number_on_its_canvas_and_its_strokes_ends(wri
 def test_the_placement_block_reads_every_fold_in_every_placement(tmp_path):
     from bench import number_placements
 
-    records = json.loads(PEN_FIXTURE.read_text())
-    unipen = unipen_like(tmp_path / "unipen.json", records)
-    assert number_placements.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", unipen, "--numbers", "3",
-                                   "--prior-numbers", "30", "--out", str(tmp_path)]) == 0
+    assert number_placements.main([*pen_sources(tmp_path), "--numbers", "3", "--prior-numbers", "30",
+                                   "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "number_placements.json").read_text())
     # pendigits writers 5 and 10 (fold 5) and 2 (fold 2); UNIPEN's syn (fold 1) and apa, imp (fold 5)
     assert list(result) == ["pendigits writers", "UNIPEN contributors"]
@@ -750,6 +749,8 @@ def test_level_writing_a_single_digit_and_a_short_number_are_left_as_they_are(wr
         assert level.slope(points) == 0.0, truth  # a composed number: a wobbling, drifting baseline only
     one = [np.array([[0.0, 0.0], [10.0, 80.0]])]  # a leaning 1: its band is lowest tipped over, yet no line
     assert level.slope(one) == 0.0 and level.levelled(one, 0.0) is one
+    for degenerate in ([[5.0, 5.0]], [[5.0, 5.0], [5.0, 50.0]], [[0.0, 5.0], [300.0, 5.0]]):  # no band to level
+        assert level.slope([np.array(degenerate)]) == 0.0
 
 
 def test_a_number_written_uphill_is_read_level_and_boxed_where_it_was_drawn(app, client, writers, monkeypatch):

@@ -33,7 +33,7 @@ def slope(strokes: list[np.ndarray]) -> float:
     best = int(bands.argmin())
     level = float(bands[len(SLOPES) // 2])  # the middle slope is 0
     wide = float(np.ptp(hull[:, 0]))
-    if (abs(SLOPES[best]) < LEAST_SLOPE or bands[best] > (1 - LEAST_GAIN) * level
+    if (level <= 0 or abs(SLOPES[best]) < LEAST_SLOPE or bands[best] > (1 - LEAST_GAIN) * level
             or wide < LINE_ASPECT * bands[best]):
         return 0.0
     return float(SLOPES[best])
