@@ -1,5 +1,6 @@
 """Drawn numbers as other pages and devices send them (make eval): the same held-out numbers read as
-composed, written small on a big canvas, on a phone's strip, large, densely or sparsely sampled, shaky and uphill.
+composed, written small on a big canvas, on a phone's strip, large, densely or sparsely sampled, shaky, uphill and
+drawn backwards.
 
 A reader that depends on the canvas around the ink, or on how often the pointer reports, loses numbers
 here that it reads as composed. Every fold's held-out writers and contributors, each fold read by its
@@ -71,6 +72,11 @@ def _shaky(points: list[np.ndarray], width: float, height: float, rng: np.random
     return [p + rng.normal(0, 0.8, p.shape) for p in points], width, height
 
 
+def _backwards(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> Layout:
+    """Every stroke drawn from its end (as some left-handers draw bars and flags)."""
+    return [p[::-1] for p in points], width, height
+
+
 def _turned(degrees: float):
     """The whole number turned about its middle (written uphill on a slope), on a canvas that holds it."""
     def place(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> Layout:
@@ -95,6 +101,7 @@ PLACEMENTS: dict[str, Callable[..., Layout]] = {
     "a mouse: a point every 6 px": _sampled(6.0),
     "shaky: 0.8 px of tremor": _shaky,
     "uphill: the line turned 8°": _turned(8.0),
+    "backwards: every stroke drawn from its end": _backwards,
 }
 
 
