@@ -13,6 +13,7 @@ from support import BAD_STROKES, PEN_FIXTURE
 
 from app import ROOT, create_app
 from app.reader import Drawing
+from app.reader.drawing import written_strokes
 from bench import number_eval
 from training import data as pen_data
 
@@ -111,7 +112,8 @@ def test_taps_among_digits_are_left_out_and_the_stroke_indices_stay_right(client
 def test_the_tap_size_follows_the_writing_where_it_is_small(strokes, width, tap):
     drawing = Drawing([np.array(s, float) for s in strokes], width, 400.0)
     assert drawing.tap_size(0.03) == pytest.approx(tap)
-    assert drawing.written(0.03) == [i for i, s in enumerate(strokes) if np.ptp(np.array(s), axis=0).max() >= tap]
+    assert written_strokes(drawing.strokes, drawing.tap_size(0.03)) == [
+        i for i, s in enumerate(strokes) if np.ptp(np.array(s), axis=0).max() >= tap]
 
 
 def test_a_number_written_small_on_a_big_canvas_keeps_every_stroke(client, writers):
@@ -645,15 +647,13 @@ def test_a_digit_is_read_inside_its_number_when_one_answer_digit_holds_its_kept_
     (0.05, [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]),          # a doubtful pair is read, never grown
     (0.01, [(0, 1), (1, 2), (1, 3), (2, 3)]),                   # under PAIR_JOIN: no pair from stroke 0
 ])
-def test_candidate_runs_read_doubtful_pairs_but_grow_only_likely_runs(monkeypatch, joins, runs):
+def test_candidate_runs_read_doubtful_pairs_but_grow_only_likely_runs(joins, runs):
     """_candidate_runs: a stroke joins the stroke before it as a candidate down to PAIR_JOIN (a 4's bar and
     stem far apart), and a run grows past two strokes only on joins of at least CANDIDATE_JOIN."""
     from app.reader import segmenter
 
-    monkeypatch.setattr(segmenter, "_join_probability", lambda prior, unit, run, scale, floor=None, merged=None:
-                        joins if run[0] == 0.0 else 0.5)  # the runs that start at stroke 0 join doubtfully
-    boxes = [segmenter.Box(float(10 * i), 0.0, 5.0, 100.0) for i in range(3)]
-    assert segmenter._candidate_runs(None, boxes) == runs
+    # the runs that start at stroke 0 join doubtfully
+    assert segmenter._candidate_runs(3, lambda a, b: joins if a == 0 else 0.5) == runs
 
 
 @pytest.mark.parametrize("points", [2, 166])
@@ -716,13 +716,10 @@ def test_the_placement_block_reads_every_fold_in_every_placement(tmp_path):
 
 
 def turned(points, degrees):
-    """The number's strokes turned about their middle (positive: uphill, as y grows downwards)."""
-    angle = math.radians(degrees)
-    turn = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
-    middle = np.concatenate(points).mean(axis=0)
-    moved = [(p - middle) @ turn.T for p in points]
-    low = np.concatenate(moved).min(axis=0) - 20
-    return [p - low for p in moved]
+    """The number's strokes turned about their middle (positive: uphill), as bench/number_placements turns them."""
+    from bench.number_placements import _turned
+
+    return _turned(degrees)(points, 0.0, 0.0, None)[0]
 
 
 @pytest.mark.parametrize("degrees", [-14, -10, 10, 14])

@@ -45,10 +45,6 @@ class Drawing:
         tiny, largest = self.tiny(share), largest_stroke(self.strokes)
         return tiny if largest < tiny else min(tiny, TAP_OF_WRITING * largest)
 
-    def written(self, share: float) -> list[int]:
-        """Indices of the strokes that are writing: the rest (under tap_size(share) across) are taps and dots."""
-        return written_strokes(self.strokes, self.tap_size(share))
-
     def only_taps(self, share: float) -> bool:
         """Whether every stroke is a tap or a tick (one or several, far apart or not)."""
         return largest_stroke(self.strokes) < self.tiny(share)

@@ -34,7 +34,7 @@ from app.reader import (
     segmenter,
 )
 from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number_answer
-from app.reader.drawing import Drawing
+from app.reader.drawing import Drawing, written_strokes
 from app.reader.models import DigitModel, DrawingFusion
 from app.reader.number_readers import (
     Ink,
@@ -127,7 +127,8 @@ class Reader:
 
     def number(self, drawing: Drawing) -> NumberAnswer:
         """/api/read: a number drawn as strokes; taps and dots are left out before any work is done."""
-        written = drawing.written(self.settings.tiny_drawing)
+        tap = drawing.tap_size(self.settings.tiny_drawing)
+        written = written_strokes(drawing.strokes, tap)
         if len(written) > self.settings.number_max_strokes:  # refused before any work: the cost stays bounded
             raise InputError(f"too many strokes to read as one number: at most {self.settings.number_max_strokes}",
                              422)
@@ -139,7 +140,7 @@ class Reader:
         digit_strokes = [written[i] for i in kept]
         strokes = [drawing.strokes[i] for i in digit_strokes]
         rise = level.slope(strokes)  # a line written uphill is read level; its boxes stay where it was drawn
-        ink = Ink(level.levelled(strokes, rise), drawing.tap_size(self.settings.tiny_drawing))
+        ink = Ink(level.levelled(strokes, rise), tap)
         reading = self.run(self.stroke_numbers.read, ink)
         answer = number_answer(reading, self.settings.unsure_threshold)
         for digit in answer["digits"]:  # indices into the request's strokes, taps and marks counted

@@ -201,7 +201,7 @@ def _split_in_order(prior: JoinPrior, readings: _Readings, boxes: Sequence[Box],
             readings.worked_out[known] = _join_probability(prior, ordered[b], _union(ordered[a:b]), scale, floor=0.0)
         return readings.worked_out[known]
 
-    runs = _candidate_runs(prior, ordered, join)
+    runs = _candidate_runs(len(ordered), join)
     images, seen, scored = readings([tuple(order[a:b]) for a, b in runs])
     known = {run: key("score", *run) for run in runs}
     new = [run for run in runs if known[run] not in readings.worked_out]
@@ -354,16 +354,13 @@ def _scale(boxes: Sequence[tuple]) -> float:
     return max(max(b[3] for b in boxes), max(b[2] for b in boxes) * 0.5, _EPS)
 
 
-def _candidate_runs(prior: JoinPrior, boxes: Sequence[tuple],
-                    join: Callable[[int, int], float] | None = None) -> list[tuple[int, int]]:
-    """Runs [a, b) of consecutive units that could form one digit: each unit near the run before it.
-    `join(a, b)`: the prior that unit b joins the run a..b (by default computed here)."""
-    scale = _scale(boxes)
-    join = join or (lambda a, b: _join_probability(prior, boxes[b], _union(boxes[a:b]), scale, floor=0.0))
+def _candidate_runs(count: int, join: Callable[[int, int], float]) -> list[tuple[int, int]]:
+    """Runs [a, b) of `count` consecutive units that could form one digit: each unit near the run before it
+    (`join(a, b)`: the prior that unit b joins the run a..b)."""
     runs = []
-    for a in range(len(boxes)):
+    for a in range(count):
         runs.append((a, a + 1))
-        for b in range(a + 1, min(a + MAX_RUN, len(boxes))):
+        for b in range(a + 1, min(a + MAX_RUN, count)):
             joins = join(a, b)
             if joins < (PAIR_JOIN if b == a + 1 else CANDIDATE_JOIN):
                 break
