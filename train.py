@@ -85,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"share of pen digits redrawn in a style the data lacks ({recipe})")
     parser.add_argument("--vary", type=float,
                         help=f"share of pen digits warped, each stroke moved and turned a little ({recipe})")
+    parser.add_argument("--directions", type=float,
+                        help=f"the pen-path model: share of pen digits with strokes drawn from their end ({recipe})")
     parser.add_argument("--letters", type=float, help=f"share of each epoch that is traced letters ({recipe})")
     parser.add_argument("--pen-repeat", type=int, help=f"times each pen digit is drawn per epoch ({recipe})")
     parser.add_argument("--balance-sources", action=argparse.BooleanOptionalAction, default=None,

@@ -27,6 +27,8 @@ from bench import answer_or_none, page_drawing, peers, scratch_reader
 from training import data
 from training.compose import GAPS, HEIGHT, compose, delayed, group_by_writer
 
+CV_DIR = ROOT / "models" / "cv"  # the folds' models (make cv)
+
 
 def photo(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> bytes:
     """The number as a phone would photograph it: a thick dark pen on uneven paper, turned slightly."""
@@ -190,26 +192,27 @@ def by_source(records: list[dict]) -> dict[str, list[dict]]:
             if any(r["source"] == source for r in records)}
 
 
-def every_fold(records: list[dict], numbers: int, seed: int, prior_numbers: int = 8000) -> dict:
+def every_fold(records: list[dict], numbers: int, seed: int, prior_numbers: int = 8000,
+               cv_dir: Path = CV_DIR) -> dict:
     """The shipped reader (the segmenter) on every fold's held-out writers and contributors, each fold read by
     its own models and a join prior fitted on its own training writers: per source, each fold's exact rate
     and the pooled figures."""
     pooled: dict[str, dict] = {}
-    for fold, reader, held_out in fold_readers(records, prior_numbers):
+    for fold, reader, held_out in fold_readers(records, prior_numbers, cv_dir):
         for name, held in by_source(held_out).items():
             result = evaluate({"segmenter": ("strokes", reader)}, held, numbers, seed + fold)
             pooled.setdefault(name, {"folds": {}})["folds"][fold] = _fold_figures(result, "segmenter", held)
     return {name: result | _pooled(list(result["folds"].values())) for name, result in pooled.items()}
 
 
-def fold_readers(records: list[dict], prior_numbers: int = 8000):
-    """For every fold: (fold, the shipped reader with that fold's models and a join prior fitted on its own
-    training writers, its held-out records)."""
+def fold_readers(records: list[dict], prior_numbers: int = 8000, cv_dir: Path = CV_DIR):
+    """For every fold: (fold, the shipped reader with that fold's models (cv_dir/fold<N>) and a join prior fitted
+    on its own training writers, its held-out records)."""
     from training.join_prior import fitted_prior
 
     with tempfile.TemporaryDirectory() as scratch:
         for fold in range(1, data.FOLDS + 1):
-            models = ROOT / "models" / "cv" / f"fold{fold}"
+            models = Path(cv_dir, f"fold{fold}")
             prior = Path(scratch, f"join_prior_fold{fold}.json")
             train, held_out = data.split_fold(records, fold)
             prior.write_text(json.dumps(fitted_prior(train, str(models / "digit_cnn.tflite"), prior_numbers, 0)))
@@ -223,7 +226,8 @@ def _fold_figures(result: dict, reader: str, held: list[dict]) -> dict:
             "gap_points": result["digit_alone_and_inside"][reader]["gap_points"],
             "unsure_when_wrong": result["unsure_when_wrong"][reader],
             "unsure_when_right": result["unsure_when_right"][reader],
-            "numbers": result["counts"][reader], "writers": len({r["writer"] for r in held})}
+            "numbers": result["counts"][reader], "writers": len({r["writer"] for r in held}),
+            "rows": {key: rate for key, rate in result[reader].items() if key.startswith(("length", "gap: "))}}
 
 
 def _pooled(folds: list[dict]) -> dict:
@@ -235,7 +239,10 @@ def _pooled(folds: list[dict]) -> dict:
             "gap_points": float(np.mean([f["gap_points"] for f in folds])),
             "unsure_when_wrong": sum(f["unsure_when_wrong"] * w for f, w in zip(folds, wrong)) / max(sum(wrong), 1),
             "unsure_when_right": sum(f["unsure_when_right"] * r for f, r in zip(folds, right)) / max(sum(right), 1),
-            "writers": sum(f["writers"] for f in folds)}
+            "writers": sum(f["writers"] for f in folds),
+            # Every fold reads as many numbers, each length and gap in turn: the mean of its rates is the pooled rate.
+            "rows": {key: float(np.mean([f["rows"][key] for f in folds if key in f["rows"]]))
+                     for key in dict.fromkeys(k for f in folds for k in f.get("rows", {}))}}
 
 
 def fold_table(pooled: dict) -> str:
@@ -249,6 +256,22 @@ def fold_table(pooled: dict) -> str:
         rows.append(f"| {name} | {r['writers']} | " + " | ".join(cells)
                     + f" | **{r['exact']:.2%}** ({r['worst']:.2%}) | {r['delayed strokes']:.2%} | {r['gap_points']:.2f}"
                     f" | {r['unsure_when_wrong']:.1%} / {r['unsure_when_right']:.1%} |")
+    return "\n".join(rows)
+
+
+def fold_rows_table(pooled: dict) -> str:
+    """The Markdown table of every fold pooled, row by row: each length and each kind of gap, one column per
+    pen source (the targets hold in every row, not only on average)."""
+    names = [name for name in pooled if pooled[name].get("rows")]
+    if not names:
+        return ""
+    keys = list(dict.fromkeys(k for name in names for k in pooled[name]["rows"]))
+    keys = sorted(k for k in keys if k.startswith("length")) + [f"gap: {g}" for g in GAPS if f"gap: {g}" in keys]
+    rows = ["| drawn numbers, every fold held out, by row | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names)]
+    for key in keys:
+        rows.append(f"| {key} | " + " | ".join(f"{pooled[n]['rows'][key]:.2%}" if key in pooled[n]["rows"] else "–"
+                                              for n in names) + " |")
     return "\n".join(rows)
 
 
@@ -277,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every-fold", type=int, default=0, metavar="NUMBERS",
                         help="also read NUMBERS numbers per source of every fold's held-out writers with the shipped "
                              "reader (each fold's models and join prior)")
+    parser.add_argument("--cv-dir", default=str(CV_DIR), help="the folds' models, fold<N>/digit_cnn.tflite (make cv)")
     parser.add_argument("--readers", default=",".join(READERS),
                         help=f"comma-separated readers to compare (of: {', '.join(READERS)})")
     parser.add_argument("--out", default=str(ROOT / "out" / "eval"),
@@ -287,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     records = data.load_pen(args.pen_data, args.unipen_data)
     train, held_out = data.split_fold(records, args.fold or data.FOLDS)
     sources = by_source(held_out if args.fold else train)  # --fold 0, tuning: never the held-out writers
-    models = ROOT / "models" / "cv" / f"fold{args.fold or data.FOLDS}"
+    models = Path(args.cv_dir, f"fold{args.fold or data.FOLDS}")
     readers = {name: (READERS[name][0], reader_for(name, models)) for name in args.readers.split(",")}
     for name in [n for n, (_, r) in readers.items() if r is None]:
         print(f"{name}: not installed (make dev), left out", file=sys.stderr)
@@ -299,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["sources"][name] = result
         print(f"\n{name} ({len(result['writers'])} writers)\n\n{table(result, name)}", flush=True)
     if args.every_fold:
-        summary["every_fold"] = every_fold(records, args.every_fold, args.seed)
-        print(f"\n{fold_table(summary['every_fold'])}", flush=True)
+        summary["every_fold"] = every_fold(records, args.every_fold, args.seed, cv_dir=args.cv_dir)
+        print(f"\n{fold_table(summary['every_fold'])}\n\n{fold_rows_table(summary['every_fold'])}", flush=True)
     if args.fold == data.FOLDS:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         Path(args.out, "number_eval.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -21,7 +21,7 @@ import numpy as np
 
 from app import ROOT
 from bench import answer_or_none, page_drawing
-from bench.number_eval import by_source, fold_readers
+from bench.number_eval import CV_DIR, by_source, fold_readers
 from training import data
 from training.compose import GAPS, compose, group_by_writer
 
@@ -139,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numbers", type=int, default=300, help="numbers per source per fold")
     parser.add_argument("--seed", type=int, default=17, help="composition seed (number_eval's is 7)")
     parser.add_argument("--prior-numbers", type=int, default=8000, help="numbers each fold's join prior is fitted on")
+    parser.add_argument("--cv-dir", default=str(CV_DIR), help="the folds' models, fold<N>/digit_cnn.tflite (make cv)")
     parser.add_argument("--out", default=str(ROOT / "out" / "eval"))
     args = parser.parse_args(argv)
     if not args.pen_data:
         parser.error("--pen-data or $PENDIGITS_PATH is required")
     records = data.load_pen(args.pen_data, args.unipen_data)
     tallies: dict[str, dict[str, list[int]]] = {}
-    for fold, reader, held_out in fold_readers(records, args.prior_numbers):
+    for fold, reader, held_out in fold_readers(records, args.prior_numbers, args.cv_dir):
         for source, held in by_source(held_out).items():
             for name, (right, total) in read_placements(reader, held, args.numbers, args.seed + fold).items():
                 pooled = tallies.setdefault(source, {}).setdefault(name, [0, 0])

@@ -540,6 +540,14 @@ def test_every_fold_is_read_by_its_own_models_and_join_prior(tmp_path, monkeypat
     for result in pooled.values():
         assert result["worst"] <= result["exact"] <= 1 and result["writers"] >= 2
     assert number_eval.fold_table(pooled).count("\n") == 3
+    by_row = number_eval.fold_rows_table(pooled).splitlines()
+    labels = [row.split(" | ")[0].removeprefix("| ") for row in by_row[2:]]
+    expected = [f"length {n}" for n in range(2, 6)] + [f"gap: {gap}" for gap in number_eval.GAPS]
+    assert labels == [label for label in expected if label in labels] and "gap: touching" in labels
+    for row in by_row[2:]:  # every row pooled over the folds of each source, a rate
+        cells = [cell.strip(" %|") for cell in row.split(" | ")[1:]]
+        rates = [float(c) for c in cells if c != "–"]  # a source whose numbers had no such row: a dash
+        assert len(cells) == 2 and rates and all(0 <= rate <= 100 for rate in rates)
 
 
 def test_make_evals_every_fold_block_gets_every_writer_of_both_sources(tmp_path, monkeypatch):
@@ -548,7 +556,7 @@ def test_make_evals_every_fold_block_gets_every_writer_of_both_sources(tmp_path,
     records = json.loads(PEN_FIXTURE.read_text())
     unipen = unipen_like(tmp_path / "unipen.json", records)
     given = []
-    monkeypatch.setattr(number_eval, "every_fold", lambda records, *a: given.append(records) or {})
+    monkeypatch.setattr(number_eval, "every_fold", lambda records, *a, **k: given.append(records) or {})
     monkeypatch.setattr(number_eval, "evaluate", lambda readers, held, *a: {"writers": []})
     monkeypatch.setattr(number_eval, "table", lambda *a: "")
     assert number_eval.main(["--pen-data", str(PEN_FIXTURE), "--unipen-data", str(unipen), "--numbers", "1",

@@ -450,6 +450,25 @@ def test_varied_pen_digits_keep_their_strokes_and_move_them_a_little_each_on_its
     assert not all(np.allclose(a, b) for a, b in zip(varied, four))
 
 
+def test_some_strokes_reversed_keeps_order_and_points_and_turns_at_least_one():
+    """--directions (augment.some_reversed): the pen-path model sees a digit's strokes in their order, each drawn
+    from either end, never all of them as drawn; over many draws each stroke is turned about half the time."""
+    from training import augment
+
+    four = [np.array([[30.0, 0], [0, 60], [50, 60]]), np.array([[40.0, 10], [40, 100]])]
+    rng = np.random.default_rng(0)
+    turned = np.zeros(2)
+    for _ in range(400):
+        drawn = augment.some_reversed(four, rng)
+        flips = [not np.array_equal(d, s) for d, s in zip(drawn, four)]
+        assert all(np.array_equal(d, s[::-1]) for d, s, f in zip(drawn, four, flips) if f)
+        assert any(flips)
+        turned += flips
+    assert np.all((turned > 0.5 * 400) & (turned < 0.8 * 400))  # even odds, and one more when neither turned
+    dot = [np.array([[5.0, 5.0]])]
+    assert [d.tolist() for d in augment.some_reversed(dot, rng)] == [[[5.0, 5.0]]]
+
+
 class _Keras:
     """What fresh_batches takes from Keras: a PyDataset base."""
 

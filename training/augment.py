@@ -62,6 +62,15 @@ def vary(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
     return out
 
 
+def some_reversed(strokes: list[Stroke], rng: np.random.Generator) -> list[Stroke]:
+    """The same strokes in the same order, each drawn from its end with even odds, at least one of them: people
+    draw a 4's bar, a 7's cross or a 0's loop either way, and a pen-path model must not take that for another digit."""
+    flips = rng.random(len(strokes)) < 0.5
+    if not flips.any():
+        flips[rng.integers(len(strokes))] = True
+    return [s[::-1].copy() if flip else s for s, flip in zip(strokes, flips)]
+
+
 def smooth_resample(stroke: Stroke, factor: int) -> Stroke:
     """Insert factor-1 Catmull-Rom points between consecutive points (a denser, rounder path)."""
     if len(stroke) < 3:

@@ -127,7 +127,11 @@ def make_trajectory_batches(keras, pen, letter_bank, cfg):
 
     def example(kind: str, i: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if kind == "pen":
-            return trajectory.features(augment.augment(styled_pen(pen[i], rng, cfg), rng)), one_hot(pen[i]["label"])
+            strokes = styled_pen(pen[i], rng, cfg)
+            # No draw at all with --directions 0: the batches stay exactly what they were before it.
+            if cfg.directions and rng.random() < cfg.directions:
+                strokes = augment.some_reversed(strokes, rng)
+            return trajectory.features(augment.augment(strokes, rng)), one_hot(pen[i]["label"])
         if letter_bank and rng.random() < cfg.letters / (cfg.scribbles + cfg.letters):
             drawing = letter_bank[rng.integers(len(letter_bank))]
         else:

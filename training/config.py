@@ -35,6 +35,9 @@ class TrainConfig:
     pen: bool = True
     styles: float = 0.3
     vary: float = 0.0  # share of pen digits warped and their strokes moved apart (augment.vary)
+    # The pen-path model: share of pen digits with some strokes drawn from their end (augment.some_reversed);
+    # the picture models never see a stroke's direction.
+    directions: float = 0.0
     letters: float = 0.03
     pen_repeat: int = 2
     balance_sources: bool = False  # each pen source an equal share of the pen digits an epoch (measured: training.md)
