@@ -101,13 +101,14 @@ def test_the_line_readers_table_in_the_accuracy_doc_is_its_json():
 def test_the_number_readers_tables_in_the_accuracy_doc_are_their_json():
     """docs/accuracy.md's tables of pen numbers (exact and per digit), row for row, are what
     models/number_eval.json says (bench.number_eval.table makes both)."""
-    from bench.number_eval import fold_table, table
+    from bench.number_eval import fold_rows_table, fold_table, table
 
     doc = (ROOT / "docs" / "accuracy.md").read_text()
     number = load("models/number_eval.json")
     sources = number["sources"]
     rows = [row for name, result in sources.items() for row in table(result, name).splitlines() if row]
-    rows += fold_table(number["every_fold"]).splitlines()
+    rows += fold_table(number["every_fold"]).splitlines() + fold_rows_table(number["every_fold"]).splitlines()
+    assert any(row.startswith("| length 5 |") for row in rows)
     assert len(sources) == 2 and any(row.startswith("| read alone") for row in rows)
     assert [row for row in rows if row not in doc] == []
 
