@@ -1,6 +1,6 @@
 """Drawn numbers as other pages and devices send them (make eval): the same held-out numbers read as
-composed, written small on a big canvas, on a phone's strip, large, densely or sparsely sampled, shaky, uphill and
-drawn backwards.
+composed, written small on a big canvas, on a phone's strip, large, densely or sparsely sampled, shaky, uphill,
+leaning and drawn backwards.
 
 A reader that depends on the canvas around the ink, or on how often the pointer reports, loses numbers
 here that it reads as composed. Every fold's held-out writers and contributors, each fold read by its
@@ -91,6 +91,19 @@ def _turned(degrees: float):
     return place
 
 
+def _leaned(slant: float):
+    """The whole number leaned: each point moved right by `slant` times its height above the writing's bottom
+    (a writer's slant, as the composer makes it but stronger), on a canvas that holds it."""
+    def place(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> Layout:
+        bottom = float(np.concatenate(points)[:, 1].max())
+        moved = [np.column_stack([p[:, 0] + slant * (bottom - p[:, 1]), p[:, 1]]) for p in points]
+        low = np.concatenate(moved).min(axis=0) - 20
+        moved = [p - low for p in moved]
+        right, lowest = np.concatenate(moved).max(axis=0) + 20
+        return moved, float(right), float(lowest)
+    return place
+
+
 PLACEMENTS: dict[str, Callable[..., Layout]] = {
     "as composed (digits 80 px, a 20 px margin)": _scaled(1.0, (0.0, 0.0)),
     "small on a big canvas (digits 32 px on 800x400)": _scaled(0.4, (60.0, 150.0), (800.0, 400.0)),
@@ -101,6 +114,7 @@ PLACEMENTS: dict[str, Callable[..., Layout]] = {
     "a mouse: a point every 6 px": _sampled(6.0),
     "shaky: 0.8 px of tremor": _shaky,
     "uphill: the line turned 8°": _turned(8.0),
+    "leaning: slanted 0.4 to the right": _leaned(0.4),
     "backwards: every stroke drawn from its end": _backwards,
 }
 
