@@ -758,64 +758,6 @@ def test_level_writing_a_single_digit_and_a_short_number_are_left_as_they_are(wr
         assert level.slope([np.array(degenerate)]) == 0.0
 
 
-def leaned(points, slant):
-    """The number leaned by `slant` (tops to the right), as bench/number_placements leans it."""
-    from bench.number_placements import _leaned
-
-    return _leaned(slant)(points, 0.0, 0.0, None)
-
-
-@pytest.mark.parametrize("slant", [-0.4, 0.3, 0.5])
-def test_leaning_writing_is_measured_and_stood_up(writers, slant):
-    from app.reader import level
-
-    rng = np.random.default_rng(12)
-    points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
-    assert level.lean(points) == 0.0  # the writer's own slant and the composer's: under LEAST_LEAN, kept
-    measured = level.lean(leaned(points, slant)[0])
-    # Two looks measure most of a strong lean, never more (a 7's or a 1's own lean must not tip the writing).
-    assert np.sign(measured) == np.sign(slant) and 0.5 * abs(slant) < abs(measured) < abs(slant) + 0.05
-    stood = level.upright(leaned(points, slant)[0], measured)
-    assert level.lean(stood) == 0.0  # what is left leans less than LEAST_LEAN
-    assert np.ptp(np.concatenate(stood)[:, 1]) == pytest.approx(np.ptp(np.concatenate(points)[:, 1]))  # heights kept
-
-
-def test_upright_and_slightly_leaning_writing_and_strokes_without_height_are_left_as_written():
-    from app.reader import level
-
-    for drawn in ([[0.0, 0.0], [0.0, 80.0]], [[0.0, 0.0], [8.0, 80.0]], [[0.0, 80.0], [-8.0, 0.0]]):  # a 1, 0.1 lean
-        one = [np.array(drawn)]
-        assert level.lean(one) == 0.0 and level.upright(one, 0.0) is one
-    for flat in ([[5.0, 5.0]], [[0.0, 5.0], [300.0, 5.0]], [[0.0, 0.0], [100.0, 30.0]]):  # a dot, bars, no upright
-        assert level.lean([np.array(flat)]) == 0.0
-    seven = [np.array([[0.0, 0.0], [50.0, 0.0], [20.0, 100.0]])]  # drawn either way, the same lean
-    assert level.lean(seven) == level.lean([seven[0][::-1]]) > 0.15
-
-
-def test_a_leaning_number_is_read_upright_and_boxed_where_it_was_drawn(app, client, writers, monkeypatch):
-    from app.reader import level
-
-    reader = app.extensions["reader"]
-    read, seen = reader.stroke_numbers.read, []
-    spy = type("Spy", (), {"read": lambda self, ink: seen.append(ink) or read(ink)})
-    monkeypatch.setattr(reader, "stroke_numbers", spy())
-    rng, checked = np.random.default_rng(13), 0
-    while checked < 3:
-        points, truth, width, height = number_eval.compose(writers[5], rng, "normal")
-        slanted, right, bottom = leaned(points, 0.4)
-        body = client.post("/api/read", json=payload(slanted, right, bottom)).get_json()
-        with pytest.MonkeyPatch.context() as any_lean:  # measure whatever lean is left
-            any_lean.setattr(level, "LEAST_LEAN", 0.0)
-            assert abs(level.lean(seen[-1].strokes)) < 0.5 * abs(level.lean(slanted))  # the segmenter read it upright
-        assert body["number"] == truth
-        for digit in body["digits"]:  # each box holds its own strokes as drawn, not as stood up
-            x, y, w, h = digit["box"]
-            inside = np.concatenate([np.round(slanted[i], 1) for i in digit["strokes"]])
-            assert (inside >= (x - 0.11, y - 0.11)).all() and (inside <= (x + w + 0.11, y + h + 0.11)).all()
-            assert inside[:, 0].min() == pytest.approx(x, abs=0.11)
-        checked += 1
-
-
 def test_a_number_written_uphill_is_read_level_and_boxed_where_it_was_drawn(app, client, writers, monkeypatch):
     from app.reader import level
 

@@ -1,4 +1,4 @@
-"""A number written uphill or downhill, read level; writing that leans, read upright.
+"""A number written uphill or downhill, read level.
 
 People writing on a phone's strip or on unlined paper let the line climb or fall. Turned 8°, every fold's
 held-out numbers lost 2 (pendigits) and 8 (UNIPEN) of 1,500 (bench/number_placements.py): the join prior
@@ -10,12 +10,6 @@ Only a clear slope is taken out: a line of several digits (at least LINE_ASPECT 
 whose band the shear makes at least LEAST_GAIN lower, by at least LEAST_SLOPE. Numbers written level with
 a wobbling, drifting baseline are left as they are (99% of every fold's composed numbers), and so is a
 short number, whose band a digit's own shape tilts as much as the line does.
-
-A writer's slant leans every digit alike, and a strong one lays each digit's top over the next digit's foot:
-leaned by 0.4 (tops 40% of the height to the right), fold 5's training writers' numbers lost 7 (pendigits) and
-26 (UNIPEN) of 1,000. The lean is measured on the upright pen steps (within about 31 degrees of vertical,
-measured again on the writing stood up until it settles) and sheared out by a horizontal shear: each row
-of ink moves left or right. A lean under LEAST_LEAN is left as written.
 """
 
 from __future__ import annotations
@@ -51,33 +45,3 @@ def levelled(strokes: list[np.ndarray], rise: float) -> list[np.ndarray]:
         return strokes
     middle = float(np.concatenate(strokes)[:, 0].mean())
     return [np.column_stack([s[:, 0], s[:, 1] - rise * (s[:, 0] - middle)]) for s in strokes]
-
-
-UPRIGHT = 0.6  # a pen step within about 31 degrees of vertical is part of an upright stroke
-LEAST_LEAN = 0.15  # a lean under this (dx per unit of height) is left as written
-LOOKS = 2  # measures, the second of the strokes stood up by the first (more over-corrected: stop 46)
-
-
-def lean(strokes: list[np.ndarray]) -> float:
-    """How far the writing's upright strokes lean right per unit of height (negative: left), or 0.0 when
-    they hardly lean or there are none."""
-    steps = np.concatenate([np.diff(s, axis=0) for s in strokes if len(s) > 1] or [np.zeros((0, 2))])
-    total = 0.0
-    for _ in range(LOOKS):  # measured again stood up: a strong lean's steps fall outside UPRIGHT at first
-        dx, dy = steps[:, 0] + total * steps[:, 1], steps[:, 1]
-        rising = np.abs(dx) < UPRIGHT * np.abs(dy)
-        if not rising.any():
-            return 0.0
-        more = float(-(dx[rising] * np.sign(dy[rising])).sum() / np.abs(dy[rising]).sum())
-        total += more
-        if abs(more) < 0.01:
-            break
-    return total if abs(total) >= LEAST_LEAN else 0.0
-
-
-def upright(strokes: list[np.ndarray], leaning: float) -> list[np.ndarray]:
-    """The strokes with the lean `leaning` sheared out about their middle height (the same strokes when 0)."""
-    if leaning == 0.0:
-        return strokes
-    middle = float(np.concatenate(strokes)[:, 1].mean())
-    return [np.column_stack([s[:, 0] + leaning * (s[:, 1] - middle), s[:, 1]]) for s in strokes]

@@ -139,15 +139,12 @@ class Reader:
         kept, pulled = marks.pull_marks([drawing.strokes[i] for i in written])  # a dash must not be read as a 1
         digit_strokes = [written[i] for i in kept]
         strokes = [drawing.strokes[i] for i in digit_strokes]
-        # A line written uphill is read level, and leaning writing upright; the boxes stay where it was drawn.
-        rise = level.slope(strokes)
-        levelled = level.levelled(strokes, rise)
-        leaning = level.lean(levelled)
-        ink = Ink(level.upright(levelled, leaning), tap)
+        rise = level.slope(strokes)  # a line written uphill is read level; its boxes stay where it was drawn
+        ink = Ink(level.levelled(strokes, rise), tap)
         reading = self.run(self.stroke_numbers.read, ink)
         answer = number_answer(reading, self.settings.unsure_threshold)
         for digit in answer["digits"]:  # indices into the request's strokes, taps and marks counted
-            if (rise or leaning) and "strokes" in digit:
+            if rise and "strokes" in digit:
                 digit["box"] = list(strokes_box([strokes[i] for i in digit["strokes"]]))
             digit["strokes"] = [digit_strokes[i] for i in digit["strokes"]]
         answer.update(marks.layout(answer["digits"], strokes, taps + pulled))
