@@ -242,7 +242,7 @@ def _pooled(folds: list[dict]) -> dict:
             "writers": sum(f["writers"] for f in folds),
             # Every fold reads as many numbers, each length and gap in turn: the mean of its rates is the pooled rate.
             "rows": {key: float(np.mean([f["rows"][key] for f in folds if key in f["rows"]]))
-                     for key in dict.fromkeys(k for f in folds for k in f.get("rows", {}))}}
+                     for key in dict.fromkeys(k for f in folds for k in f["rows"])}}
 
 
 def fold_table(pooled: dict) -> str:

@@ -83,11 +83,7 @@ def _turned(degrees: float):
         angle = np.deg2rad(degrees)
         turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
         middle = np.concatenate(points).mean(axis=0)
-        moved = [(p - middle) @ turn.T for p in points]
-        low = np.concatenate(moved).min(axis=0) - 20
-        moved = [p - low for p in moved]
-        right, bottom = np.concatenate(moved).max(axis=0) + 20
-        return moved, float(right), float(bottom)
+        return _on_canvas([(p - middle) @ turn.T for p in points])
     return place
 
 
@@ -96,12 +92,16 @@ def _leaned(slant: float):
     (a writer's slant, as the composer makes it but stronger), on a canvas that holds it."""
     def place(points: list[np.ndarray], width: float, height: float, rng: np.random.Generator) -> Layout:
         bottom = float(np.concatenate(points)[:, 1].max())
-        moved = [np.column_stack([p[:, 0] + slant * (bottom - p[:, 1]), p[:, 1]]) for p in points]
-        low = np.concatenate(moved).min(axis=0) - 20
-        moved = [p - low for p in moved]
-        right, lowest = np.concatenate(moved).max(axis=0) + 20
-        return moved, float(right), float(lowest)
+        return _on_canvas([np.column_stack([p[:, 0] + slant * (bottom - p[:, 1]), p[:, 1]]) for p in points])
     return place
+
+
+def _on_canvas(moved: list[np.ndarray], margin: float = 20.0) -> Layout:
+    """Strokes moved anywhere, put on a canvas that holds them with `margin` px all round."""
+    low = np.concatenate(moved).min(axis=0) - margin
+    moved = [p - low for p in moved]
+    right, bottom = np.concatenate(moved).max(axis=0) + margin
+    return moved, float(right), float(bottom)
 
 
 PLACEMENTS: dict[str, Callable[..., Layout]] = {
