@@ -80,8 +80,9 @@ online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into
 	$(BIN)/python train.py --recipe online --out models --overwrite
 	$(BIN)/python train.py --recipe online-more --out models --overwrite
 
-pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits -> models/digits_rec.onnx (~10 s)
+pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits, fine-tune it on handwritten numbers -> models/digits_rec.onnx (~30 min)
 	$(BIN)/python -m training.pretrained --out models
+	$(BIN)/python -m training.digits_finetune --model models/digits_rec.onnx
 	$(BIN)/python -m training.line_calibration --model models/digits_rec.onnx
 
 join-prior: $(EVERYTHING)  ## refit the segmenter's join prior into models/join_prior.json (both pen sources, fold 5's training writers; ~20 s)

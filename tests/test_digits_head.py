@@ -36,6 +36,7 @@ def cut_model(tmp_path):
     shutil.copy(SHIPPED, tmp_path / "digits_rec.onnx")
     report = json.loads(SHIPPED.with_suffix(".json").read_text())
     report.pop("head", None)
+    report.pop("finetune", None)
     (tmp_path / "digits_rec.json").write_text(json.dumps(report))
     pen = tmp_path / "pen.json"
     pen.write_text(json.dumps([{**r, "strokes": [s.tolist() for s in r["strokes"]]} for r in _pen_writers([1, 2, 3])]))

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report_path = Path(args.model).with_suffix(".json")
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    if "head" in report:  # a second fit would start from the first one's layer, not the pretrained one
+    if "head" in report or "finetune" in report:  # a second fit would start from the first, not the pretrained one
         print(f"error: {args.model} is already refitted: cut it again first (python -m training.pretrained)",
               file=sys.stderr)
         return 2

@@ -1,0 +1,300 @@
+"""Fine-tune the whole pretrained recognizer on handwritten numbers (make pretrained, after the cut).
+
+training/digits_head.py refits only the output layer; what is left to learn is in the features. Here every
+weight of the cut recognizer is trained (training/onnx_graph.py runs its ONNX graph with TensorFlow), with
+CTC, at a low rate, pulled back towards the pretrained weights (an L2 penalty on the change), on pictures
+composed afresh by training/lines.py from the line model's training writers (digits_head.split_writers:
+every tenth pen writer validates; no evaluation writer is used), plus a share of pictures with no number
+(bare or printed paper, noise, stripes, printed marks) whose target is empty, so that the recognizer keeps
+reading nothing where there is nothing. The weights go back into the same ONNX graph, which the server
+reads as before.
+
+    python -m training.digits_finetune [--model models/digits_rec.onnx] [--pictures 24000]
+
+rewrites the cut model in place and adds a "finetune" section to its report (digits_rec.json); make
+pretrained runs it after the cut (about 30 minutes on 2 cores), then fits the unsure thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app import ROOT
+from app.errors import InputError
+from app.reader import line, pretrained
+from training import data, lines
+from training.digits_head import CHUNK, split_writers
+from training.pretrained import NOTICE as CUT_NOTICE
+
+LOGITS = "p2o.pd_op.add.79.0"  # the output layer's result, before the softmax
+NOTICE = CUT_NOTICE + ", then fine-tuned whole on handwritten numbers (training/digits_finetune.py)"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that shapes the fine-tune (recorded in the report)."""
+
+    pictures: int = 24_000
+    validation_pictures: int = 2_000
+    empty_share: float = 0.05  # pictures with no number, target empty
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup: int = 100
+    l2: float = 1e-3  # pull towards the pretrained weights (sum of squared changes)
+    seed: int = 21
+
+
+_job: dict = {}  # the writers each picture process inherits (fork)
+
+
+def empty_picture(rng: np.random.Generator) -> np.ndarray:
+    """A grey picture with no number in it: paper, printed lines or patterns, noise, stripes or a printed mark."""
+    h, w = int(rng.integers(40, 160)), int(rng.integers(80, 700))
+    kind = str(rng.choice(lines.PAPERS))
+    box = (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
+    light, printed = lines._paper((h, w), rng, kind, box, [])
+    extra = rng.integers(5)
+    if extra == 1:  # speckle of some density and grain
+        grain = rng.uniform(1, 6)
+        small = rng.random((max(2, int(h / grain)), max(2, int(w / grain)))) < rng.uniform(0.02, 0.5)
+        printed = np.maximum(printed, cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST))
+    elif extra == 2:  # stripes or a checkerboard
+        yy, xx = np.mgrid[0:h, 0:w]
+        period = rng.uniform(2, 20)
+        stripes = (xx // period) % 2 if rng.random() < 0.5 else ((xx // period) + (yy // period)) % 2
+        printed = np.maximum(printed, stripes.astype(np.float32))
+    elif extra == 3:  # a printed mark alone
+        mark = lines._mark(str(rng.choice(lines.MARKS)), rng.uniform(0.3, 0.8) * h, int(rng.integers(1, 4)))
+        mh, mw = min(mark.shape[0], h), min(mark.shape[1], w)
+        y, x = int(rng.integers(0, h - mh + 1)), int(rng.integers(0, w - mw + 1))
+        printed[y:y + mh, x:x + mw] = np.maximum(printed[y:y + mh, x:x + mw], mark[:mh, :mw])
+    grey = light - (light - rng.uniform(0, 120)) * np.clip(printed, 0, 1)
+    return np.clip(grey + rng.normal(0, rng.uniform(0, 8), grey.shape), 0, 255).astype(np.uint8)
+
+
+def _strips_of_chunk(chunk: int) -> tuple[list[np.ndarray], list[str]]:
+    """CHUNK pictures of seed (seed, chunk) as the server cuts them for the recognizer (uint8), and their digits."""
+    rng = np.random.default_rng([_job["seed"], chunk])
+    strips, labels = [], []
+    for _ in range(min(CHUNK, _job["count"] - chunk * CHUNK)):
+        if rng.random() < _job["empty_share"]:
+            grey, digits = empty_picture(rng), ""
+        else:
+            grey, digits, _ = lines.picture(_job["writers"][int(rng.integers(len(_job["writers"])))], rng)
+        try:  # the very strip the server cuts for the recognizer; what the server refuses is never read
+            paper = line.strip_of(line.writing_band(grey), pretrained.ROWS).paper
+        except InputError:
+            continue
+        strips.append(np.round(paper * 255).astype(np.uint8))
+        labels.append(digits)
+    return strips, labels
+
+
+def picture_strips(writers: list, count: int, seed: int, empty_share: float) -> tuple[list[np.ndarray], list[str]]:
+    """Strips and digits of `count` composed pictures by the writers, on every core."""
+    _job.clear()
+    _job.update(writers=writers, count=count, seed=seed, empty_share=empty_share)
+    chunks = range((count + CHUNK - 1) // CHUNK)
+    cores = min(os.cpu_count() or 1, len(chunks))
+    if cores <= 1:
+        parts = [_strips_of_chunk(c) for c in chunks]
+    else:
+        with multiprocessing.get_context("fork").Pool(cores) as pool:
+            parts = pool.map(_strips_of_chunk, chunks)
+    return [s for ss, _ in parts for s in ss], [label for _, ls in parts for label in ls]
+
+
+def batch_input(strips: list[np.ndarray]) -> np.ndarray:
+    """Strips as one network input: each as pretrained.network_input makes it, padded to the widest."""
+    width = max(pretrained.MIN_WIDTH, max(s.shape[1] for s in strips))
+    width = -(-width // pretrained.STRIDE) * pretrained.STRIDE
+    x = np.zeros((len(strips), 3, pretrained.ROWS, width), np.float32)
+    for k, strip in enumerate(strips):
+        x[k, :, :, :strip.shape[1]] = 2.0 * strip.astype(np.float32) / 255.0 - 1.0
+    return x
+
+
+def _targets(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Padded CTC targets (digit d is class d + 1, the recognizer's order) and their lengths."""
+    targets = np.zeros((len(labels), max(1, max(len(label) for label in labels))), np.int32)
+    for k, label in enumerate(labels):
+        targets[k, :len(label)] = [int(d) + 1 for d in label]
+    return targets, np.array([len(label) for label in labels], np.int32)
+
+
+def batches(widths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of similar widths (little padding), in random order."""
+    order = np.argsort(widths + rng.uniform(0, 40, len(widths)), kind="stable")
+    groups = [order[i:i + size] for i in range(0, len(order), size)]
+    return [groups[i] for i in rng.permutation(len(groups))]
+
+
+def ctc_loss(graph, strips: list[np.ndarray], labels: list[str]) -> float:
+    """Mean CTC loss of the strips (one batch) under the graph."""
+    import tensorflow as tf
+
+    logits = graph(batch_input(strips))
+    targets, target_lengths = _targets(labels)
+    lengths = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+    return float(tf.reduce_mean(tf.nn.ctc_loss(targets, logits, target_lengths, lengths, logits_time_major=False,
+                                               blank_index=0)))
+
+
+def exact(graph, strips: list[np.ndarray], labels: list[str]) -> float:
+    """Share of strips read exactly by the graph, decoded as the server decodes."""
+    right = 0
+    for first in range(0, len(strips), 32):
+        part = range(first, min(first + 32, len(strips)))
+        for k, probabilities in zip(part, _probabilities(graph, [strips[i] for i in part])):
+            columns = pretrained.fold_marks(probabilities[:_columns(strips[k])])
+            right += line.number_of(line.greedy_decode(columns)) == labels[k]
+    return right / max(len(labels), 1)
+
+
+def _probabilities(graph, strips) -> np.ndarray:
+    """Per-column probabilities of a batch of strips."""
+    import tensorflow as tf
+
+    return tf.nn.softmax(graph.compiled()(batch_input(strips)), -1).numpy()
+
+
+def _columns(strip: np.ndarray) -> int:
+    """The columns the server reads for a strip (padded to MIN_WIDTH)."""
+    return -(-max(pretrained.MIN_WIDTH, strip.shape[1]) // pretrained.STRIDE)
+
+
+def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig, checks=None) -> list[float]:
+    """Every trainable weight fitted with CTC from its pretrained value, pulled towards it; each epoch's loss."""
+    import tensorflow as tf
+
+    tf.random.set_seed(cfg.seed)
+    variables = graph.trainable
+    start = [tf.constant(v.numpy()) for v in variables]
+    rng = np.random.default_rng(cfg.seed)
+    widths = np.array([s.shape[1] for s in strips])
+    steps = cfg.epochs * len(batches(widths, cfg.batch_size, np.random.default_rng(0)))
+    decay = tf.keras.optimizers.schedules.CosineDecay(0.0, steps - cfg.warmup, warmup_target=cfg.lr,
+                                                      warmup_steps=cfg.warmup)
+    optimiser = tf.keras.optimizers.Adam(decay)
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def step(x, targets, target_lengths):
+        with tf.GradientTape() as tape:
+            logits = graph(x)
+            lengths = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+            loss = tf.reduce_mean(tf.nn.ctc_loss(targets, logits, target_lengths, lengths,
+                                                 logits_time_major=False, blank_index=0))
+            change = tf.add_n([tf.reduce_sum(tf.square(v - s)) for v, s in zip(variables, start)])
+            penalised = loss + cfg.l2 * change
+        optimiser.apply_gradients(zip(tape.gradient(penalised, variables), variables))
+        return loss, change
+
+    losses, done, began = [], 0, time.time()
+    for _ in range(cfg.epochs):
+        total = 0.0
+        for rows in batches(widths, cfg.batch_size, rng):
+            targets, target_lengths = _targets([labels[i] for i in rows])
+            loss, change = step(batch_input([strips[i] for i in rows]), targets, target_lengths)
+            total += float(loss) * len(rows)
+            done += 1
+            if done % 100 == 0:
+                print(f"step {done}/{steps}: CTC loss {float(loss):.3f}, change {float(change):.2f}, "
+                      f"{time.time() - began:.0f} s", flush=True)
+        losses.append(round(total / len(strips), 4))
+        print(f"epoch {len(losses)}: CTC loss {losses[-1]}"
+              + (f", validating writers exact {exact(graph, *checks):.2%}" if checks else ""), flush=True)
+    return losses
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compose, fine-tune, check on the validating writers, rewrite the model in place and add to its report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "digits_rec.onnx"), help="the cut recognizer")
+    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None, help="mnist.npz ($MNIST_PATH)")
+    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH") or None,
+                        help="mnist_writers.npz ($MNIST_WRITERS_PATH)")
+    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
+    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
+    defaults = FinetuneConfig()
+    for field, value in asdict(defaults).items():
+        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+    args = parser.parse_args(argv)
+    cfg = FinetuneConfig(**{field: getattr(args, field) for field in asdict(defaults)})
+    if not args.pen_data or not Path(args.model).is_file():
+        print("error: pass --pen-data (or set PENDIGITS_PATH) and a cut --model (make pretrained)", file=sys.stderr)
+        return 2
+    report_path = Path(args.model).with_suffix(".json")
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    if "finetune" in report or "head" in report:  # a second fit would start from the first, not from PaddleOCR's
+        print(f"error: {args.model} is already trained on numbers: cut it again first (python -m training.pretrained)",
+              file=sys.stderr)
+        return 2
+    started = time.time()
+    mnist = data.load_mnist(args.data)[0] if args.data else {}
+    mnist_writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"])) \
+        if mnist and args.mnist_writers else None
+    training, validating = split_writers(mnist, mnist_writers, data.load_pen(args.pen_data, args.unipen_data))
+    if not training or not validating:
+        print("error: too few writers to train and validate on (the fold's held-out ones are never used)",
+              file=sys.stderr)
+        return 2
+    strips, labels = picture_strips(training, cfg.pictures, cfg.seed, cfg.empty_share)
+    checks = picture_strips(validating, cfg.validation_pictures, cfg.seed + 1, 0.0)
+    pictured = time.time()
+    print(f"{len(strips)} training strips, {len(checks[0])} validating, {pictured - started:.0f} s", flush=True)
+    cut_sha256 = data.sha256(args.model)
+    before, after, losses = finetune_file(args.model, strips, labels, checks, cfg)
+    section = {"config": asdict(cfg), "training_writers": len(training), "validating_writers": len(validating),
+               "pictures": len(labels), "validation_pictures": len(checks[1]), "losses": losses,
+               "validation_exact_before": round(before, 4), "validation_exact_after": round(after, 4),
+               "picture_seconds": round(pictured - started), "fit_seconds": round(time.time() - pictured),
+               "data_sha256": {name: data.sha256(path) for name, path in (("mnist", args.data),
+                               ("mnist_writers", args.mnist_writers), ("pendigits", args.pen_data),
+                               ("unipen", args.unipen_data)) if path}}
+    record(report_path, section, cut_sha256, data.sha256(args.model))
+    print(f"validating writers' pictures read exactly: {before:.2%} -> {after:.2%}")
+    return 0
+
+
+def finetune_file(path: str, strips: list[np.ndarray], labels: list[str], checks: tuple,
+                  cfg: FinetuneConfig) -> tuple[float, float, list[float]]:
+    """Fine-tune the ONNX file at path in place; (validation exact before, after, each epoch's loss)."""
+    import onnx
+
+    from training.onnx_graph import OnnxGraph
+
+    model = onnx.load(path)
+    graph = OnnxGraph(model, output=LOGITS)
+    before = exact(graph, *checks)
+    print(f"validating writers exact before: {before:.2%}", flush=True)
+    losses = fit(graph, strips, labels, cfg, checks)
+    after = exact(graph, *checks)
+    graph.write_weights()
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {**props, "notice": NOTICE})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return before, after, losses
+
+
+def record(report_path: Path, section: dict, cut_sha256: str, sha256: str) -> None:
+    """Add the fine-tune to the cut model's report: its section, the new notice and file hash."""
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report.update(notice=NOTICE, finetune={**section, "cut_sha256": cut_sha256, "sha256": sha256}, sha256=sha256)
+    report_path.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
