@@ -26,7 +26,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from app import ROOT
@@ -58,38 +57,13 @@ class FinetuneConfig:
 _job: dict = {}  # the writers each picture process inherits (fork)
 
 
-def empty_picture(rng: np.random.Generator) -> np.ndarray:
-    """A grey picture with no number in it: paper, printed lines or patterns, noise, stripes or a printed mark."""
-    h, w = int(rng.integers(40, 160)), int(rng.integers(80, 700))
-    kind = str(rng.choice(lines.PAPERS))
-    box = (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
-    light, printed = lines._paper((h, w), rng, kind, box, [])
-    extra = rng.integers(5)
-    if extra == 1:  # speckle of some density and grain
-        grain = rng.uniform(1, 6)
-        small = rng.random((max(2, int(h / grain)), max(2, int(w / grain)))) < rng.uniform(0.02, 0.5)
-        printed = np.maximum(printed, cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST))
-    elif extra == 2:  # stripes or a checkerboard
-        yy, xx = np.mgrid[0:h, 0:w]
-        period = rng.uniform(2, 20)
-        stripes = (xx // period) % 2 if rng.random() < 0.5 else ((xx // period) + (yy // period)) % 2
-        printed = np.maximum(printed, stripes.astype(np.float32))
-    elif extra == 3:  # a printed mark alone
-        mark = lines._mark(str(rng.choice(lines.MARKS)), rng.uniform(0.3, 0.8) * h, int(rng.integers(1, 4)))
-        mh, mw = min(mark.shape[0], h), min(mark.shape[1], w)
-        y, x = int(rng.integers(0, h - mh + 1)), int(rng.integers(0, w - mw + 1))
-        printed[y:y + mh, x:x + mw] = np.maximum(printed[y:y + mh, x:x + mw], mark[:mh, :mw])
-    grey = light - (light - rng.uniform(0, 120)) * np.clip(printed, 0, 1)
-    return np.clip(grey + rng.normal(0, rng.uniform(0, 8), grey.shape), 0, 255).astype(np.uint8)
-
-
 def _strips_of_chunk(chunk: int) -> tuple[list[np.ndarray], list[str]]:
     """CHUNK pictures of seed (seed, chunk) as the server cuts them for the recognizer (uint8), and their digits."""
     rng = np.random.default_rng([_job["seed"], chunk])
     strips, labels = [], []
     for _ in range(min(CHUNK, _job["count"] - chunk * CHUNK)):
         if rng.random() < _job["empty_share"]:
-            grey, digits = empty_picture(rng), ""
+            grey, digits = lines.blank_picture(rng), ""
         else:
             grey, digits, _ = lines.picture(_job["writers"][int(rng.integers(len(_job["writers"])))], rng)
         try:  # the very strip the server cuts for the recognizer; what the server refuses is never read

@@ -374,3 +374,29 @@ def picture(writer: Writer, rng: np.random.Generator, length: int | None = None,
                             cv2.IMREAD_GRAYSCALE)
     boxes = [(x * scale, y * scale, bw * scale, bh * scale) for x, y, bw, bh in boxes]
     return grey, label, boxes
+
+
+def blank_picture(rng: np.random.Generator) -> np.ndarray:
+    """A grey uint8 picture with no number in it: paper, printed lines or patterns, speckle, stripes or a printed
+    mark alone (what a reader must read as nothing)."""
+    h, w = int(rng.integers(40, 160)), int(rng.integers(80, 700))
+    kind = str(rng.choice(PAPERS))
+    box = (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
+    light, printed = _paper((h, w), rng, kind, box, [])
+    extra = rng.integers(5)
+    if extra == 1:  # speckle of some density and grain
+        grain = rng.uniform(1, 6)
+        small = rng.random((max(2, int(h / grain)), max(2, int(w / grain)))) < rng.uniform(0.02, 0.5)
+        printed = np.maximum(printed, cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST))
+    elif extra == 2:  # stripes or a checkerboard
+        yy, xx = np.mgrid[0:h, 0:w]
+        period = rng.uniform(2, 20)
+        stripes = (xx // period) % 2 if rng.random() < 0.5 else ((xx // period) + (yy // period)) % 2
+        printed = np.maximum(printed, stripes.astype(np.float32))
+    elif extra == 3:  # a printed mark alone
+        mark = _mark(str(rng.choice(MARKS)), rng.uniform(0.3, 0.8) * h, int(rng.integers(1, 4)))
+        mh, mw = min(mark.shape[0], h), min(mark.shape[1], w)
+        y, x = int(rng.integers(0, h - mh + 1)), int(rng.integers(0, w - mw + 1))
+        printed[y:y + mh, x:x + mw] = np.maximum(printed[y:y + mh, x:x + mw], mark[:mh, :mw])
+    grey = light - (light - rng.uniform(0, 120)) * np.clip(printed, 0, 1)
+    return np.clip(grey + rng.normal(0, rng.uniform(0, 8), grey.shape), 0, 255).astype(np.uint8)

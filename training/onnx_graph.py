@@ -148,7 +148,7 @@ def _batch_norm(v: list, a: dict):
 class OnnxGraph:
     """An ONNX model as a TensorFlow function of its input, its float weights as tf.Variables."""
 
-    def __init__(self, model, output: str | None = None, frozen: tuple[str, ...] = ()) -> None:
+    def __init__(self, model, output: str | None = None) -> None:
         import tensorflow as tf
         from onnx import numpy_helper
 
@@ -162,11 +162,12 @@ class OnnxGraph:
         for initializer in graph.initializer:
             value = numpy_helper.to_array(initializer)
             if value.dtype == np.float32 and value.ndim >= 1 and value.size > 1:
-                trainable = initializer.name not in statistics and not initializer.name.startswith(frozen)
+                trainable = initializer.name not in statistics
                 self.variables[initializer.name] = tf.Variable(value, trainable=trainable, name="w")
             else:
                 self.constants[initializer.name] = value
         self.nodes = _needed(graph.node, self.output)
+        self._compiled = None
 
     @property
     def trainable(self) -> list:
@@ -185,7 +186,7 @@ class OnnxGraph:
         """The graph as one traced TensorFlow function, for any batch and width (traced once, kept)."""
         import tensorflow as tf
 
-        if getattr(self, "_compiled", None) is None:
+        if self._compiled is None:
             dims = self.model.graph.input[0].type.tensor_type.shape.dim
             spec = tf.TensorSpec([d.dim_value or None for d in dims], tf.float32)
             self._compiled = tf.function(self, autograph=False, input_signature=[spec])
