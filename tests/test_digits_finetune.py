@@ -104,7 +104,7 @@ def test_a_model_already_trained_on_numbers_is_not_fine_tuned_again(tmp_path, ca
     (tmp_path / "digits_rec.onnx").write_bytes(SHIPPED.read_bytes())
     (tmp_path / "digits_rec.json").write_text(json.dumps({section: {}}))
     assert digits_finetune.main(["--model", str(tmp_path / "digits_rec.onnx"), "--pen-data", str(PEN_FIXTURE)]) == 2
-    assert "already trained on numbers" in capsys.readouterr().err
+    assert "already refitted" in capsys.readouterr().err
 
 
 def test_the_shipped_recognizer_is_the_fine_tuned_one_its_report_describes():

@@ -17,10 +17,7 @@ pretrained runs it after the cut (about 30 minutes on 2 cores), then fits the un
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app import ROOT
 from app.errors import InputError
 from app.reader import line, pretrained
 from training import data, lines
-from training.digits_head import CHUNK, split_writers
+from training.digits_head import CHUNK, FitRefusedError, data_hashes, on_every_core, prepared
 from training.pretrained import NOTICE as CUT_NOTICE
 
 LOGITS = "p2o.pd_op.add.79.0"  # the output layer's result, before the softmax
@@ -77,16 +73,7 @@ def _strips_of_chunk(chunk: int) -> tuple[list[np.ndarray], list[str]]:
 
 def picture_strips(writers: list, count: int, seed: int, empty_share: float) -> tuple[list[np.ndarray], list[str]]:
     """Strips and digits of `count` composed pictures by the writers, on every core."""
-    _job.clear()
-    _job.update(writers=writers, count=count, seed=seed, empty_share=empty_share)
-    chunks = range((count + CHUNK - 1) // CHUNK)
-    cores = min(os.cpu_count() or 1, len(chunks))
-    if cores <= 1:
-        parts = [_strips_of_chunk(c) for c in chunks]
-    else:
-        with multiprocessing.get_context("fork").Pool(cores) as pool:
-            parts = pool.map(_strips_of_chunk, chunks)
-    return [s for ss, _ in parts for s in ss], [label for _, ls in parts for label in ls]
+    return on_every_core(_strips_of_chunk, _job, count, writers=writers, seed=seed, empty_share=empty_share)
 
 
 def batch_input(strips: list[np.ndarray]) -> np.ndarray:
@@ -193,35 +180,11 @@ def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig,
 
 def main(argv: list[str] | None = None) -> int:
     """Compose, fine-tune, check on the validating writers, rewrite the model in place and add to its report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "models" / "digits_rec.onnx"), help="the cut recognizer")
-    parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None, help="mnist.npz ($MNIST_PATH)")
-    parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH") or None,
-                        help="mnist_writers.npz ($MNIST_WRITERS_PATH)")
-    parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
-    parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
-    defaults = FinetuneConfig()
-    for field, value in asdict(defaults).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
-    args = parser.parse_args(argv)
-    cfg = FinetuneConfig(**{field: getattr(args, field) for field in asdict(defaults)})
-    if not args.pen_data or not Path(args.model).is_file():
-        print("error: pass --pen-data (or set PENDIGITS_PATH) and a cut --model (make pretrained)", file=sys.stderr)
-        return 2
-    report_path = Path(args.model).with_suffix(".json")
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    if "finetune" in report or "head" in report:  # a second fit would start from the first, not from PaddleOCR's
-        print(f"error: {args.model} is already trained on numbers: cut it again first (python -m training.pretrained)",
-              file=sys.stderr)
-        return 2
     started = time.time()
-    mnist = data.load_mnist(args.data)[0] if args.data else {}
-    mnist_writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"])) \
-        if mnist and args.mnist_writers else None
-    training, validating = split_writers(mnist, mnist_writers, data.load_pen(args.pen_data, args.unipen_data))
-    if not training or not validating:
-        print("error: too few writers to train and validate on (the fold's held-out ones are never used)",
-              file=sys.stderr)
+    try:
+        args, cfg, training, validating = prepared(__doc__.split("\n\n")[0], FinetuneConfig(), argv)
+    except FitRefusedError as refusal:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     strips, labels = picture_strips(training, cfg.pictures, cfg.seed, cfg.empty_share)
     checks = picture_strips(validating, cfg.validation_pictures, cfg.seed + 1, 0.0)
@@ -233,10 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                "pictures": len(labels), "validation_pictures": len(checks[1]), "losses": losses,
                "validation_exact_before": round(before, 4), "validation_exact_after": round(after, 4),
                "picture_seconds": round(pictured - started), "fit_seconds": round(time.time() - pictured),
-               "data_sha256": {name: data.sha256(path) for name, path in (("mnist", args.data),
-                               ("mnist_writers", args.mnist_writers), ("pendigits", args.pen_data),
-                               ("unipen", args.unipen_data)) if path}}
-    record(report_path, section, cut_sha256, data.sha256(args.model))
+               "data_sha256": data_hashes(args)}
+    record(Path(args.model).with_suffix(".json"), section, cut_sha256, data.sha256(args.model))
     print(f"validating writers' pictures read exactly: {before:.2%} -> {after:.2%}")
     return 0
 

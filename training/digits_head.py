@@ -105,16 +105,22 @@ def _features_of_chunk(chunk: int) -> tuple[list[np.ndarray], list[str]]:
 
 def picture_features(model: str, writers: list, count: int, seed: int) -> tuple[list[np.ndarray], list[str]]:
     """Features and digits of `count` composed pictures by the writers, on every core."""
-    _job.clear()
-    _job.update(model=model, writers=writers, count=count, seed=seed)
+    return on_every_core(_features_of_chunk, _job, count, model=model, writers=writers, seed=seed)
+
+
+def on_every_core(work, state: dict, count: int, **job) -> tuple[list, list[str]]:
+    """`work(chunk)` -> (items, labels) for every CHUNK of `count` pictures, one process per core; each
+    process inherits `state` (the worker module's dict, filled with `job` and the count) by fork."""
+    state.clear()
+    state.update(job, count=count)
     chunks = range((count + CHUNK - 1) // CHUNK)
     cores = min(os.cpu_count() or 1, len(chunks))
     if cores <= 1:
-        parts = [_features_of_chunk(c) for c in chunks]
+        parts = [work(c) for c in chunks]
     else:
         with multiprocessing.get_context("fork").Pool(cores) as pool:
-            parts = pool.map(_features_of_chunk, chunks)
-    return [f for fs, _ in parts for f in fs], [label for _, ls in parts for label in ls]
+            parts = pool.map(work, chunks)
+    return [item for items, _ in parts for item in items], [label for _, labels in parts for label in labels]
 
 
 def output_layer(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -192,38 +198,57 @@ def write_output_layer(path: str, weights: np.ndarray, bias: np.ndarray) -> None
     onnx.save(model, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Compose, compute features, fit, check on the validating writers, write the layer and the report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+class FitRefusedError(Exception):
+    """A fit that cannot start: the one-line reason."""
+
+
+def prepared(description: str, defaults, argv: list[str] | None) -> tuple[argparse.Namespace, object, list, list]:
+    """What a fit of the recognizer needs (this one and training/digits_finetune.py): the arguments, the
+    config (every field of `defaults` is a flag), and the (training, validating) writers. Raises FitRefusedError
+    without pen data or a cut model, for a model already fitted to numbers, or for too few writers."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default=str(ROOT / "models" / "digits_rec.onnx"), help="the cut recognizer")
     parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None, help="mnist.npz ($MNIST_PATH)")
     parser.add_argument("--mnist-writers", default=os.environ.get("MNIST_WRITERS_PATH") or None,
                         help="mnist_writers.npz ($MNIST_WRITERS_PATH)")
     parser.add_argument("--pen-data", default=os.environ.get("PENDIGITS_PATH") or None, help="pendigits JSON")
     parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
-    defaults = HeadConfig()
     for field, value in asdict(defaults).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
-    cfg = HeadConfig(**{field: getattr(args, field) for field in asdict(defaults)})
+    cfg = type(defaults)(**{field: getattr(args, field) for field in asdict(defaults)})
     if not args.pen_data or not Path(args.model).is_file():
-        print("error: pass --pen-data (or set PENDIGITS_PATH) and a cut --model (make pretrained)", file=sys.stderr)
-        return 2
+        raise FitRefusedError("pass --pen-data (or set PENDIGITS_PATH) and a cut --model (make pretrained)")
     report_path = Path(args.model).with_suffix(".json")
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     if "head" in report or "finetune" in report:  # a second fit would start from the first, not the pretrained one
-        print(f"error: {args.model} is already refitted: cut it again first (python -m training.pretrained)",
-              file=sys.stderr)
-        return 2
-    started = time.time()
+        raise FitRefusedError(f"{args.model} is already refitted: cut it again first (python -m training.pretrained)")
     mnist = data.load_mnist(args.data)[0] if args.data else {}
     mnist_writers = data.load_mnist_writers(args.mnist_writers, len(mnist["x_train"])) \
         if mnist and args.mnist_writers else None
     training, validating = split_writers(mnist, mnist_writers, data.load_pen(args.pen_data, args.unipen_data))
     if not training or not validating:
-        print("error: too few writers to train and validate on (the fold's held-out ones are never used)",
-              file=sys.stderr)
+        raise FitRefusedError("too few writers to train and validate on (the fold's held-out ones are never used)")
+    return args, cfg, training, validating
+
+
+def data_hashes(args: argparse.Namespace) -> dict[str, str]:
+    """The SHA-256 of every data file a fit read."""
+    return {name: data.sha256(path) for name, path in (("mnist", args.data), ("mnist_writers", args.mnist_writers),
+                                                       ("pendigits", args.pen_data), ("unipen", args.unipen_data))
+            if path}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compose, compute features, fit, check on the validating writers, write the layer and the report."""
+    started = time.time()
+    try:
+        args, cfg, training, validating = prepared(__doc__.split("\n\n")[0], HeadConfig(), argv)
+    except FitRefusedError as refusal:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
+    report_path = Path(args.model).with_suffix(".json")
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     features, labels = picture_features(args.model, training, cfg.pictures, cfg.seed)
     checks = picture_features(args.model, validating, cfg.validation_pictures, cfg.seed + 1)
     pictured = time.time()
@@ -237,10 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "pictures": len(labels), "validation_pictures": len(checks[1]), "losses": losses,
             "validation_exact_before": round(before, 4), "validation_exact_after": round(after, 4),
             "picture_seconds": round(pictured - started), "fit_seconds": round(time.time() - pictured),
-            "data_sha256": {name: data.sha256(path) for name, path in (("mnist", args.data),
-                            ("mnist_writers", args.mnist_writers), ("pendigits", args.pen_data),
-                            ("unipen", args.unipen_data)) if path},
-            "cut_sha256": cut_sha256, "sha256": data.sha256(args.model)}
+            "data_sha256": data_hashes(args), "cut_sha256": cut_sha256, "sha256": data.sha256(args.model)}
     report_path.write_text(json.dumps({**report, "notice": NOTICE, "head": head, "sha256": head["sha256"]},
                                       indent=1) + "\n")
     print(f"validating writers' pictures read exactly: {before:.2%} -> {after:.2%} "
