@@ -48,6 +48,11 @@ def test_tensorflow_reads_a_strip_exactly_as_onnx_runtime_does(graph, length):
 
     ours = tf.nn.softmax(graph(x), -1).numpy()
     assert ours.shape == _served(graph.model, x).shape and np.abs(ours - _served(graph.model, x)).max() < 1e-4
+    # the fit's batches hold each strip as the server's input, then zeros (as PaddleOCR pads)
+    strip = np.round(paper * 255).astype(np.uint8)
+    batch = digits_finetune.batch_input([strip, np.zeros((pretrained.ROWS, 900), np.uint8)])
+    served = pretrained.network_input(strip.astype(np.float32) / 255.0)
+    assert np.array_equal(batch[:1, :, :, :served.shape[3]], served) and not batch[0, :, :, served.shape[3]:].any()
 
 
 def test_trained_weights_go_back_into_the_same_graph(graph):

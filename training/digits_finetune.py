@@ -77,12 +77,14 @@ def picture_strips(writers: list, count: int, seed: int, empty_share: float) -> 
 
 
 def batch_input(strips: list[np.ndarray]) -> np.ndarray:
-    """Strips as one network input: each as pretrained.network_input makes it, padded to the widest."""
+    """Strips (uint8) as one network input: each exactly as the server's pretrained.network_input makes it,
+    padded on with the same zeros to the widest."""
     width = max(pretrained.MIN_WIDTH, max(s.shape[1] for s in strips))
     width = -(-width // pretrained.STRIDE) * pretrained.STRIDE
     x = np.zeros((len(strips), 3, pretrained.ROWS, width), np.float32)
     for k, strip in enumerate(strips):
-        x[k, :, :, :strip.shape[1]] = 2.0 * strip.astype(np.float32) / 255.0 - 1.0
+        one = pretrained.network_input(strip.astype(np.float32) / 255.0)[0]
+        x[k, :, :, :one.shape[2]] = one
     return x
 
 
