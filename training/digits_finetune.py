@@ -146,7 +146,7 @@ def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig,
     start = [tf.constant(v.numpy()) for v in variables]
     rng = np.random.default_rng(cfg.seed)
     widths = np.array([s.shape[1] for s in strips])
-    steps = cfg.epochs * len(batches(widths, cfg.batch_size, np.random.default_rng(0)))
+    steps = cfg.epochs * -(-len(strips) // cfg.batch_size)  # batches() cuts each epoch into these
     decay = tf.keras.optimizers.schedules.CosineDecay(0.0, steps - cfg.warmup, warmup_target=cfg.lr,
                                                       warmup_steps=cfg.warmup)
     optimiser = tf.keras.optimizers.Adam(decay)

@@ -61,17 +61,13 @@ def _conv(x, w, b, a: dict):
 
 
 def _pool(x, a: dict, kind: str):
-    """ONNX MaxPool / AveragePool over NCHW (no padding counted in an average)."""
+    """ONNX MaxPool / AveragePool over NCHW, unpadded or SAME_UPPER (TensorFlow's SAME)."""
     import tensorflow as tf
 
     kernel, strides = list(a["kernel_shape"]), list(a.get("strides", [1, 1]))
-    if a.get("ceil_mode", 0):
-        raise NotImplementedError("pooling with ceil_mode")
+    if a.get("ceil_mode", 0) or any(a.get("pads", [0])):
+        raise NotImplementedError("pooling with ceil_mode or explicit pads")
     padding = _auto_pad(a)
-    if padding == "VALID":
-        x = _pad_nchw(x, list(a.get("pads", [0, 0, 0, 0])))
-        if any(a.get("pads", [0])) and kind == "avg":
-            raise NotImplementedError("average pooling over padding")
     x = tf.transpose(x, [0, 2, 3, 1])
     pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
     return tf.transpose(pool(x, kernel, strides, padding), [0, 3, 1, 2])
@@ -83,8 +79,8 @@ def _slice(x, starts, ends, axes=None, steps=None):
     axes = list(range(len(starts))) if axes is None else [int(v) % rank for v in axes]
     steps = [1] * len(starts) if steps is None else steps
     index = [slice(None)] * rank
+    big = np.iinfo(np.int64).max // 2  # ONNX's "to the end"
     for axis, start, end, step in zip(axes, starts, ends, steps):
-        big = np.iinfo(np.int64).max // 2
         index[axis] = slice(int(start), None if int(end) >= big else int(end), int(step))
     return x[tuple(index)]
 
@@ -166,7 +162,7 @@ class OnnxGraph:
                 self.variables[initializer.name] = tf.Variable(value, trainable=trainable, name="w")
             else:
                 self.constants[initializer.name] = value
-        self.nodes = _needed(graph.node, self.output)
+        self.nodes = [(node, _attributes(node)) for node in _needed(graph.node, self.output)]
         self._compiled = None
 
     @property
@@ -177,9 +173,8 @@ class OnnxGraph:
     def __call__(self, x):
         """The output tensor for an input batch (N, C, H, W)."""
         values = {self.input: x, **self.variables, **self.constants}
-        for node in self.nodes:
-            inputs = [values[name] if name else None for name in node.input]
-            values[node.output[0]] = _layer(node.op_type, _attributes(node), [i for i in inputs if i is not None])
+        for node, attributes in self.nodes:
+            values[node.output[0]] = _layer(node.op_type, attributes, [values[name] for name in node.input if name])
         return values[self.output]
 
     def compiled(self):
