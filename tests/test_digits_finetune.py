@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from support import PEN_FIXTURE
 from app import ROOT
 from app.reader import line, pretrained
 from training import digits_finetune, lines
+from training.digits_head import FitRefusedError
 from training.onnx_graph import OnnxGraph
 
 SHIPPED = ROOT / "models" / "digits_rec.onnx"
@@ -96,6 +98,64 @@ def test_a_fine_tune_lowers_the_ctc_loss_and_keeps_the_weights_near_the_start():
     assert "linear_8.w_0" in moved and "conv2d_68.w_0" in moved  # the first convolution trains too
     assert all(np.array_equal(graph.variables[n].numpy(), start[n]) for n in graph.variables if
                not graph.variables[n].trainable)
+
+
+class _CutOff(Exception):
+    pass
+
+
+def test_a_fine_tune_cut_off_and_resumed_ends_where_one_unbroken_run_ends(tmp_path, monkeypatch):
+    """The state saved mid-run (weights, Adam's moments, the step) brings a resumed run to the very weights
+    an unbroken one reaches, and the run's losses and batches go on where they stopped."""
+    strips, labels = digits_finetune.picture_strips(_writers(), 12, seed=7, empty_share=0.2)
+    cfg = digits_finetune.FinetuneConfig(epochs=2, batch_size=4, lr=3e-4, warmup=1)
+    monkeypatch.setattr(digits_finetune, "SAVE_EVERY", 2)
+    unbroken = OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS)
+    expected = digits_finetune.fit(unbroken, strips, labels, cfg)
+    saving = digits_finetune.Saving(tmp_path / "run.resume", "cut-sha")
+    calls, batch_input = [], digits_finetune.batch_input
+
+    def cut_off_at_the_fifth_step(batch):  # after the save at step 4, mid-way through the second epoch
+        calls.append(1)
+        if len(calls) == 5:
+            raise _CutOff
+        return batch_input(batch)
+
+    monkeypatch.setattr(digits_finetune, "batch_input", cut_off_at_the_fifth_step)
+    with pytest.raises(_CutOff):
+        digits_finetune.fit(OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS), strips, labels, cfg,
+                            saving=saving)
+    assert json.loads((saving.folder / "state.json").read_text())["step"] == 4
+    monkeypatch.setattr(digits_finetune, "batch_input", batch_input)
+    resumed = OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS)
+    losses = digits_finetune.fit(resumed, strips, labels, cfg, saving=dataclasses.replace(saving, resume=True))
+    assert losses == pytest.approx(expected, abs=1e-4)
+    assert all(np.allclose(resumed.variables[n].numpy(), unbroken.variables[n].numpy(), atol=1e-6)
+               for n in unbroken.variables)
+
+
+@pytest.mark.parametrize("change", ["settings", "cut model", "nothing saved"])
+def test_a_resume_with_other_settings_or_another_cut_model_is_refused(tmp_path, change):
+    strips, labels = digits_finetune.picture_strips(_writers(), 4, seed=8, empty_share=0.0)
+    cfg = digits_finetune.FinetuneConfig(epochs=1, batch_size=2, lr=3e-4, warmup=1)
+    saving = digits_finetune.Saving(tmp_path / "run.resume", "cut-sha")
+    graph = OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS)
+    if change != "nothing saved":
+        digits_finetune.save_state(saving, cfg, graph.trainable, _built_adam(graph), {"step": 1, "losses": [],
+                                                                                      "total": 0.0})
+    other = {"settings": (dataclasses.replace(cfg, lr=1e-4), saving),
+             "cut model": (cfg, dataclasses.replace(saving, cut_sha256="another")),
+             "nothing saved": (cfg, saving)}[change]
+    with pytest.raises(FitRefusedError, match="--resume"):
+        digits_finetune.fit(graph, strips, labels, other[0], saving=dataclasses.replace(other[1], resume=True))
+
+
+def _built_adam(graph):
+    import tensorflow as tf
+
+    optimiser = tf.keras.optimizers.Adam(1e-4)
+    optimiser.build(graph.trainable)
+    return optimiser
 
 
 def test_pictures_with_no_number_have_an_empty_target():

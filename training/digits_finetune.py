@@ -9,15 +9,19 @@ every tenth pen writer validates; no evaluation writer is used), plus a share of
 reading nothing where there is nothing. The weights go back into the same ONNX graph, which the server
 reads as before.
 
-    python -m training.digits_finetune [--model models/digits_rec.onnx] [--pictures 24000]
+    python -m training.digits_finetune [--model models/digits_rec.onnx] [--pictures 24000] [--resume]
 
 rewrites the cut model in place and adds a "finetune" section to its report (digits_rec.json); make
-pretrained runs it after the cut (about 30 minutes on 2 cores), then fits the unsure thresholds.
+pretrained runs it after the cut (about 30 minutes on 2 cores), then fits the unsure thresholds. A run
+longer than a sitting keeps its weights and optimiser state every SAVE_EVERY steps in `<model>.resume/`
+beside the (still cut) model; `--resume` with the same flags composes the same pictures again and goes on
+from the last saved step.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +36,7 @@ from training.digits_head import CHUNK, FitRefusedError, data_hashes, on_every_c
 from training.pretrained import NOTICE as CUT_NOTICE
 
 LOGITS = "p2o.pd_op.add.79.0"  # the output layer's result, before the softmax
+SAVE_EVERY = 200  # steps between saves of the resumable state (~4 minutes on 2 cores)
 NOTICE = CUT_NOTICE + ", then fine-tuned whole on handwritten numbers (training/digits_finetune.py)"
 
 
@@ -137,19 +142,39 @@ def _columns(strip: np.ndarray) -> int:
     return -(-max(pretrained.MIN_WIDTH, strip.shape[1]) // pretrained.STRIDE)
 
 
-def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig, checks=None) -> list[float]:
-    """Every trainable weight fitted with CTC from its pretrained value, pulled towards it; each epoch's loss."""
+@dataclass(frozen=True)
+class Saving:
+    """Where a fit keeps its resumable state, the cut model it started from, and whether to go on from it."""
+
+    folder: Path
+    cut_sha256: str
+    resume: bool = False
+
+
+def resume_dir(model: str | Path) -> Path:
+    """Where a fine-tune of this model keeps what --resume needs: beside it, the model's name with .resume."""
+    return Path(model).with_suffix(".resume")
+
+
+def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig, checks=None,
+        saving: Saving | None = None) -> list[float]:
+    """Every trainable weight fitted with CTC from its pretrained value, pulled towards it; each epoch's loss.
+    With `saving`, the state is saved every SAVE_EVERY steps, and a resume goes on from the last save."""
     import tensorflow as tf
 
     tf.random.set_seed(cfg.seed)
     variables = graph.trainable
-    start = [tf.constant(v.numpy()) for v in variables]
+    start = [tf.constant(v.numpy()) for v in variables]  # the pretrained weights: the pull's centre
     rng = np.random.default_rng(cfg.seed)
     widths = np.array([s.shape[1] for s in strips])
-    steps = cfg.epochs * -(-len(strips) // cfg.batch_size)  # batches() cuts each epoch into these
+    epochs = [batches(widths, cfg.batch_size, rng) for _ in range(cfg.epochs)]  # the same on every resume
+    steps = sum(map(len, epochs))
     decay = tf.keras.optimizers.schedules.CosineDecay(0.0, steps - cfg.warmup, warmup_target=cfg.lr,
                                                       warmup_steps=cfg.warmup)
     optimiser = tf.keras.optimizers.Adam(decay)
+    optimiser.build(variables)
+    progress = load_state(saving, cfg, variables, optimiser) if saving and saving.resume else \
+        {"step": 0, "losses": [], "total": 0.0}
 
     @tf.function(autograph=False, reduce_retracing=True)
     def step(x, targets, target_lengths):
@@ -163,28 +188,68 @@ def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig,
         optimiser.apply_gradients(zip(tape.gradient(penalised, variables), variables))
         return loss, change
 
-    losses, done, began = [], 0, time.time()
-    for _ in range(cfg.epochs):
-        total = 0.0
-        for rows in batches(widths, cfg.batch_size, rng):
+    losses, total, done, began = progress["losses"], progress["total"], 0, time.time()
+    for epoch in epochs:
+        for rows in epoch:
+            done += 1
+            if done <= progress["step"]:  # fitted before the run was cut off
+                continue
             targets, target_lengths = _targets([labels[i] for i in rows])
             loss, change = step(batch_input([strips[i] for i in rows]), targets, target_lengths)
             total += float(loss) * len(rows)
-            done += 1
             if done % 100 == 0:
                 print(f"step {done}/{steps}: CTC loss {float(loss):.3f}, change {float(change):.2f}, "
                       f"{time.time() - began:.0f} s", flush=True)
-        losses.append(round(total / len(strips), 4))
-        print(f"epoch {len(losses)}: CTC loss {losses[-1]}"
-              + (f", validating writers exact {exact(graph, *checks):.2%}" if checks else ""), flush=True)
+            if saving and done % SAVE_EVERY == 0:
+                save_state(saving, cfg, variables, optimiser, {"step": done, "losses": losses, "total": total})
+        if done > progress["step"]:
+            losses.append(round(total / len(strips), 4))
+            total = 0.0
+            print(f"epoch {len(losses)}: CTC loss {losses[-1]}"
+                  + (f", validating writers exact {exact(graph, *checks):.2%}" if checks else ""), flush=True)
     return losses
+
+
+def save_state(saving: Saving, cfg: FinetuneConfig, variables, optimiser, progress: dict) -> None:
+    """The weights, the optimiser's state and the progress, written so that a cut mid-write keeps the last save."""
+    backup = saving.folder
+    backup.mkdir(parents=True, exist_ok=True)
+    arrays = {f"w{i}": v.numpy() for i, v in enumerate(variables)}
+    arrays |= {f"o{i}": v.numpy() for i, v in enumerate(optimiser.variables)}
+    np.savez(backup / "state.tmp.npz", **arrays)
+    (backup / "state.tmp.json").write_text(json.dumps({"config": asdict(cfg), "cut_sha256": saving.cut_sha256,
+                                                       **progress}))
+    (backup / "state.tmp.npz").replace(backup / "state.npz")
+    (backup / "state.tmp.json").replace(backup / "state.json")
+
+
+def load_state(saving: Saving, cfg: FinetuneConfig, variables, optimiser) -> dict:
+    """Weights and optimiser state back from the last save; its progress. FitRefusedError when there is
+    none, or it ran with other settings or from another cut model."""
+    backup = saving.folder
+    try:
+        progress = json.loads((backup / "state.json").read_text())
+        arrays = np.load(backup / "state.npz")
+    except (OSError, ValueError):
+        raise FitRefusedError(f"--resume: no saved state in {backup}") from None
+    if progress.pop("config") != asdict(cfg):
+        raise FitRefusedError(f"--resume: the run saved in {backup} had other settings; give the same flags")
+    if progress.pop("cut_sha256") != saving.cut_sha256:
+        raise FitRefusedError(f"--resume: {backup} was saved from another cut model")
+    for i, v in enumerate(variables):
+        v.assign(arrays[f"w{i}"])
+    for i, v in enumerate(optimiser.variables):
+        v.assign(arrays[f"o{i}"])
+    print(f"resumed at step {progress['step']}", flush=True)
+    return progress
 
 
 def main(argv: list[str] | None = None) -> int:
     """Compose, fine-tune, check on the validating writers, rewrite the model in place and add to its report."""
     started = time.time()
     try:
-        args, cfg, training, validating = prepared(__doc__.split("\n\n")[0], FinetuneConfig(), argv)
+        args, cfg, training, validating = prepared(__doc__.split("\n\n")[0], FinetuneConfig(), argv,
+                                                   resumable=True)
     except FitRefusedError as refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
@@ -193,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     pictured = time.time()
     print(f"{len(strips)} training strips, {len(checks[0])} validating, {pictured - started:.0f} s", flush=True)
     cut_sha256 = data.sha256(args.model)
-    before, after, losses = finetune_file(args.model, strips, labels, checks, cfg)
+    saving = Saving(resume_dir(args.model), cut_sha256, args.resume)
+    before, after, losses = finetune_file(args.model, strips, labels, checks, cfg, saving)
     section = {"config": asdict(cfg), "training_writers": len(training), "validating_writers": len(validating),
                "pictures": len(labels), "validation_pictures": len(checks[1]), "losses": losses,
                "validation_exact_before": round(before, 4), "validation_exact_after": round(after, 4),
@@ -205,8 +271,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def finetune_file(path: str, strips: list[np.ndarray], labels: list[str], checks: tuple,
-                  cfg: FinetuneConfig) -> tuple[float, float, list[float]]:
-    """Fine-tune the ONNX file at path in place; (validation exact before, after, each epoch's loss)."""
+                  cfg: FinetuneConfig, saving: Saving | None = None) -> tuple[float, float, list[float]]:
+    """Fine-tune the ONNX file at path in place; (validation exact before, after, each epoch's loss). The
+    resumable state, once the file is rewritten, is removed: it belongs to the cut model."""
     import onnx
 
     from training.onnx_graph import OnnxGraph
@@ -215,7 +282,7 @@ def finetune_file(path: str, strips: list[np.ndarray], labels: list[str], checks
     graph = OnnxGraph(model, output=LOGITS)
     before = exact(graph, *checks)
     print(f"validating writers exact before: {before:.2%}", flush=True)
-    losses = fit(graph, strips, labels, cfg, checks)
+    losses = fit(graph, strips, labels, cfg, checks, saving)
     after = exact(graph, *checks)
     graph.write_weights()
     props = {entry.key: entry.value for entry in model.metadata_props}
@@ -223,6 +290,8 @@ def finetune_file(path: str, strips: list[np.ndarray], labels: list[str], checks
     onnx.helper.set_model_props(model, {**props, "notice": NOTICE})
     onnx.checker.check_model(model)
     onnx.save(model, path)
+    if saving:
+        shutil.rmtree(saving.folder, ignore_errors=True)
     return before, after, losses
 
 

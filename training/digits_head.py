@@ -202,10 +202,12 @@ class FitRefusedError(Exception):
     """A fit that cannot start: the one-line reason."""
 
 
-def prepared(description: str, defaults, argv: list[str] | None) -> tuple[argparse.Namespace, object, list, list]:
-    """What a fit of the recognizer needs (this one and training/digits_finetune.py): the arguments, the
-    config (every field of `defaults` is a flag), and the (training, validating) writers. Raises FitRefusedError
-    without pen data or a cut model, for a model already fitted to numbers, or for too few writers."""
+def prepared(description: str, defaults, argv: list[str] | None,
+             resumable: bool = False) -> tuple[argparse.Namespace, object, list, list]:
+    """What a fit of the recognizer needs (this one and training/digits_finetune.py): the arguments (with
+    --resume if resumable), the config (every field of `defaults` is a flag), and the (training, validating)
+    writers. Raises FitRefusedError without pen data or a cut model, for a model already fitted to numbers,
+    or for too few writers."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default=str(ROOT / "models" / "digits_rec.onnx"), help="the cut recognizer")
     parser.add_argument("--data", default=os.environ.get("MNIST_PATH") or None, help="mnist.npz ($MNIST_PATH)")
@@ -215,6 +217,9 @@ def prepared(description: str, defaults, argv: list[str] | None) -> tuple[argpar
     parser.add_argument("--unipen-data", default=os.environ.get("UNIPEN_PATH") or None, help="UNIPEN-train JSON")
     for field, value in asdict(defaults).items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+    if resumable:
+        parser.add_argument("--resume", action="store_true",
+                            help="go on from the state an interrupted run left beside the model (same flags)")
     args = parser.parse_args(argv)
     cfg = type(defaults)(**{field: getattr(args, field) for field in asdict(defaults)})
     if not args.pen_data or not Path(args.model).is_file():
