@@ -80,7 +80,7 @@ online: $(EVERYTHING)  ## train the online sequence reader of drawn numbers into
 	$(BIN)/python train.py --recipe online --out models --overwrite
 	$(BIN)/python train.py --recipe online-more --out models --overwrite
 
-pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits, fine-tune it on handwritten numbers -> models/digits_rec.onnx (~30 min)
+pretrained: $(EVERYTHING)  ## cut the pretrained recognizer (PP-OCRv6 small, from the rapidocr wheel) to digits, fine-tune it on handwritten numbers -> models/digits_rec.onnx (~1 h)
 	$(BIN)/python -m training.pretrained --out models
 	$(BIN)/python -m training.digits_finetune --model models/digits_rec.onnx
 	$(BIN)/python -m training.line_calibration --model models/digits_rec.onnx

@@ -62,6 +62,10 @@ class Settings:
     number_digit_unsure: float = 0.7  # a drawn number's digit under this top probability is unsure
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
+    # Pictures: fuse the pretrained recognizer with our line model by decoding (app/reader/line_fusion.py).
+    # Off: since the recognizer was fine-tuned on our numbers it reads better alone, on writers no model
+    # trained on and on both evaluations (docs/accuracy.md); kept for the bench's comparison column.
+    picture_fusion: bool = False
     # Below this top probability an answer is "unsure": chosen on the validation split so that about 1%
     # of real digits and most scribbles fall under it (bench/drawn_eval.py).
     unsure_threshold: float = 0.75

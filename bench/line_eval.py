@@ -26,7 +26,7 @@ from app import ROOT
 from bench import answer_or_none, peers, scratch_reader
 from training import data, lines
 
-READERS = {"pretrained + line (fused)": {}, "pretrained alone": {"LINE_MODEL_PATH": ""},
+READERS = {"pretrained alone": {}, "pretrained + line (fused)": {"PICTURE_FUSION": True},  # the first is served
            "line reader": {"PICTURE_MODEL_PATH": ""},
            "line reader + CNN check": {"PICTURE_MODEL_PATH": "", "LINE_CNN_CHECK": True},
            "cut and classify": {"PICTURE_MODEL_PATH": "", "LINE_MODEL_PATH": ""},

@@ -52,8 +52,8 @@ READERS = {
     "strokes: line": ("strokes", {"NUMBER_STROKE_READER": "line"}),
     "strokes: fused": ("strokes", {"NUMBER_STROKE_READER": "fused"}),
     "strokes: online": ("strokes", {"NUMBER_STROKE_READER": "online"}),
-    "photos: pretrained + line (fused)": ("pictures", {}),
-    "photos: pretrained alone": ("pictures", {"LINE_MODEL_PATH": ""}),
+    "photos: pretrained alone": ("pictures", {}),  # what /api/read/image serves
+    "photos: pretrained + line (fused)": ("pictures", {"PICTURE_FUSION": True}),
     "photos: line reader": ("pictures", {"PICTURE_MODEL_PATH": ""}),
     "photos: cut and classify": ("pictures", {"PICTURE_MODEL_PATH": "", "LINE_MODEL_PATH": ""}),
     f"photos: {peers.RapidOcr.name}": ("pictures", None),  # not ours: bench/peers.py

@@ -100,7 +100,7 @@ def test_a_fine_tune_lowers_the_ctc_loss_and_keeps_the_weights_near_the_start():
                not graph.variables[n].trainable)
 
 
-class _CutOff(Exception):
+class _CutOffError(Exception):
     pass
 
 
@@ -118,11 +118,11 @@ def test_a_fine_tune_cut_off_and_resumed_ends_where_one_unbroken_run_ends(tmp_pa
     def cut_off_at_the_fifth_step(batch):  # after the save at step 4, mid-way through the second epoch
         calls.append(1)
         if len(calls) == 5:
-            raise _CutOff
+            raise _CutOffError
         return batch_input(batch)
 
     monkeypatch.setattr(digits_finetune, "batch_input", cut_off_at_the_fifth_step)
-    with pytest.raises(_CutOff):
+    with pytest.raises(_CutOffError):
         digits_finetune.fit(OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS), strips, labels, cfg,
                             saving=saving)
     assert json.loads((saving.folder / "state.json").read_text())["step"] == 4

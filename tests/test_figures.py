@@ -37,8 +37,8 @@ def figures() -> list[tuple[str, str]]:
     second_look = one_photo["CNN, then the sequence reader when unsure"]
     costliest = bench["costliest_pictures"]
     drawn_numbers = {name: result["exact"] for name, result in number["every_fold"].items()}
-    ours, peer = line["results"]["pretrained + line (fused)"], line["results"]["RapidOCR PP-OCRv6 small (peer)"]
-    fused, rapid = "photos: pretrained + line (fused)", "photos: RapidOCR PP-OCRv6 small (peer)"
+    ours, peer = line["results"]["pretrained alone"], line["results"]["RapidOCR PP-OCRv6 small (peer)"]
+    served, rapid = "photos: pretrained alone", "photos: RapidOCR PP-OCRv6 small (peer)"
     return [
         ("| pen digits by writers never seen", pct(drawn["pen_accuracy"])),
         ("| pen digits of institutions never seen", f"{pct(institutions['mean'])} mean, worst "
@@ -52,7 +52,7 @@ def figures() -> list[tuple[str, str]]:
         ("| pictures of whole numbers, ours / RapidOCR", f"{pct(ours['exact']['all'])} exact / "
                                                      f"{pct(peer['exact']['all'])}"),
         ("| photos of pen-written numbers", " / ".join(
-            f"{pct(number['sources'][source][fused]['all'])} vs {pct(number['sources'][source][rapid]['all'])}"
+            f"{pct(number['sources'][source][served]['all'])} vs {pct(number['sources'][source][rapid]['all'])}"
             for source in ("pendigits writers", "UNIPEN contributors"))),
         ("| drawn whole numbers", f"{pct(drawn_numbers['pendigits writers'])} exact / "
                                   f"{pct(drawn_numbers['UNIPEN contributors'])}"),

@@ -42,7 +42,37 @@ def test_the_calibration_beside_the_model_sets_when_a_reading_is_unsure(tmp_path
     model = tmp_path / "line.tflite"
     assert line.Calibration.beside(str(model)) == line.Calibration()  # no file: the defaults
     (tmp_path / "line_calibration.json").write_text(json.dumps({"digit_unsure": 0.97, "missed": 0.12}))
-    assert line.Calibration.beside(str(model)) == line.Calibration(0.97, 0.12)
+    assert line.Calibration.beside(str(model)) == line.Calibration(0.97, 0.12, 0.0)  # fitted before the number's bar
+    (tmp_path / "line_calibration.json").write_text(json.dumps({"digit_unsure": 0.9, "missed": 0.2,
+                                                                "number_unsure": 0.55}))
+    assert line.Calibration.beside(str(model)) == line.Calibration(0.9, 0.2, 0.55)
+
+
+def test_a_numbers_probability_falls_with_the_mass_its_columns_give_other_numbers():
+    """Columns that read 5 then 7, the 7's columns giving more and more to a 1 instead (still read 7)."""
+    probabilities = []
+    for split in (0.0, 0.2, 0.4):
+        columns = _columns("-5-7-")
+        columns[-6:-3, 1], columns[-6:-3, 7] = split + 0.01, 0.9 - split
+        look = line.Look(None, columns, line.greedy_decode(columns))
+        assert look.number == "57"
+        probabilities.append(line.number_probability(look))
+        assert probabilities[-1] == pytest.approx(np.exp(line.ctc_log_likelihood(columns, "57")))
+    assert probabilities[0] > probabilities[1] > probabilities[2] > 0
+
+
+def test_the_calibration_flags_by_the_numbers_probability_where_that_tells_wrong_from_right():
+    """Wrong numbers the columns gave little probability, their digits' peaks as sure as the right ones':
+    only the number's bar can tell them apart, and it is chosen within the budget of right numbers flagged."""
+    from training.line_calibration import choose
+
+    rng = np.random.default_rng(0)
+    exact = np.arange(1000) < 900
+    least, missed = rng.uniform(0.9, 1.0, 1000), rng.uniform(0.0, 0.05, 1000)
+    probability = np.where(exact, rng.uniform(0.5, 1.0, 1000), rng.uniform(0.05, 0.45, 1000))
+    fitted = choose(exact, least, missed, probability, right_flagged=0.02)
+    assert 0.45 <= fitted["number_unsure"] <= 0.55 and fitted["wrong_flagged"] == 1.0
+    assert fitted["right_flagged"] <= 0.02
 
 
 def _number_picture(digits: list[np.ndarray], gap: int = 12, paper: int = 230, ink: int = 30) -> np.ndarray:

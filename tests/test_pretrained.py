@@ -125,13 +125,16 @@ def number_picture(text: str) -> bytes:
 
 
 def test_pictures_are_read_by_the_pretrained_recognizer_and_fall_back_without_it():
-    """Where pictures are read (the picture process, or in place without one) the pretrained recognizer and
-    the line reader read them fused; without its file, the line reader alone. A worker with a picture
-    process does not load it."""
+    """Where pictures are read (the picture process, or in place without one) the pretrained recognizer reads
+    them (fused with the line reader only with PICTURE_FUSION); without its file, the line reader alone. A
+    worker with a picture process does not load it."""
     in_place = scratch_reader(PICTURE_PROCESS=False)
+    fused = scratch_reader(PICTURE_PROCESS=False, PICTURE_FUSION=True)
     fallback = scratch_reader(PICTURE_PROCESS=False, PICTURE_MODEL_PATH="")
     assert type(in_place.picture_numbers).__name__ == "PictureByPretrained"
-    assert type(in_place.numbers.pretrained).__name__ == "FusedLineReader"
+    assert type(in_place.numbers.pretrained).__name__ == "LineReader"
+    assert type(fused.numbers.pretrained).__name__ == "FusedLineReader"
+    assert fused.number_in_picture(number_picture("40317"))["number"] == "40317"
     assert type(fallback.picture_numbers).__name__ == "PictureByLine" and fallback.numbers.pretrained is None
     shipped = scratch_reader()  # reads in its picture process, which holds the recognizer
     assert shipped.numbers.pretrained is None
@@ -192,6 +195,21 @@ def test_two_readers_are_fused_by_their_ctc_scores(first, second, read, doubtful
                line.LineReader(FixedColumns(*second), line.Calibration(0.3, 0.9))]
     digits, unsure = FusedLineReader(readers, [1.0, 1.0]).read(picture)
     assert "".join(str(d.probabilities.argmax()) for d in digits) == read and unsure == doubtful
+
+
+@pytest.mark.parametrize("sure, number_unsure, doubtful", [
+    (0.99, 0.6, False),  # each digit's column sure: the number has most of the probability (about 0.8)
+    (0.6, 0.6, True),  # each digit at 0.6: P(47) is about 0.3, under the bar
+    (0.6, 0.2, False),  # ... over a lower one
+    (0.6, 0.0, False),  # a calibration fitted before the bar existed never flags by it
+])
+def test_a_number_the_columns_give_too_little_probability_is_doubtful(sure, number_unsure, doubtful):
+    picture = np.full((60, 120), 230, np.uint8)
+    cv2.putText(picture, "47", (20, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 3)
+    reader = line.LineReader(FixedColumns("47", sure), line.Calibration(0.3, 0.9, number_unsure))
+    digits, unsure = reader.read(picture)
+    assert "".join(str(d.probabilities.argmax()) for d in digits) == "47" and unsure == doubtful
+    assert not any(d.unsure for d in digits)  # the digits' own bar (0.3) flags none: the number's does
 
 
 class CallingReferee:

@@ -204,15 +204,19 @@ class Calibration:
 
     digit_unsure: float = 0.9  # a digit whose peak-column probability is under this is unsure
     missed: float = 0.3  # a blank column giving a digit more than this: the number is unsure
+    # A number the columns give less than this probability (CTC: every path to it, summed) is unsure: what
+    # the model spreads over other numbers is its doubt, where a digit's peak sees only one column.
+    number_unsure: float = 0.0
 
     @classmethod
     def beside(cls, model_path: str) -> Calibration:
-        """The calibration file next to the model, or the defaults when there is none."""
+        """The calibration file next to the model, or the defaults when there is none (a file fitted before
+        the number's probability was a threshold never flags by it)."""
         path = calibration_path(model_path)
         if not path.is_file():
             return cls()
         fitted = json.loads(path.read_text())
-        return cls(float(fitted["digit_unsure"]), float(fitted["missed"]))
+        return cls(float(fitted["digit_unsure"]), float(fitted["missed"]), float(fitted.get("number_unsure", 0.0)))
 
 
 def calibration_path(model_path: str) -> Path:
@@ -282,6 +286,11 @@ class Look:
         return number_of(self.emitted)
 
 
+def number_probability(look: Look) -> float:
+    """P(the number read | the columns): every path of columns that collapses to it, summed."""
+    return float(np.exp(ctc_log_likelihood(look.columns, look.number)))
+
+
 class LineReader:
     """A grey picture of a number -> its digits, left to right (all CPU work: run it off the event loop)."""
 
@@ -290,7 +299,7 @@ class LineReader:
         self.calibration = calibration or Calibration.beside(model.path)
 
     def read(self, grey: np.ndarray) -> tuple[list[LineDigit], bool]:
-        """The digits, and whether a digit may have been missed (a near-miss column); NoInk if blank."""
+        """The digits, and whether the number is doubtful (LineReader.digits); NoInk if blank."""
         return self.digits(self.look(writing_band(grey)))
 
     def look(self, band: Band) -> Look:
@@ -300,11 +309,14 @@ class LineReader:
         return Look(strip, columns, greedy_decode(columns))
 
     def digits(self, look: Look) -> tuple[list[LineDigit], bool]:
-        """A look's digits with their boxes and unsure flags, and whether a digit may have been missed."""
+        """A look's digits with their boxes and unsure flags, and whether the number is doubtful (a digit
+        may have been missed, or the columns give the number too little probability)."""
         boxes = digit_boxes(look.strip, look.emitted, self.model.stride)
         digits = [LineDigit(e.probabilities, box, e.peak_probability < self.calibration.digit_unsure)
                   for e, box in zip(look.emitted, boxes)]
-        return digits, missed_digit(look.columns) > self.calibration.missed
+        doubtful = missed_digit(look.columns) > self.calibration.missed or (
+            self.calibration.number_unsure > 0 and number_probability(look) < self.calibration.number_unsure)
+        return digits, doubtful
 
 
 STROKE_HEIGHT = 64  # px: a drawing's writing height when it is rendered for the line reader

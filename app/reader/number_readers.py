@@ -49,7 +49,7 @@ class NumberModels:
     fusion: DrawingFusion | None = None  # the CNN and the pen-path model, as /api/predict reads a digit
     online: online.OnlineModel | None = None  # the online sequence reader, when its model is shipped
     prior: segmenter.JoinPrior | None = None  # the segmenter's join prior (None: models/join_prior.json)
-    # The pretrained recognizer of pictures (fused with the line reader when both are shipped), when its model is.
+    # The pretrained recognizer of pictures (with picture_fusion, fused with the line reader), when its model is.
     pretrained: line.LineReader | line_fusion.FusedLineReader | None = None
 
 
@@ -194,8 +194,8 @@ class PictureByLine:
 @dataclass(frozen=True)
 class PictureByPretrained(PictureByLine):
     """The recognizer pretrained on real text, cut to digits (app/reader/pretrained.py), on the picture:
-    decoded, boxed and calibrated as the line reader is, and fused by decoding with the line reader when
-    its model is shipped too (app/reader/line_fusion.py)."""
+    decoded, boxed and calibrated as the line reader is (with picture_fusion, fused by decoding with the
+    line reader: app/reader/line_fusion.py)."""
 
     @property
     def reader(self) -> line.LineReader | line_fusion.FusedLineReader:

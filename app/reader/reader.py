@@ -206,13 +206,13 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
 
 
 def picture_recognizer(settings: Settings, line_reader: line.LineReader | None, cnn: DigitModel):
-    """The pretrained recognizer of pictures of numbers, fused with the line reader when both are shipped
-    (where they differ, the line model's second look and the segmenter, with the CNN, as referee); None
-    without its model."""
+    """The pretrained recognizer of pictures of numbers; with picture_fusion, fused with the line reader
+    when both are shipped (where they differ, the line model's second look and the segmenter, with the
+    CNN, as referee); None without its model."""
     if not _present(settings.picture_model_path):
         return None
     recognizer = line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
-    if line_reader is None:
+    if line_reader is None or not settings.picture_fusion:
         return recognizer
     # The second look has an interpreter of its own: its wider strips would resize the first's every time.
     wider = line.LineReader(line.LineModel(settings.line_model_path), line_reader.calibration,
