@@ -207,7 +207,10 @@ def every_fold(records: list[dict], numbers: int, seed: int, prior_numbers: int 
 
 def fold_readers(records: list[dict], prior_numbers: int = 8000, cv_dir: Path = CV_DIR):
     """For every fold: (fold, the shipped reader with that fold's models (cv_dir/fold<N>) and a join prior fitted
-    on its own training writers, its held-out records)."""
+    on its own training writers, its held-out records). The drawn numbers' referee (the pretrained recognizer)
+    was fine-tuned on every pen writer but the line recipe's fold's held-out ones: on the other folds it is
+    not asked, so that no figure rests on a model that saw the writers."""
+    from training.config import RECIPES
     from training.join_prior import fitted_prior
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -216,8 +219,9 @@ def fold_readers(records: list[dict], prior_numbers: int = 8000, cv_dir: Path = 
             prior = Path(scratch, f"join_prior_fold{fold}.json")
             train, held_out = data.split_fold(records, fold)
             prior.write_text(json.dumps(fitted_prior(train, str(models / "digit_cnn.tflite"), prior_numbers, 0)))
+            clean = {} if fold == RECIPES["line"].fold else {"DRAWN_REFEREE_BELOW": 0.0}
             yield fold, scratch_reader(MODEL_PATH=str(models / "digit_cnn.tflite"), JOIN_PRIOR_PATH=str(prior),
-                                       TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite")), held_out
+                                       TRAJECTORY_MODEL_PATH=str(models / "trajectory.tflite"), **clean), held_out
 
 
 def _fold_figures(result: dict, reader: str, held: list[dict]) -> dict:

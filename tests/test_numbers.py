@@ -550,6 +550,16 @@ def test_every_fold_is_read_by_its_own_models_and_join_prior(tmp_path, monkeypat
         assert len(cells) == 2 and rates and all(0 <= rate <= 100 for rate in rates)
 
 
+def test_the_drawn_referee_reads_only_the_folds_whose_writers_it_never_saw(tmp_path):
+    """The pretrained recognizer was fine-tuned on every pen writer but the line recipe's held-out fold's."""
+    from training.config import RECIPES
+
+    unipen = unipen_like(tmp_path / "unipen.json", json.loads(PEN_FIXTURE.read_text()))
+    records = pen_data.load_pen(str(PEN_FIXTURE), unipen)
+    asked = {fold: reader.numbers.referee is not None for fold, reader, _ in number_eval.fold_readers(records, 30)}
+    assert asked == {fold: fold == RECIPES["line"].fold for fold in range(1, pen_data.FOLDS + 1)}
+
+
 def test_make_evals_every_fold_block_gets_every_writer_of_both_sources(tmp_path, monkeypatch):
     """main --every-fold hands every_fold all the pen data (training and held-out writers of both sources),
     not the last table's held-out writers (a loop variable once shadowed it: no training writer was left)."""

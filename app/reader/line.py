@@ -286,9 +286,9 @@ class Look:
         return number_of(self.emitted)
 
 
-def number_probability(look: Look) -> float:
-    """P(the number read | the columns): every path of columns that collapses to it, summed."""
-    return float(np.exp(ctc_log_likelihood(look.columns, look.number)))
+def number_probability(look: Look, number: str | None = None) -> float:
+    """P(number | the columns) (by default the number read): every path of columns that collapses to it, summed."""
+    return float(np.exp(ctc_log_likelihood(look.columns, look.number if number is None else number)))
 
 
 class LineReader:

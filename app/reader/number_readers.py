@@ -51,6 +51,14 @@ class NumberModels:
     prior: segmenter.JoinPrior | None = None  # the segmenter's join prior (None: models/join_prior.json)
     # The pretrained recognizer of pictures (with picture_fusion, fused with the line reader), when its model is.
     pretrained: line.LineReader | line_fusion.FusedLineReader | None = None
+    # P(number | a drawing rendered as a picture), by the pretrained recognizer: the drawn numbers' referee.
+    referee: DrawnReferee | None = None
+
+
+class DrawnReferee(Protocol):
+    """How probable a number is in a grey picture of a drawing, by a reader that sees only the picture."""
+
+    def __call__(self, picture: np.ndarray, number: str) -> float: ...
 
 
 class StrokeNumberReader(Protocol):
@@ -86,13 +94,27 @@ class DrawnBySegmenter:
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
         threshold = self.models.settings.number_digit_unsure
-        # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close.
-        # (The picture model alone naming another digit than both views together was dropped: chosen by
-        # nested folds, it flagged about 1% more of the right numbers for few more wrong ones: docs/accuracy.md.)
+        # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close,
+        # or the referee finds it improbable. (The picture model alone naming another digit than both views
+        # together was dropped: chosen by nested folds, it flagged about 1% more of the right numbers for
+        # few more wrong ones: docs/accuracy.md.)
+        doubtful = split.margin < self.models.settings.number_split_margin or self._refuted(ink, groups)
         return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
                                   _unsure(g.probabilities, threshold)
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
-                        for g in groups], split.margin < self.models.settings.number_split_margin)
+                        for g in groups], doubtful)
+
+    def _refuted(self, ink: Ink, groups: list[segmenter.Group]) -> bool:
+        """Whether the referee, reading the drawing as a picture, gives the number too little probability:
+        asked only where a digit is not quite sure (its cost stays off most numbers). A confident split of
+        strokes can still be wrong (a 1 cut off a 4, a 7's bar read as a 1); the picture does not care
+        how the strokes were drawn."""
+        referee, settings = self.models.referee, self.models.settings
+        if referee is None or min(float(g.probabilities.max()) for g in groups) >= settings.drawn_referee_below:
+            return False
+        number = "".join(str(int(g.probabilities.argmax())) for g in groups)
+        picture, _, _ = line.strokes_picture(ink.strokes)
+        return referee(picture, number) < settings.drawn_referee_unsure
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 from app.config import Settings
 from app.errors import NO_DIGIT_IN_PICTURE, InputError, NoInk
 from app.reader import (
+    drawn_referee,
     explain,
     level,
     line,
@@ -37,6 +38,7 @@ from app.reader.answers import DigitAnswer, NumberAnswer, answer_drawing, number
 from app.reader.drawing import Drawing, written_strokes
 from app.reader.models import DigitModel, DrawingFusion
 from app.reader.number_readers import (
+    DrawnReferee,
     Ink,
     NumberModels,
     PictureByLine,
@@ -109,6 +111,12 @@ class Reader:
     def read_number_picture(self, data: bytes) -> NumberAnswer:
         """number_in_picture, read here."""
         return self._numbers_in(self._decode(data))
+
+    def drawn_number_probability(self, data: bytes) -> float:
+        """The drawn numbers' referee, read here (the picture process's job): P(number | its drawing's
+        picture), data as drawn_referee.payload makes it; 1 without the recognizer."""
+        picture, number = drawn_referee.parsed(data)
+        return self.numbers.referee(picture, number) if self.numbers.referee else 1.0
 
     def _decode(self, data: bytes) -> Picture:
         return pictures.decode_picture(data, self.settings.max_image_pixels, self.settings.max_lossless_pixels)
@@ -187,14 +195,16 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     sequence = (online.OnlineModel(settings.online_model_path)
                 if settings.number_stroke_reader == "online" and _present(settings.online_model_path) else None)
     # The pretrained recognizer only where pictures are read in this process: with a picture process, the
-    # child holds its own (the worker would carry ~50 MB it never uses).
-    recognizer = None if settings.picture_process else picture_recognizer(settings, line_reader, number_cnn)
+    # child holds its own (the worker would carry ~75 MB it reaches through the child anyway).
+    recognizer = (line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
+                  if not settings.picture_process and _present(settings.picture_model_path) else None)
+    # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
+    processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
     models = NumberModels(number_cnn, line_reader, settings,
                           DrawingFusion(number_cnn, number_path, float(settings.trajectory_weight)), sequence,
                           segmenter.join_prior(Path(settings.join_prior_path)),  # read once; refused if unfit
-                          recognizer)
-    # One picture process per thread that waits for it (the server's decode threads; one elsewhere).
-    processes = PicturePool(settings, settings.decode_threads) if settings.picture_process else None
+                          picture_recognizer(settings, recognizer, line_reader, number_cnn),
+                          drawn_number_referee(settings, recognizer, processes))
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
                     picture_process=processes, second_look=PictureByLine(models) if line_reader else None)
     if explanations:
@@ -205,14 +215,12 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     return reader
 
 
-def picture_recognizer(settings: Settings, line_reader: line.LineReader | None, cnn: DigitModel):
+def picture_recognizer(settings: Settings, recognizer: line.LineReader | None, line_reader: line.LineReader | None,
+                       cnn: DigitModel):
     """The pretrained recognizer of pictures of numbers; with picture_fusion, fused with the line reader
     when both are shipped (where they differ, the line model's second look and the segmenter, with the
-    CNN, as referee); None without its model."""
-    if not _present(settings.picture_model_path):
-        return None
-    recognizer = line.LineReader(pretrained.PretrainedModel(settings.picture_model_path))
-    if line_reader is None or not settings.picture_fusion:
+    CNN, as referee); None without it."""
+    if recognizer is None or line_reader is None or not settings.picture_fusion:
         return recognizer
     # The second look has an interpreter of its own: its wider strips would resize the first's every time.
     wider = line.LineReader(line.LineModel(settings.line_model_path), line_reader.calibration,
@@ -220,6 +228,17 @@ def picture_recognizer(settings: Settings, line_reader: line.LineReader | None, 
     return line_fusion.FusedLineReader([recognizer, line_reader], [1.0, line_fusion.LINE_WEIGHT],
                                        SegmenterReferee(cnn, settings.unsure_threshold),
                                        [(wider, line_fusion.SECOND_WEIGHT)])
+
+
+def drawn_number_referee(settings: Settings, recognizer: line.LineReader | None,
+                         processes: PicturePool | None) -> DrawnReferee | None:
+    """The drawn numbers' referee: the recognizer here, or in the picture processes; None when it is not
+    shipped or never asked (drawn_referee_below 0)."""
+    if settings.drawn_referee_below <= 0 or not _present(settings.picture_model_path):
+        return None
+    if processes is not None:
+        return drawn_referee.ProcessReferee(processes)
+    return drawn_referee.LocalReferee(recognizer) if recognizer else None
 
 
 def _present(path: str) -> bool:
