@@ -3,6 +3,8 @@ improbable is unsure (app/reader/drawn_referee.py, DrawnBySegmenter)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -25,17 +27,35 @@ def test_the_referee_finds_the_number_drawn_probable_and_another_improbable(in_p
     picture, _, _ = line.strokes_picture(_strokes())
     referee = reader.numbers.referee
     assert type(referee).__name__ == ("LocalReferee" if in_process else "ProcessReferee")
-    assert referee(picture, "17") > 0.5
-    assert referee(picture, "71") < 0.01 and referee(picture, "117") < 0.01
+    verdict = referee(picture, "17")
+    assert verdict.probability > 0.5 and verdict.number == "17" and verdict.own_probability == verdict.probability
+    assert len(verdict.digits) == 2 and verdict.digits[0].box[0] < verdict.digits[1].box[0] < picture.shape[1]
+    assert referee(picture, "71").probability < 0.01 and referee(picture, "117").probability < 0.01
 
 
-class CountingReferee:
-    def __init__(self, probability: float) -> None:
-        self.probability, self.asked = probability, []
+class StubReferee:
+    """A referee with a fixed verdict: P(the number asked about), and its own reading: `own` digits side by
+    side over the whole picture, read with `own_probability`."""
 
-    def __call__(self, picture: np.ndarray, number: str) -> float:
+    def __init__(self, probability: float, own: str = "", own_probability: float = 0.0) -> None:
+        self.probability, self.own, self.own_probability, self.asked = probability, own, own_probability, []
+
+    def __call__(self, picture: np.ndarray, number: str) -> drawn_referee.Verdict:
         self.asked.append(number)
-        return self.probability
+        width = picture.shape[1] / max(len(self.own), 1)
+        digits = [line.LineDigit(np.eye(10, dtype=np.float32)[int(d)], (i * width, 0.0, width, picture.shape[0]),
+                                 False) for i, d in enumerate(self.own)]
+        return drawn_referee.Verdict(self.probability, digits, self.own_probability)
+
+
+def _read_with(tmp_path, referee, below: float = 1.01) -> dict:
+    app = create_app({"TESTING": True, "DRAWN_REFEREE_BELOW": below, "DRAWN_REFEREE_UNSURE": 0.01,
+                      "DRAWN_REFEREE_OVERRULE": 0.95, "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    object.__setattr__(app.extensions["reader"].numbers, "referee", referee)
+    response = app.test_client().post("/api/read", json={"strokes": [ONE, SEVEN], "width": 300, "height": 240})
+    assert response.status_code == 200
+    return response.get_json()
 
 
 @pytest.mark.parametrize(("below", "probability", "asked", "unsure"), [
@@ -44,17 +64,24 @@ class CountingReferee:
     (0.5, 0.001, False, False),  # both digits surer than 0.5: never asked, whatever it would say
 ])
 def test_a_drawn_number_the_referee_refutes_is_unsure(tmp_path, below, probability, asked, unsure):
-    app = create_app({"TESTING": True, "DRAWN_REFEREE_BELOW": below, "DRAWN_REFEREE_UNSURE": 0.01,
-                      "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0,
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
-    referee = CountingReferee(probability)
-    numbers = app.extensions["reader"].numbers
-    object.__setattr__(numbers, "referee", referee)
-    response = app.test_client().post("/api/read", json={"strokes": [ONE, SEVEN], "width": 300, "height": 240})
-    answer = response.get_json()
-    assert response.status_code == 200 and answer["number"] == "17"
-    assert referee.asked == (["17"] if asked else []) and answer["unsure"] is unsure
+    referee = StubReferee(probability)
+    answer = _read_with(tmp_path, referee, below)
+    assert answer["number"] == "17" and referee.asked == (["17"] if asked else []) and answer["unsure"] is unsure
     assert not any(d["unsure"] for d in answer["digits"])  # the doubt is the number's, not a digit's
+
+
+@pytest.mark.parametrize(("probability", "own_probability", "number"), [
+    (0.001, 0.99, "71"),  # refuted, and the referee is sure of its own number: its number is the answer
+    (0.001, 0.5, "17"),  # refuted, the referee unsure of its own: the split's number, unsure
+    (0.5, 0.99, "17"),  # not refuted: the split's number stands, however sure the referee is of another
+])
+def test_a_referee_sure_of_another_number_overrules_a_refuted_split(tmp_path, probability, own_probability, number):
+    answer = _read_with(tmp_path, StubReferee(probability, "71", own_probability))
+    assert answer["number"] == number and answer["unsure"] is (number == "17" and probability < 0.01)
+    assert [d["strokes"] for d in answer["digits"]] == [[0], [1]]  # each digit keeps the stroke under it
+    if number == "71":  # boxes back in canvas units, in the drawing's extent
+        boxes = [d["box"] for d in answer["digits"]]
+        assert boxes[0][0] < 60 < boxes[0][0] + boxes[0][2] <= boxes[1][0] + 1 and boxes[1][0] < 220
 
 
 def test_without_the_recognizer_or_with_the_referee_off_no_referee_is_built():
@@ -68,6 +95,14 @@ def test_a_job_that_is_not_a_drawn_numbers_picture_is_refused(data):
         drawn_referee.parsed(data)
 
 
+def test_a_verdict_comes_back_from_the_picture_process_as_it_left():
+    picture, _, _ = line.strokes_picture(_strokes())
+    verdict = scratch_reader(PICTURE_PROCESS=False).numbers.referee(picture, "17")
+    back = drawn_referee.Verdict.from_json(json.loads(json.dumps(verdict.as_json())))
+    assert back.number == verdict.number and back.probability == pytest.approx(verdict.probability)
+    assert [d.box for d in back.digits] == [tuple(d.box) for d in verdict.digits]
+
+
 def test_the_job_carries_the_picture_and_the_number_whole():
     picture, _, _ = line.strokes_picture(_strokes())
     back, number = drawn_referee.parsed(drawn_referee.payload(picture, "17"))
@@ -76,4 +111,4 @@ def test_the_job_carries_the_picture_and_the_number_whole():
 
 def test_a_picture_with_no_writing_has_no_opinion():
     reader = scratch_reader(PICTURE_PROCESS=False)
-    assert reader.numbers.referee(np.full((80, 200), 255, np.uint8), "17") == 1.0
+    assert reader.numbers.referee(np.full((80, 200), 255, np.uint8), "17") == drawn_referee.NO_OPINION

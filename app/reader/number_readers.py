@@ -21,7 +21,17 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import InputError, NoInk
-from app.reader import ink, line, line_fusion, online, picture_segmenter, pictures, preprocessing, segmenter
+from app.reader import (
+    drawn_referee,
+    ink,
+    line,
+    line_fusion,
+    online,
+    picture_segmenter,
+    pictures,
+    preprocessing,
+    segmenter,
+)
 from app.reader.answers import Box, DigitSpan, Reading, summarize
 from app.reader.drawing import drawing_extent
 from app.reader.models import DigitModel, DrawingFusion
@@ -51,14 +61,14 @@ class NumberModels:
     prior: segmenter.JoinPrior | None = None  # the segmenter's join prior (None: models/join_prior.json)
     # The pretrained recognizer of pictures (with picture_fusion, fused with the line reader), when its model is.
     pretrained: line.LineReader | line_fusion.FusedLineReader | None = None
-    # P(number | a drawing rendered as a picture), by the pretrained recognizer: the drawn numbers' referee.
+    # The drawn numbers' referee: the pretrained recognizer on a drawing rendered as a picture.
     referee: DrawnReferee | None = None
 
 
 class DrawnReferee(Protocol):
-    """How probable a number is in a grey picture of a drawing, by a reader that sees only the picture."""
+    """A reader that sees only a drawing's picture: how probable a number is there, and what it reads."""
 
-    def __call__(self, picture: np.ndarray, number: str) -> float: ...
+    def __call__(self, picture: np.ndarray, number: str) -> drawn_referee.Verdict: ...
 
 
 class StrokeNumberReader(Protocol):
@@ -93,28 +103,25 @@ class DrawnBySegmenter:
         groups = split.groups
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
-        threshold = self.models.settings.number_digit_unsure
+        settings = self.models.settings
+        refuted = False
+        if self.models.referee and min(float(g.probabilities.max()) for g in groups) < settings.drawn_referee_below:
+            # A split of strokes can be sure and wrong (a 4's stem read as a 1, a 7's bar cut off); the
+            # picture does not care how the strokes were drawn. Asked only where a digit is not quite sure,
+            # so its cost stays off most numbers.
+            picture, units, origin = line.strokes_picture(ink.strokes)
+            verdict = self.models.referee(picture, "".join(str(int(g.probabilities.argmax())) for g in groups))
+            refuted = verdict.probability < settings.drawn_referee_unsure
+            if refuted and verdict.digits and verdict.own_probability >= settings.drawn_referee_overrule:
+                return Reading(spans_in_picture(ink, verdict.digits, units, origin), False)
         # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close,
-        # or the referee finds it improbable. (The picture model alone naming another digit than both views
+        # or the referee found it improbable. (The picture model alone naming another digit than both views
         # together was dropped: chosen by nested folds, it flagged about 1% more of the right numbers for
         # few more wrong ones: docs/accuracy.md.)
-        doubtful = split.margin < self.models.settings.number_split_margin or self._refuted(ink, groups)
         return Reading([DigitSpan(g.probabilities, Box(*g.box.rounded()), list(g.units),
-                                  _unsure(g.probabilities, threshold)
+                                  _unsure(g.probabilities, settings.number_digit_unsure)
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
-                        for g in groups], doubtful)
-
-    def _refuted(self, ink: Ink, groups: list[segmenter.Group]) -> bool:
-        """Whether the referee, reading the drawing as a picture, gives the number too little probability:
-        asked only where a digit is not quite sure (its cost stays off most numbers). A confident split of
-        strokes can still be wrong (a 1 cut off a 4, a 7's bar read as a 1); the picture does not care
-        how the strokes were drawn."""
-        referee, settings = self.models.referee, self.models.settings
-        if referee is None or min(float(g.probabilities.max()) for g in groups) >= settings.drawn_referee_below:
-            return False
-        number = "".join(str(int(g.probabilities.argmax())) for g in groups)
-        picture, _, _ = line.strokes_picture(ink.strokes)
-        return referee(picture, number) < settings.drawn_referee_unsure
+                        for g in groups], split.margin < settings.number_split_margin or refuted)
 
 
 @dataclass(frozen=True)
@@ -129,11 +136,16 @@ class DrawnByLine:
         read, doubtful = self.models.line.read(picture)
         if not read:
             raise NoInk()
-        boxes = [Box(round(float(origin[0] + x * units), 1), round(float(origin[1] + y * units), 1),
-                     round(w * units, 1), round(h * units, 1)) for x, y, w, h in (d.box for d in read)]
-        owners = line.strokes_of_digits(ink.strokes, boxes)
-        return Reading([DigitSpan(d.probabilities, box, owned, d.unsure or not owned)
-                        for d, box, owned in zip(read, boxes, owners)], doubtful)
+        return Reading(spans_in_picture(ink, read, units, origin), doubtful)
+
+
+def spans_in_picture(ink: Ink, read: list[line.LineDigit], units: float, origin: np.ndarray) -> list[DigitSpan]:
+    """A sequence reader's digits on a drawing's picture (line.strokes_picture) as spans: boxes back in
+    canvas units, each digit's strokes those under its span; a digit with no stroke of its own is unsure."""
+    boxes = [Box(round(float(origin[0] + x * units), 1), round(float(origin[1] + y * units), 1),
+                 round(w * units, 1), round(h * units, 1)) for x, y, w, h in (d.box for d in read)]
+    owners = line.strokes_of_digits(ink.strokes, boxes)
+    return [DigitSpan(d.probabilities, box, owned, d.unsure or not owned) for d, box, owned in zip(read, boxes, owners)]
 
 
 @dataclass(frozen=True)

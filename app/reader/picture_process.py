@@ -206,8 +206,8 @@ def _answer(reader, method: str, data: bytes) -> dict:
         return {"answer": seen.answer, "image": np.asarray(seen.image, np.float32).tolist()}
     if method == "read_number_picture":
         return {"answer": reader.read_number_picture(data)}
-    if method == "drawn_number_probability":
-        return {"probability": reader.drawn_number_probability(data)}
+    if method == "drawn_number_verdict":
+        return reader.drawn_number_verdict(data).as_json()
     raise ValueError(f"unknown method {method}")
 
 

@@ -112,11 +112,11 @@ class Reader:
         """number_in_picture, read here."""
         return self._numbers_in(self._decode(data))
 
-    def drawn_number_probability(self, data: bytes) -> float:
-        """The drawn numbers' referee, read here (the picture process's job): P(number | its drawing's
-        picture), data as drawn_referee.payload makes it; 1 without the recognizer."""
+    def drawn_number_verdict(self, data: bytes) -> drawn_referee.Verdict:
+        """The drawn numbers' referee, read here (the picture process's job), data as drawn_referee.payload
+        makes it; no opinion without the recognizer."""
         picture, number = drawn_referee.parsed(data)
-        return self.numbers.referee(picture, number) if self.numbers.referee else 1.0
+        return self.numbers.referee(picture, number) if self.numbers.referee else drawn_referee.NO_OPINION
 
     def _decode(self, data: bytes) -> Picture:
         return pictures.decode_picture(data, self.settings.max_image_pixels, self.settings.max_lossless_pixels)
