@@ -62,12 +62,14 @@ class Settings:
     number_digit_unsure: float = 0.7  # a drawn number's digit under this top probability is unsure
     # A drawn number whose least sure digit is under drawn_referee_below is read again as a picture by the
     # pretrained recognizer (in the picture process, where there is one); a number it gives less than
-    # drawn_referee_unsure probability is unsure, or, where it reads its own number with at least
-    # drawn_referee_overrule probability, that number is the answer. Chosen on pen writers neither model
-    # trained on (docs/accuracy.md); asked for about a fifth of numbers. 0: never asked.
+    # drawn_referee_unsure probability is unsure. Chosen on pen writers neither model trained on
+    # (docs/accuracy.md); asked for about a fifth of numbers. 0: never asked.
     drawn_referee_below: float = 0.99
     drawn_referee_unsure: float = 0.01
-    drawn_referee_overrule: float = 0.95
+    # And where it reads its own number with at least this probability, that number is the answer. Off (0):
+    # at 0.95 it gained on the dev writers and fold 5's UNIPEN contributors but broke 5 of fold 5's
+    # pendigits numbers and mended none (docs/accuracy.md).
+    drawn_referee_overrule: float = 0.0
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
     # Pictures: fuse the pretrained recognizer with our line model by decoding (app/reader/line_fusion.py).

@@ -48,9 +48,9 @@ class StubReferee:
         return drawn_referee.Verdict(self.probability, digits, self.own_probability)
 
 
-def _read_with(tmp_path, referee, below: float = 1.01) -> dict:
+def _read_with(tmp_path, referee, below: float = 1.01, overrule: float = 0.95) -> dict:
     app = create_app({"TESTING": True, "DRAWN_REFEREE_BELOW": below, "DRAWN_REFEREE_UNSURE": 0.01,
-                      "DRAWN_REFEREE_OVERRULE": 0.95, "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0,
+                      "DRAWN_REFEREE_OVERRULE": overrule, "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0,
                       "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
     object.__setattr__(app.extensions["reader"].numbers, "referee", referee)
     response = app.test_client().post("/api/read", json={"strokes": [ONE, SEVEN], "width": 300, "height": 240})
@@ -70,13 +70,15 @@ def test_a_drawn_number_the_referee_refutes_is_unsure(tmp_path, below, probabili
     assert not any(d["unsure"] for d in answer["digits"])  # the doubt is the number's, not a digit's
 
 
-@pytest.mark.parametrize(("probability", "own_probability", "number"), [
-    (0.001, 0.99, "71"),  # refuted, and the referee is sure of its own number: its number is the answer
-    (0.001, 0.5, "17"),  # refuted, the referee unsure of its own: the split's number, unsure
-    (0.5, 0.99, "17"),  # not refuted: the split's number stands, however sure the referee is of another
+@pytest.mark.parametrize(("probability", "own_probability", "overrule", "number"), [
+    (0.001, 0.99, 0.95, "71"),  # refuted, and the referee is sure of its own number: its number is the answer
+    (0.001, 0.5, 0.95, "17"),  # refuted, the referee unsure of its own: the split's number, unsure
+    (0.5, 0.99, 0.95, "17"),  # not refuted: the split's number stands, however sure the referee is of another
+    (0.001, 0.99, 0.0, "17"),  # overruling off (the default): refuted means unsure, never another number
 ])
-def test_a_referee_sure_of_another_number_overrules_a_refuted_split(tmp_path, probability, own_probability, number):
-    answer = _read_with(tmp_path, StubReferee(probability, "71", own_probability))
+def test_a_referee_sure_of_another_number_overrules_a_refuted_split(tmp_path, probability, own_probability, overrule,
+                                                                     number):
+    answer = _read_with(tmp_path, StubReferee(probability, "71", own_probability), overrule=overrule)
     assert answer["number"] == number and answer["unsure"] is (number == "17" and probability < 0.01)
     assert [d["strokes"] for d in answer["digits"]] == [[0], [1]]  # each digit keeps the stroke under it
     if number == "71":  # boxes back in canvas units, in the drawing's extent

@@ -112,7 +112,8 @@ class DrawnBySegmenter:
             picture, units, origin = line.strokes_picture(ink.strokes)
             verdict = self.models.referee(picture, "".join(str(int(g.probabilities.argmax())) for g in groups))
             refuted = verdict.probability < settings.drawn_referee_unsure
-            if refuted and verdict.digits and verdict.own_probability >= settings.drawn_referee_overrule:
+            overrule = settings.drawn_referee_overrule
+            if refuted and overrule and verdict.digits and verdict.own_probability >= overrule:
                 return Reading(spans_in_picture(ink, verdict.digits, units, origin), False)
         # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close,
         # or the referee found it improbable. (The picture model alone naming another digit than both views
