@@ -104,34 +104,39 @@ class _CutOffError(Exception):
     pass
 
 
-def test_a_fine_tune_cut_off_and_resumed_ends_where_one_unbroken_run_ends(tmp_path, monkeypatch):
+@pytest.mark.parametrize("saved_at", ["mid-epoch", "an epoch's last step"])
+def test_a_fine_tune_cut_off_and_resumed_ends_where_one_unbroken_run_ends(tmp_path, monkeypatch, saved_at):
     """The state saved mid-run (weights, Adam's moments, the step) brings a resumed run to the very weights
     an unbroken one reaches, and the run's losses and batches go on where they stopped."""
     strips, labels = digits_finetune.picture_strips(_writers(), 12, seed=7, empty_share=0.2)
     cfg = digits_finetune.FinetuneConfig(epochs=2, batch_size=4, lr=3e-4, warmup=1)
-    monkeypatch.setattr(digits_finetune, "SAVE_EVERY", 2)
+    per_epoch = -(-len(strips) // cfg.batch_size)
+    assert per_epoch >= 3
+    save_every = per_epoch if saved_at == "an epoch's last step" else per_epoch + 1
+    monkeypatch.setattr(digits_finetune, "SAVE_EVERY", save_every)
     unbroken = OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS)
     expected = digits_finetune.fit(unbroken, strips, labels, cfg)
     saving = digits_finetune.Saving(tmp_path / "run.resume", "cut-sha")
     calls, batch_input = [], digits_finetune.batch_input
 
-    def cut_off_at_the_fifth_step(batch):  # after the save at step 4, mid-way through the second epoch
+    def cut_off_after_the_save(batch):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == save_every + 1:
             raise _CutOffError
         return batch_input(batch)
 
-    monkeypatch.setattr(digits_finetune, "batch_input", cut_off_at_the_fifth_step)
+    monkeypatch.setattr(digits_finetune, "batch_input", cut_off_after_the_save)
     with pytest.raises(_CutOffError):
         digits_finetune.fit(OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS), strips, labels, cfg,
                             saving=saving)
-    assert json.loads((saving.folder / "state.json").read_text())["step"] == 4
+    assert json.loads((saving.folder / "state.json").read_text())["step"] == save_every
     monkeypatch.setattr(digits_finetune, "batch_input", batch_input)
     resumed = OnnxGraph(onnx.load(str(SHIPPED)), output=digits_finetune.LOGITS)
     losses = digits_finetune.fit(resumed, strips, labels, cfg, saving=dataclasses.replace(saving, resume=True))
-    assert losses == pytest.approx(expected, abs=1e-4)
-    assert all(np.allclose(resumed.variables[n].numpy(), unbroken.variables[n].numpy(), atol=1e-6)
-               for n in unbroken.variables)
+    assert len(losses) == 2 and losses == pytest.approx(expected, abs=1e-4)
+    worst = max(float(np.abs(resumed.variables[n].numpy() - unbroken.variables[n].numpy()).max())
+                for n in unbroken.variables)
+    assert worst < 2e-5  # retracing for the resumed run's first batch shape moves a few weights by ~5e-6
 
 
 @pytest.mark.parametrize("change", ["settings", "cut model", "nothing saved"])

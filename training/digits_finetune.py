@@ -189,7 +189,7 @@ def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig,
         return loss, change
 
     losses, total, done, began = progress["losses"], progress["total"], 0, time.time()
-    for epoch in epochs:
+    for number, epoch in enumerate(epochs, 1):
         for rows in epoch:
             done += 1
             if done <= progress["step"]:  # fitted before the run was cut off
@@ -202,7 +202,7 @@ def fit(graph, strips: list[np.ndarray], labels: list[str], cfg: FinetuneConfig,
                       f"{time.time() - began:.0f} s", flush=True)
             if saving and done % SAVE_EVERY == 0:
                 save_state(saving, cfg, variables, optimiser, {"step": done, "losses": losses, "total": total})
-        if done > progress["step"]:
+        if len(losses) < number:  # not finished before a cut (a save at an epoch's last step holds its total)
             losses.append(round(total / len(strips), 4))
             total = 0.0
             print(f"epoch {len(losses)}: CTC loss {losses[-1]}"
