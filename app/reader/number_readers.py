@@ -104,17 +104,9 @@ class DrawnBySegmenter:
         if not groups or not all(preprocessing.has_ink(g.image) for g in groups):
             raise NoInk()
         settings = self.models.settings
-        refuted = False
-        if self.models.referee and min(float(g.probabilities.max()) for g in groups) < settings.drawn_referee_below:
-            # A split of strokes can be sure and wrong (a 4's stem read as a 1, a 7's bar cut off); the
-            # picture does not care how the strokes were drawn. Asked only where a digit is not quite sure,
-            # so its cost stays off most numbers.
-            picture, units, origin = line.strokes_picture(ink.strokes)
-            verdict = self.models.referee(picture, "".join(str(int(g.probabilities.argmax())) for g in groups))
-            refuted = verdict.probability < settings.drawn_referee_unsure
-            overrule = settings.drawn_referee_overrule
-            if refuted and overrule and verdict.digits and verdict.own_probability >= overrule:
-                return Reading(spans_in_picture(ink, verdict.digits, units, origin), False)
+        refuted, overruled = self._refereed(ink, groups)
+        if overruled:
+            return overruled
         # Unsure: a doubtful digit or a tick; the whole number when another split of its strokes came close,
         # or the referee found it improbable. (The picture model alone naming another digit than both views
         # together was dropped: chosen by nested folds, it flagged about 1% more of the right numbers for
@@ -123,6 +115,22 @@ class DrawnBySegmenter:
                                   _unsure(g.probabilities, settings.number_digit_unsure)
                                   or drawing_extent([ink.strokes[i] for i in g.units]) < ink.tiny)
                         for g in groups], split.margin < settings.number_split_margin or refuted)
+
+    def _refereed(self, ink: Ink, groups: list[segmenter.Group]) -> tuple[bool, Reading | None]:
+        """Whether the referee refutes the split's number, and the referee's own reading where it overrules
+        it. A split of strokes can be sure and wrong (a 4's stem read as a 1, a 7's bar cut off); the
+        picture does not care how the strokes were drawn. Asked only where a digit is not quite sure, so
+        its cost stays off most numbers."""
+        settings = self.models.settings
+        if not self.models.referee or min(float(g.probabilities.max()) for g in groups) >= settings.drawn_referee_below:
+            return False, None
+        picture, units, origin = line.strokes_picture(ink.strokes)
+        verdict = self.models.referee(picture, "".join(str(int(g.probabilities.argmax())) for g in groups))
+        refuted = verdict.probability < settings.drawn_referee_unsure
+        overrule = settings.drawn_referee_overrule
+        if refuted and overrule and verdict.digits and verdict.own_probability >= overrule:
+            return True, Reading(spans_in_picture(ink, verdict.digits, units, origin), False)
+        return refuted, None
 
 
 @dataclass(frozen=True)
