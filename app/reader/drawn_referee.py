@@ -65,8 +65,7 @@ class LocalReferee:
             look = self.reader.look(line.writing_band(picture))
         except InputError:  # NoInk, TooMuchInk: no opinion
             return NO_OPINION
-        digits, _ = self.reader.digits(look)
-        return Verdict(line.number_probability(look, number), digits, line.number_probability(look))
+        return Verdict(line.number_probability(look, number), self.reader.boxed(look), line.number_probability(look))
 
 
 class ProcessReferee:

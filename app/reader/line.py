@@ -311,12 +311,15 @@ class LineReader:
     def digits(self, look: Look) -> tuple[list[LineDigit], bool]:
         """A look's digits with their boxes and unsure flags, and whether the number is doubtful (a digit
         may have been missed, or the columns give the number too little probability)."""
-        boxes = digit_boxes(look.strip, look.emitted, self.model.stride)
-        digits = [LineDigit(e.probabilities, box, e.peak_probability < self.calibration.digit_unsure)
-                  for e, box in zip(look.emitted, boxes)]
         doubtful = missed_digit(look.columns) > self.calibration.missed or (
             self.calibration.number_unsure > 0 and number_probability(look) < self.calibration.number_unsure)
-        return digits, doubtful
+        return self.boxed(look), doubtful
+
+    def boxed(self, look: Look) -> list[LineDigit]:
+        """A look's digits with their boxes and unsure flags."""
+        boxes = digit_boxes(look.strip, look.emitted, self.model.stride)
+        return [LineDigit(e.probabilities, box, e.peak_probability < self.calibration.digit_unsure)
+                for e, box in zip(look.emitted, boxes)]
 
 
 STROKE_HEIGHT = 64  # px: a drawing's writing height when it is rendered for the line reader
