@@ -175,3 +175,44 @@ def test_a_taken_port_is_one_line_naming_port(tmp_path):
                                 timeout=60, env={**os.environ, "PORT": str(port)})
     assert result.returncode != 0
     assert f"PORT={port + 1} make run" in result.stderr and "Traceback" not in result.stderr
+
+
+class _Recorded:
+    """A socket that keeps each send apart."""
+
+    def __init__(self) -> None:
+        self.sends: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.sends.append(bytes(data))
+
+
+def _gunicorn_response(chunked: bool):
+    """gunicorn's own Response object (as make run's config patches it) on a recording socket."""
+    import importlib.util
+    import types
+
+    from app import ROOT
+
+    spec = importlib.util.spec_from_file_location("digit_canvas_gunicorn_conf", ROOT / "app" / "gunicorn_conf.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    from gunicorn.http import wsgi
+
+    request = types.SimpleNamespace(version=(1, 1), method="POST", should_close=lambda: False)
+    sock = _Recorded()
+    response = wsgi.Response(request, sock, types.SimpleNamespace())
+    headers = [("Content-Type", "application/json")] + ([] if chunked else [("Content-Length", "15")])
+    response.start_response("200 OK", headers)
+    return response, sock
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_answer_leaves_in_one_send_so_a_host_dying_cannot_cut_it_after_its_head(chunked):
+    # Two sends let a host killed between them hand nginx a head without a body: too late to retry.
+    response, sock = _gunicorn_response(chunked)
+    response.write(b'{"digit":7}')
+    assert len(sock.sends) == 1
+    head, _, body = sock.sends[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b'{"digit":7}' in body
+    response.write(b"more")  # what follows the head goes out as before, one send each
+    assert len(sock.sends) == 2 and b"more" in sock.sends[1]
