@@ -79,6 +79,12 @@ class Settings:
     # Below this top probability an answer is "unsure": chosen on the validation split so that about 1%
     # of real digits and most scribbles fall under it (bench/drawn_eval.py).
     unsure_threshold: float = 0.75
+    # A drawn digit (/api/predict: the CNN and the pen path fused) is unsure under this. The fused answer
+    # is sharper than the CNN's alone, so it has its own bar: at 0.65, 0.35% of the held-out pendigits
+    # writers' digits and 0.86% of the held-out UNIPEN contributors' are flagged (0.45% and 1.38% at
+    # 0.75), random scribbles 99.3% and letters 99.2% as at 0.75; a third of the wrong answers, not half
+    # (docs/accuracy.md, "Unsure answers").
+    drawing_unsure: float = 0.65
     tiny_drawing: float = 0.03  # a drawing under 3% of the canvas's shorter side (a tap, a tick) is no digit
     second_look_sure: float = 0.97  # how sure the line reader must be of a picture's one digit to overrule the CNN
     # Pictures are decoded and read in a child process per decoder thread (app/reader/picture_process.py),

@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         "pen_unsure": rows["pen, natural size and place"]["unsure"],
         "scribbles": args.scribbles, "scribbles_unsure": scribble_unsure,
         "letters": len(letter_answers), "letters_unsure": letter_unsure,
-        "unsure_threshold": reader.settings.unsure_threshold, "trajectory_weight": reader.settings.trajectory_weight,
+        "unsure_threshold": reader.settings.unsure_threshold, "drawing_unsure": reader.settings.drawing_unsure,
+        "trajectory_weight": reader.settings.trajectory_weight,
         "rows": rows,
         "other_institutions": other_institutions(contributors) if contributors else None,
         "seconds": round(time.perf_counter() - started, 1),
@@ -316,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPen and style rows: {len(folds)}-fold cross-validation by writer (each fold's model judged on the "
           f"writers it never saw; accuracy pooled over all {summary['pen_digits']} digits). MNIST rows, scribbles "
           "and letters: the shipped model.")
-    print(f"Unsure (top probability < {summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} "
-          f"random scribbles, {letter_unsure:.1%} of {len(letter_answers)} letters (traced Hershey fonts), "
-          f"{summary['pen_unsure']:.1%} of real pen digits.")
+    print(f"Unsure (drawings: fused top probability < {summary['drawing_unsure']}; pictures: the CNN's < "
+          f"{summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} random scribbles, "
+          f"{letter_unsure:.1%} of {len(letter_answers)} letters (traced Hershey fonts), {summary['pen_unsure']:.1%} "
+          f"of real pen digits.")
     print(f"Worst pen placement {summary['pen_accuracy_worst_placement']:.2%}; worst style "
           f"{summary['style_accuracy_worst']:.2%}; {summary['seconds']} s.")
     return 0

@@ -332,3 +332,19 @@ def test_a_served_module_revalidates_by_its_fingerprint(client):
     assert client.get(script, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     imports = [line for line in first.data.decode().splitlines() if line.startswith("import")]
     assert imports and all("?v=" in line for line in imports)
+
+
+
+@pytest.mark.parametrize("drawing_bar, picture_bar", [(0.0, 1.01), (1.01, 0.0)])
+def test_a_drawing_is_unsure_by_the_drawing_bar_alone(mnist_small, drawing_bar, picture_bar):
+    # The fused answer of a drawing has its own bar (DRAWING_UNSURE); the CNN's bar for pictures does not move
+    # it, and /api/explain flags a drawing as /api/predict does.
+    from app import create_app
+
+    client = create_app({"TESTING": True, "DRAWING_UNSURE": drawing_bar, "UNSURE_THRESHOLD": picture_bar}).test_client()
+    for route in ("/api/predict", "/api/explain"):
+        body = client.post(route, json=SEVEN).get_json()
+        assert body["digit"] == 7 and body["unsure"] is (drawing_bar > 1), (route, body["confidence"])
+    photo = 255 - cv2.resize(mnist_small["x_test"][0], (224, 224), interpolation=cv2.INTER_CUBIC)
+    picture = client.post("/api/predict/image", data={"image": (io.BytesIO(png_of(photo)), "d.png")}).get_json()
+    assert picture["unsure"] is (picture_bar > 1), picture["confidence"]

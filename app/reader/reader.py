@@ -85,7 +85,7 @@ class Reader:
         if not preprocessing.has_ink(image):
             raise NoInk()
         return answer_drawing(self.fusion.predict(drawing.strokes, image), image, drawing,
-                              self.settings.tiny_drawing, self.settings.unsure_threshold)
+                              self.settings.tiny_drawing, self.settings.drawing_unsure)
 
     def digit_in_picture(self, data: bytes) -> PictureDigit:
         """/api/predict/image: a picture of one digit (with the second look), and the 28x28 image the CNN saw;
@@ -210,7 +210,7 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
     if explanations:
         explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
                                       logger or logging.getLogger("app.reader"))
-        reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.unsure_threshold,
+        reader.why = Why(explainer, fusion, reader.digit_in_picture, settings.drawing_unsure,
                          settings.tiny_drawing, run)
     return reader
 

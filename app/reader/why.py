@@ -29,7 +29,7 @@ class Why:
     explainer: explain.Explainer
     fusion: DrawingFusion
     read_picture: Callable[[bytes], PictureDigit]  # exactly /api/predict/image's reading
-    unsure_threshold: float
+    drawing_unsure: float  # settings.drawing_unsure: /api/predict's bar
     tiny_share: float  # settings.tiny_drawing
     run: Callable  # where a picture's explaining runs (the server: its pool; never nested in it)
 
@@ -40,7 +40,7 @@ class Why:
         if not preprocessing.has_ink(image):
             raise NoInk()
         parts = self.fusion.parts(strokes, image)
-        answer = answer_drawing(parts["fused"], image, drawing, self.tiny_share, self.unsure_threshold)
+        answer = answer_drawing(parts["fused"], image, drawing, self.tiny_share, self.drawing_unsure)
         body = self.explanation(answer, parts["fused"], image)
         body["evidence"]["drawing"] = {"to_image": [round(v, 6) for v in to_image],
                                        **{key: on_strokes(body["evidence"][key], strokes, to_image)
