@@ -66,10 +66,11 @@ class Settings:
     # (docs/accuracy.md); asked for about a fifth of numbers. 0: never asked.
     drawn_referee_below: float = 0.99
     drawn_referee_unsure: float = 0.01
-    # And where it reads its own number with at least this probability, that number is the answer. Off (0):
-    # at 0.95 it gained on the dev writers and fold 5's UNIPEN contributors but broke 5 of fold 5's
-    # pendigits numbers and mended none (docs/accuracy.md).
-    drawn_referee_overrule: float = 0.0
+    # And where it reads its own number, of another count of digits, with at least this probability, that
+    # number is the answer (0: never). Overruling same-count readings too broke 5 of fold 5's pendigits
+    # numbers and mended none; with the count rule, 19 mended and 2 broken on the dev writers, 3 and 0 on
+    # fold 5 (docs/accuracy.md).
+    drawn_referee_overrule: float = 0.95
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
     # Pictures: fuse the pretrained recognizer with our line model by decoding (app/reader/line_fusion.py).

@@ -48,10 +48,12 @@ class StubReferee:
         return drawn_referee.Verdict(self.probability, digits, self.own_probability)
 
 
-def _read_with(tmp_path, referee, below: float = 1.01, overrule: float = 0.95) -> dict:
-    app = create_app({"TESTING": True, "DRAWN_REFEREE_BELOW": below, "DRAWN_REFEREE_UNSURE": 0.01,
-                      "DRAWN_REFEREE_OVERRULE": overrule, "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0,
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+def _read_with(tmp_path, referee, below: float = 1.01, overrule: float | None = 0.95) -> dict:
+    """/api/read's answer for a drawn "17" with this referee (overrule None: the shipped setting)."""
+    chosen = {} if overrule is None else {"DRAWN_REFEREE_OVERRULE": overrule}
+    database = f"sqlite:///{tmp_path / 'c.db'}" if tmp_path else "sqlite://"
+    app = create_app({"TESTING": True, "DRAWN_REFEREE_BELOW": below, "DRAWN_REFEREE_UNSURE": 0.01, **chosen,
+                      "NUMBER_SPLIT_MARGIN": 0.0, "NUMBER_DIGIT_UNSURE": 0.0, "DATABASE_URL": database})
     object.__setattr__(app.extensions["reader"].numbers, "referee", referee)
     response = app.test_client().post("/api/read", json={"strokes": [ONE, SEVEN], "width": 300, "height": 240})
     assert response.status_code == 200
@@ -70,20 +72,32 @@ def test_a_drawn_number_the_referee_refutes_is_unsure(tmp_path, below, probabili
     assert not any(d["unsure"] for d in answer["digits"])  # the doubt is the number's, not a digit's
 
 
-@pytest.mark.parametrize(("probability", "own_probability", "overrule", "number"), [
-    (0.001, 0.99, 0.95, "71"),  # refuted, and the referee is sure of its own number: its number is the answer
-    (0.001, 0.5, 0.95, "17"),  # refuted, the referee unsure of its own: the split's number, unsure
-    (0.5, 0.99, 0.95, "17"),  # not refuted: the split's number stands, however sure the referee is of another
-    (0.001, 0.99, 0.0, "17"),  # overruling off (the default): refuted means unsure, never another number
+@pytest.mark.parametrize(("probability", "own", "own_probability", "overrule", "number"), [
+    (0.001, "4", 0.99, 0.95, "4"),  # refuted, the referee sure the two strokes are one digit: its number
+    (0.001, "171", 0.99, 0.95, "171"),  # ... or three digits (the third has no stroke of its own: unsure)
+    (0.001, "71", 0.99, 0.95, "17"),  # as many digits, other shapes: never overruled, the split's number unsure
+    (0.001, "4", 0.5, 0.95, "17"),  # refuted, the referee unsure of its own: the split's number, unsure
+    (0.5, "4", 0.99, 0.95, "17"),  # not refuted: the split's number stands, however sure the referee is of another
+    (0.001, "4", 0.99, 0.0, "17"),  # overruling off: refuted means unsure, never another number
 ])
-def test_a_referee_sure_of_another_number_overrules_a_refuted_split(tmp_path, probability, own_probability, overrule,
-                                                                     number):
-    answer = _read_with(tmp_path, StubReferee(probability, "71", own_probability), overrule=overrule)
-    assert answer["number"] == number and answer["unsure"] is (number == "17" and probability < 0.01)
-    assert [d["strokes"] for d in answer["digits"]] == [[0], [1]]  # each digit keeps the stroke under it
-    if number == "71":  # boxes back in canvas units, in the drawing's extent
-        boxes = [d["box"] for d in answer["digits"]]
-        assert boxes[0][0] < 60 < boxes[0][0] + boxes[0][2] <= boxes[1][0] + 1 and boxes[1][0] < 220
+def test_a_referee_sure_of_another_count_of_digits_overrules_a_refuted_split(tmp_path, probability, own,
+                                                                             own_probability, overrule, number):
+    answer = _read_with(tmp_path, StubReferee(probability, own, own_probability), overrule=overrule)
+    assert answer["number"] == number
+    assert answer["unsure"] is (number != "4" and probability < 0.01)
+    strokes = [d["strokes"] for d in answer["digits"]]
+    if number == "17":
+        assert strokes == [[0], [1]]  # each digit keeps its strokes
+    elif number == "4":  # one digit owning both strokes, its box back in canvas units over the drawing
+        box = answer["digits"][0]["box"]
+        assert strokes == [[0, 1]] and box[0] < 60 and box[0] + box[2] > 200
+    else:  # every stroke under some digit, and a digit with none of its own is unsure
+        assert sorted(sum(strokes, [])) == [0, 1] and any(d["unsure"] for d in answer["digits"] if not d["strokes"])
+
+
+def test_the_default_settings_overrule_a_split_digit():
+    # The shipped settings: a split the referee refutes, sure that its two strokes are one digit, is one digit.
+    assert _read_with(None, StubReferee(0.001, "4", 0.99), overrule=None)["number"] == "4"
 
 
 def test_without_the_recognizer_or_with_the_referee_off_no_referee_is_built():

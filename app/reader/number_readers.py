@@ -120,7 +120,9 @@ class DrawnBySegmenter:
         """Whether the referee refutes the split's number, and the referee's own reading where it overrules
         it. A split of strokes can be sure and wrong (a 4's stem read as a 1, a 7's bar cut off); the
         picture does not care how the strokes were drawn. Asked only where a digit is not quite sure, so
-        its cost stays off most numbers."""
+        its cost stays off most numbers. It overrules only a split into another count of digits (a digit
+        cut in two, two joined): where the counts agree, the digits' shapes are what differ, and the
+        pen's path reads those better than a rendering of coarse tablet points (docs/accuracy.md)."""
         settings = self.models.settings
         if not self.models.referee or min(float(g.probabilities.max()) for g in groups) >= settings.drawn_referee_below:
             return False, None
@@ -128,7 +130,8 @@ class DrawnBySegmenter:
         verdict = self.models.referee(picture, "".join(str(int(g.probabilities.argmax())) for g in groups))
         refuted = verdict.probability < settings.drawn_referee_unsure
         overrule = settings.drawn_referee_overrule
-        if refuted and overrule and verdict.digits and verdict.own_probability >= overrule:
+        if (refuted and overrule and verdict.digits and len(verdict.digits) != len(groups)
+                and verdict.own_probability >= overrule):
             return True, Reading(spans_in_picture(ink, verdict.digits, units, origin), False)
         return refuted, None
 
