@@ -128,3 +128,23 @@ def test_the_job_carries_the_picture_and_the_number_whole():
 def test_a_picture_with_no_writing_has_no_opinion():
     reader = scratch_reader(PICTURE_PROCESS=False)
     assert reader.numbers.referee(np.full((80, 200), 255, np.uint8), "17") == drawn_referee.NO_OPINION
+
+
+@pytest.mark.parametrize("overrule", [0.95, 0.0])
+def test_the_recognizer_mends_a_two_stroke_four_the_split_cut_in_two(tmp_path, overrule):
+    # A join prior that never joins cuts a 4's two strokes into two digits; the recognizer, reading the
+    # picture, finds one digit and overrules (or, overruling off, the split's two digits are unsure).
+    from app.reader import segmenter
+
+    never = tmp_path / "never.json"
+    features = segmenter.join_features((10, 0, 5, 40), (0, 0, 12, 40), 40.0)
+    never.write_text(json.dumps({"weights": [-40.0] + [0.0] * len(features), "temperature": 1.0, "floor": 0.0}))
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "JOIN_PRIOR_PATH": str(never),
+                      "DRAWN_REFEREE_OVERRULE": overrule})
+    four = {"strokes": [[[40, 40], [40, 170], [160, 170]], [[130, 60], [130, 290]]], "width": 320, "height": 320}
+    answer = app.test_client().post("/api/read", json=four).get_json()
+    if overrule:
+        assert answer["number"] == "4" and [d["strokes"] for d in answer["digits"]] == [[0, 1]]
+        assert answer["unsure"] is False
+    else:
+        assert len(answer["number"]) == 2 and answer["unsure"] is True

@@ -24,6 +24,15 @@ def writers():
     return number_eval.group_by_writer(pen_data.load_pendigits(PEN_FIXTURE))
 
 
+@pytest.fixture(scope="module")
+def split_client(tmp_path_factory):
+    """The app with the segmenter's split as the answer: the referee may refute it, never overrule it (the
+    tests of the segmenter's own rules switch one off to show the split without it)."""
+    database = tmp_path_factory.mktemp("split") / "c.db"
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}",
+                       "DRAWN_REFEREE_OVERRULE": 0.0}).test_client()
+
+
 def payload(points, width, height):
     return {"strokes": [np.round(s, 1).tolist() for s in points], "width": width, "height": height}
 
@@ -227,7 +236,8 @@ def test_the_join_prior_is_a_fitted_file_the_reader_loads(tmp_path, client):
     assert len(client.post("/api/read", json=four).get_json()["digits"]) == 1
     never = tmp_path / "never.json"
     never.write_text(json.dumps({"weights": [-40.0] + [0.0] * len(features), "temperature": 1.0, "floor": 0.0}))
-    config = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "JOIN_PRIOR_PATH": str(never)}
+    config = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "JOIN_PRIOR_PATH": str(never),
+              "DRAWN_REFEREE_OVERRULE": 0.0}  # the split as it is (the referee would mend it: test_drawn_referee)
     assert len(create_app(config).test_client().post("/api/read", json=four).get_json()["digits"]) == 2
     never.write_text(json.dumps({"weights": [-40.0] + [0.0] * (len(features) - 2), "temperature": 1.0, "floor": 0}))
     segmenter.join_prior.cache_clear()
@@ -294,7 +304,8 @@ def test_a_five_flagged_first_and_finished_after_the_next_digit_goes_back_to_its
 
 @pytest.mark.parametrize(("gain", "number", "groups"),
                          [(None, "41", [[0, 2], [1]]), (math.inf, "211", [[0], [2], [1]])])
-def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(client, monkeypatch, gain, number, groups):
+def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(split_client, monkeypatch, gain, number,
+                                                                         groups):
     """A 4's bar, then a 1, then the 4's stem a little apart from its bar: digit_order's rule (the late stroke
     must overlap its digit) leaves the stem where it was drawn, and it would be a digit of its own. Tried
     after the earlier strokes it nearly reaches, the order whose split reads best wins (LATE_GAIN); with the
@@ -305,7 +316,7 @@ def test_a_fours_stem_drawn_after_the_next_digit_goes_back_by_the_reading(client
         monkeypatch.setattr(segmenter, "LATE_GAIN", gain)
     bar, one, stem = [[30, 40], [20, 110], [70, 110]], [[130, 40], [130, 160]], [[74, 40], [74, 160]]
     assert segmenter.digit_order([segmenter.box_of(np.array(s, float)) for s in (bar, one, stem)]) == [0, 1, 2]
-    answer = client.post("/api/read", json={"strokes": [bar, one, stem], "width": 320, "height": 200}).get_json()
+    answer = split_client.post("/api/read", json={"strokes": [bar, one, stem], "width": 320, "height": 200}).get_json()
     assert answer["number"] == number and [d["strokes"] for d in answer["digits"]] == groups
 
 
@@ -355,7 +366,7 @@ def test_a_four_does_not_take_in_the_next_fours_first_stroke(client, monkeypatch
     ([[[60, 40], [30, 170], [90, 170]], [[115, 40], [115, 290]]], 0.0, "11"),  # together a sure 4; no bonus: split
     ([[[60, 40], [30, 170]], [[75, 40], [75, 290]]], 5.0, "11"),  # two close lines read 1 together: never given
 ])
-def test_two_strokes_that_read_as_neither_alone_are_one_digit(client, monkeypatch, strokes, bonus, number):
+def test_two_strokes_that_read_as_neither_alone_are_one_digit(split_client, monkeypatch, strokes, bonus, number):
     """A 4 written as two strokes far apart, each a sure 1 alone, is one 4 (WHOLE_BONUS); two strokes that
     together read as one of them (1 and 1 read 1) keep the geometry's split, even where a bonus given
     regardless of the reading would merge them into one 1."""
@@ -363,7 +374,7 @@ def test_two_strokes_that_read_as_neither_alone_are_one_digit(client, monkeypatc
 
     if bonus is not None:
         monkeypatch.setattr(segmenter, "WHOLE_BONUS", bonus)
-    answer = client.post("/api/read", json={"strokes": strokes, "width": 400, "height": 320}).get_json()
+    answer = split_client.post("/api/read", json={"strokes": strokes, "width": 400, "height": 320}).get_json()
     assert answer["number"] == number
 
 
