@@ -44,6 +44,8 @@ def figures() -> list[tuple[str, str]]:
         ("| pen digits of institutions never seen", f"{pct(institutions['mean'])} mean, worst "
                                                     f"{pct(institutions['worst'])}"),
         ("| MNIST test set", pct(report["test_accuracy"])),
+        ("| drawn digits marked \"unsure\"", f"{pct(drawn['pen_unsure'])} / {pct(institutions['pooled']['unsure'])}, "
+                                           f"{pct(drawn['scribbles_unsure'], 1)}, {pct(drawn['letters_unsure'], 1)}"),
         ("| the same pen digits uploaded as pictures",
          span([r["accuracy"] for k, r in rows.items() if k.startswith(("pen, 24 px", "pen, picture"))])),
         ("| the same digits photographed", span([r["accuracy"] for k, r in rows.items() if k.startswith("photo:")])),
