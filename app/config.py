@@ -69,7 +69,7 @@ class Settings:
     # And where it reads its own number, of another count of digits, with at least this probability, that
     # number is the answer (0: never). Overruling same-count readings too broke 5 of fold 5's pendigits
     # numbers and mended none; with the count rule, 19 mended and 2 broken on the dev writers, 3 and 0 on
-    # fold 5 (docs/accuracy.md).
+    # stop 48's fold-5 readings, 6 and 2 on make eval's (docs/accuracy.md).
     drawn_referee_overrule: float = 0.95
     number_max_strokes: int = 60  # strokes in one number (taps aside): about 20 digits; more is refused (422)
     line_cnn_check: bool = False  # pictures: the single-digit CNN also reads each digit's box; a disagreement is unsure
