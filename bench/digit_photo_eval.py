@@ -23,7 +23,9 @@ from bench import answer_or_none, scratch_reader
 from bench.line_eval import add_writer_arguments, held_out_writers
 from training import lines
 
-READERS = {"CNN alone": {"LINE_MODEL_PATH": ""}, "CNN, then the sequence reader when unsure": {}}
+READERS = {"CNN alone": {"LINE_MODEL_PATH": "", "PICTURE_MODEL_PATH": ""},
+           "CNN, then the line model when unsure": {"PICTURE_MODEL_PATH": ""},
+           "CNN, then the recognizer when unsure": {}}
 
 
 def compose(sources: dict[str, list[lines.Writer]], per_paper: int, seed: int) -> list[dict]:

@@ -19,7 +19,7 @@ from training import lines
 def cnn_alone():
     from bench import scratch_app
 
-    return scratch_app(LINE_MODEL_PATH="").test_client()
+    return scratch_app(LINE_MODEL_PATH="", PICTURE_MODEL_PATH="").test_client()  # no second look at all
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,17 @@ def test_the_second_look_reads_what_the_cnn_was_unsure_of_and_never_overrules_a_
         right["alone"] += alone["digit"] == truth and not alone["unsure"]
         right["second look"] += both["digit"] == truth and not both["unsure"]
     assert second_looks >= 5 and right["second look"] >= right["alone"] + 5, (second_looks, right)
+
+
+@pytest.mark.parametrize("recognizer, reader", [(True, "PictureByPretrained"), (False, "PictureByLine")])
+def test_the_second_look_is_the_pretrained_recognizer_where_it_is_shipped(recognizer, reader):
+    # It read more real digits the CNN was unsure of than the line model, and took fewer scribbles for digits.
+    from bench import scratch_reader
+
+    config = {} if recognizer else {"PICTURE_MODEL_PATH": ""}
+    in_place = scratch_reader(PICTURE_PROCESS=False, **config)
+    assert type(in_place.second_look).__name__ == reader  # with the recognizer: what /api/read/image serves
+    assert type(in_place.picture_numbers).__name__ == reader
 
 
 def test_a_plain_clear_digit_is_read_by_the_cnn_alone(client, mnist_small):

@@ -34,7 +34,7 @@ def figures() -> list[tuple[str, str]]:
     rows = drawn["rows"]
     institutions = drawn["other_institutions"]
     one_photo = photo["results"]
-    second_look = one_photo["CNN, then the sequence reader when unsure"]
+    second_look = one_photo["CNN, then the recognizer when unsure"]
     costliest = bench["costliest_pictures"]
     drawn_numbers = {name: result["exact"] for name, result in number["every_fold"].items()}
     ours, peer = line["results"]["pretrained alone"], line["results"]["RapidOCR PP-OCRv6 small (peer)"]

@@ -41,11 +41,11 @@ from app.reader.number_readers import (
     DrawnReferee,
     Ink,
     NumberModels,
-    PictureByLine,
     PictureNumberReader,
     SegmenterReferee,
     StrokeNumberReader,
     picture_reader,
+    second_look_reader,
     stroke_reader,
     strokes_box,
 )
@@ -206,7 +206,7 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
                           picture_recognizer(settings, recognizer, line_reader, number_cnn),
                           drawn_number_referee(settings, recognizer, processes))
     reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
-                    picture_process=processes, second_look=PictureByLine(models) if line_reader else None)
+                    picture_process=processes, second_look=second_look_reader(models))
     if explanations:
         explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
                                       logger or logging.getLogger("app.reader"))
