@@ -121,6 +121,7 @@ def test_drawn_eval_reports_every_placement_and_every_contributor(tmp_path, caps
     for row in summary["rows"].values():
         assert 0.8 <= row["accuracy"] <= 1 and len(row["per_class"]) == 10
     assert summary["scribbles_unsure"] >= 0.7
+    assert summary["scribble_pictures_unsure"] >= 0.7 and 0 < summary["letter_pictures_unsure"] <= 1
     table = capsys.readouterr().out
     assert "| pen, huge, touching the edges |" in table and "MNIST test digits traced into strokes" in table
     assert (tmp_path / "drawn_mistakes.png").stat().st_size > 1000
