@@ -5,6 +5,7 @@ imports none of the app (the workers do, after the fork), and the environment be
 """
 
 import errno
+import functools
 import importlib.util
 import json
 import os
@@ -108,6 +109,7 @@ def _head_with_body(write):
     before the answer (nginx retries elsewhere) or after it.
     """
 
+    @functools.wraps(write)
     def write_once(self, arg: bytes) -> None:
         if self.headers_sent:
             return write(self, arg)
@@ -122,7 +124,8 @@ def _head_with_body(write):
     return write_once
 
 
-wsgi.Response.write = _head_with_body(wsgi.Response.write)
+# From gunicorn's own write, never a wrapper of it: the master runs this file again on every reload (HUP).
+wsgi.Response.write = _head_with_body(getattr(wsgi.Response.write, "__wrapped__", wsgi.Response.write))
 
 
 def on_starting(server) -> None:

@@ -284,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     drawn_scribbles = [[s * CANVAS / 100 for s in augment.random_scribble(rng)] for _ in range(args.scribbles)]
     scribble_unsure = float(np.mean([read_strokes(reader, s)["unsure"] for s in drawn_scribbles]))
     drawn_letters = [[s * 2 for s in drawn] for drawn in letters.eval_letters()]
-    letter_answers = [read_strokes(reader, s) for s in drawn_letters]
-    letter_unsure = float(np.mean([a["unsure"] for a in letter_answers]))
+    letter_unsure = float(np.mean([read_strokes(reader, s)["unsure"] for s in drawn_letters]))
     # The same scribbles and letters uploaded as pictures (24 px brush): the CNN, then the second look.
     picture_unsure = {name: float(np.mean([read_picture(reader, brush_picture(s, 24))["unsure"] for s in drawn]))
                       for name, drawn in (("scribbles", drawn_scribbles), ("letters", drawn_letters))}
@@ -300,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "style_accuracy_worst": min(r["accuracy"] for r in style_rows.values()),
         "pen_unsure": rows["pen, natural size and place"]["unsure"],
         "scribbles": args.scribbles, "scribbles_unsure": scribble_unsure,
-        "letters": len(letter_answers), "letters_unsure": letter_unsure,
+        "letters": len(drawn_letters), "letters_unsure": letter_unsure,
         "scribble_pictures_unsure": picture_unsure["scribbles"], "letter_pictures_unsure": picture_unsure["letters"],
         "unsure_threshold": reader.settings.unsure_threshold, "drawing_unsure": reader.settings.drawing_unsure,
         "trajectory_weight": reader.settings.trajectory_weight,
@@ -323,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
           "and letters: the shipped model.")
     print(f"Unsure (drawings: fused top probability < {summary['drawing_unsure']}; pictures: the CNN's < "
           f"{summary['unsure_threshold']}): {scribble_unsure:.1%} of {args.scribbles} random scribbles, "
-          f"{letter_unsure:.1%} of {len(letter_answers)} letters (traced Hershey fonts), {summary['pen_unsure']:.1%} "
+          f"{letter_unsure:.1%} of {len(drawn_letters)} letters (traced Hershey fonts), {summary['pen_unsure']:.1%} "
           f"of real pen digits.")
     print(f"Uploaded as pictures (24 px brush): {picture_unsure['scribbles']:.1%} of the scribbles and "
           f"{picture_unsure['letters']:.1%} of the letters unsure.")

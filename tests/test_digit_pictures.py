@@ -69,8 +69,8 @@ def test_the_second_look_is_the_pretrained_recognizer_where_it_is_shipped(recogn
 
     config = {} if recognizer else {"PICTURE_MODEL_PATH": ""}
     in_place = scratch_reader(PICTURE_PROCESS=False, **config)
-    assert type(in_place.second_look).__name__ == reader  # with the recognizer: what /api/read/image serves
-    assert type(in_place.picture_numbers).__name__ == reader
+    assert type(in_place.second_look).__name__ == reader
+    assert in_place.second_look is in_place.picture_numbers  # the very reader /api/read/image serves
 
 
 def test_a_plain_clear_digit_is_read_by_the_cnn_alone(client, mnist_small):

@@ -188,16 +188,23 @@ class _Recorded:
         self.sends.append(bytes(data))
 
 
-def _gunicorn_response(chunked: bool):
-    """gunicorn's own Response object (as make run's config patches it) on a recording socket."""
+def _load_gunicorn_conf() -> None:
+    """Run make run's gunicorn config file, as gunicorn's master does at start and on every reload."""
     import importlib.util
-    import types
 
     from app import ROOT
 
     spec = importlib.util.spec_from_file_location("digit_canvas_gunicorn_conf", ROOT / "app" / "gunicorn_conf.py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def _gunicorn_response(chunked: bool):
+    """gunicorn's own Response object (as make run's config patches it) on a recording socket."""
+    import types
+
     from gunicorn.http import wsgi
+
+    _load_gunicorn_conf()
 
     request = types.SimpleNamespace(version=(1, 1), method="POST", should_close=lambda: False)
     sock = _Recorded()
@@ -217,3 +224,12 @@ def test_an_answer_leaves_in_one_send_so_a_host_dying_cannot_cut_it_after_its_he
     assert head.startswith(b"HTTP/1.1 200 OK") and b'{"digit":7}' in body
     response.write(b"more")  # what follows the head goes out as before, one send each
     assert len(sock.sends) == 2 and b"more" in sock.sends[1]
+
+
+def test_a_reloaded_config_wraps_gunicorns_own_write_once():
+    from gunicorn.http import wsgi
+
+    _load_gunicorn_conf()
+    _load_gunicorn_conf()  # a reload (HUP) runs the file again
+    original = wsgi.Response.write.__wrapped__
+    assert not hasattr(original, "__wrapped__") and original.__module__ == "gunicorn.http.wsgi"

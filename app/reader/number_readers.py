@@ -348,14 +348,12 @@ def stroke_reader(models: NumberModels) -> StrokeNumberReader:
     return STROKE_READERS[way](models)
 
 
-def second_look_reader(models: NumberModels) -> PictureNumberReader | None:
-    """Who reads a picture of one digit again when the CNN is unsure of it: the pretrained recognizer where it
-    is loaded (on writers neither model saw it answered more real digits than the line model, 215 against
-    198 of 246, and half as many scribbles and letters, 39 against 73: docs/accuracy.md), else the line
-    model, else no one."""
-    if models.pretrained is not None:
-        return picture_reader(models)
-    return PictureByLine(models) if models.line is not None else None
+def second_look_reader(pictures: PictureNumberReader) -> PictureNumberReader | None:
+    """Who reads a picture of one digit again when the CNN is unsure of it: the picture reader itself (the
+    pretrained recognizer where it is loaded: on writers neither model saw it answered more real digits than
+    the line model, 215 against 198 of 246, and half as many scribbles and letters, 39 against 73:
+    docs/accuracy.md), unless that is the segmenter, which cuts a picture with the same CNN."""
+    return None if isinstance(pictures, PictureBySegmenter) else pictures
 
 
 def picture_reader(models: NumberModels) -> PictureNumberReader:

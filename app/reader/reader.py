@@ -205,8 +205,9 @@ def build_reader(settings: Settings, run: Callable = inline, timed: Callable[[fl
                           segmenter.join_prior(Path(settings.join_prior_path)),  # read once; refused if unfit
                           picture_recognizer(settings, recognizer, line_reader, number_cnn),
                           drawn_number_referee(settings, recognizer, processes))
-    reader = Reader(settings, cnn, fusion, models, stroke_reader(models), picture_reader(models), why=None, run=run,
-                    picture_process=processes, second_look=second_look_reader(models))
+    pictures = picture_reader(models)
+    reader = Reader(settings, cnn, fusion, models, stroke_reader(models), pictures, why=None, run=run,
+                    picture_process=processes, second_look=second_look_reader(pictures))
     if explanations:
         explainer = explain.explainer(settings.model_path, settings.lookalikes_path,
                                       logger or logging.getLogger("app.reader"))
